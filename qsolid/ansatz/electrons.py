@@ -1,0 +1,222 @@
+"""DeepSolid-style electronic wavefunction phi(r, R) of seed 000, Alg. 2 and Eq. 4.
+
+For one walker with electron and nuclear fractional coordinates:
+1. Pair features h_iI (electron-nucleus) and h_ij (electron-electron), Eqs. S1-S2.
+2. Interaction layers (Alg. 2, lines 15-25). The one-electron stream starts
+   from the concatenated h_iI; each layer forms
+   f_i = [h_i, <h_j>_up, <h_j>_down, <h_ij>_j in up, <h_ij>_j in down]
+   and updates h_i <- tanh(V f_i + b) (+ h_i when the widths agree) and
+   h_ij <- tanh(W h_ij + c) (+ h_ij).
+3. Orbitals (lines 26-31): phi^a_kj = exp(i k_k . r_j) u_k(h_j) env_kj with
+   u = Orb^Re h_j + i Orb^Im h_j, the plane-wave phase over the occupied
+   k-points of the simulation cell (in fractional coordinates
+   k . r = 2 pi (m + t) . s, independent of the cell), and the envelope
+   env_kj = sum_I pi_kI exp(-sigma_kI d(r_j - R_I)).
+4. phi = sum_det det[phi^up] det[phi^down] (Eq. 4 with several determinants),
+   times an optional electron-electron Jastrow factor exp(J) with
+   J = -sum_{i<j} c alpha^2 / (alpha + d_ij), c = 1/4 (parallel) or 1/2
+   (antiparallel), which gives the Kato cusps exactly (d -> r at short range).
+
+Returns (phase, log|phi|); the wavefunction is real (phase 0 or pi) when every
+occupied k-point is Gamma and the twist is zero, complex otherwise.
+"""
+
+import dataclasses
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qsolid import features
+from qsolid import lattice as lat
+
+
+@dataclasses.dataclass(frozen=True)
+class ElectronAnsatzSpec:
+    """Static description the network is built for."""
+
+    n_up: int
+    n_down: int
+    n_nuclei: int
+    feature_lattice: np.ndarray
+    k_up: np.ndarray
+    """(n_up, 3) occupied k-points as m + t in reciprocal-lattice units."""
+    k_down: np.ndarray
+    one_electron_width: int
+    two_electron_width: int
+    layers: int
+    determinants: int
+    jastrow: bool
+
+    @property
+    def is_complex(self) -> bool:
+        return bool(np.any(self.k_up != 0) or np.any(self.k_down != 0))
+
+
+def occupied_kpoints(lattice, twist, count: int) -> np.ndarray:
+    """The `count` lowest-|k| points m + t (m integer) of the simulation cell, in reciprocal units.
+
+    Ties within a shell are broken deterministically (by m in lexicographic
+    order), so a partly filled shell gives the same orbital set every run.
+    """
+    if count == 0:
+        return np.zeros((0, 3))
+    radius = int(np.ceil(count ** (1 / 3))) + 2
+    candidates = np.array(list(itertools.product(range(-radius, radius + 1), repeat=3)), dtype=float)
+    k = candidates + np.asarray(twist, dtype=float)
+    norms = np.round(np.sum((k @ lat.reciprocal(np.asarray(lattice))) ** 2, axis=1), 10)
+    order = np.lexsort((candidates[:, 2], candidates[:, 1], candidates[:, 0], norms))
+    return k[order[:count]]
+
+
+def make_spec(system, network) -> ElectronAnsatzSpec:
+    return ElectronAnsatzSpec(
+        n_up=system.n_up,
+        n_down=system.n_down,
+        n_nuclei=system.n_nuclei,
+        feature_lattice=np.asarray(system.lattice),
+        k_up=occupied_kpoints(system.lattice, system.twist, system.n_up),
+        k_down=occupied_kpoints(system.lattice, system.twist, system.n_down),
+        one_electron_width=network.one_electron_width,
+        two_electron_width=network.two_electron_width,
+        layers=network.layers,
+        determinants=network.determinants,
+        jastrow=network.jastrow,
+    )
+
+
+def _dense_init(key, fan_in, fan_out, bias=True):
+    w = jax.random.normal(key, (fan_in, fan_out)) / np.sqrt(fan_in)
+    return {"w": w, "b": jnp.zeros(fan_out)} if bias else {"w": w}
+
+
+def _dense(params, x):
+    y = x @ params["w"]
+    return y + params["b"] if "b" in params else y
+
+
+def _spin_groups(spec):
+    return [(0, spec.n_up), (spec.n_up, spec.n_up + spec.n_down)]
+
+
+def _one_electron_input_width(spec, width, first):
+    groups = sum(1 for lo, hi in _spin_groups(spec) if hi > lo)
+    one = 7 * spec.n_nuclei if first else width
+    two = 7 if first else spec.two_electron_width
+    return one * (1 + groups) + two * groups
+
+
+def init(key, spec: ElectronAnsatzSpec):
+    """Parameters of phi: interaction layers, orbital maps, envelopes, Jastrow."""
+    keys = iter(jax.random.split(key, 4 * spec.layers + 8))
+    layers = []
+    for layer in range(spec.layers):
+        first = layer == 0
+        entry = {
+            "one": _dense_init(
+                next(keys), _one_electron_input_width(spec, spec.one_electron_width, first), spec.one_electron_width
+            )
+        }
+        if layer < spec.layers - 1:
+            entry["two"] = _dense_init(next(keys), 7 if first else spec.two_electron_width, spec.two_electron_width)
+        layers.append(entry)
+    params = {"layers": layers, "orbitals": {}, "envelope": {}}
+    for spin, count in (("up", spec.n_up), ("down", spec.n_down)):
+        if count == 0:
+            continue
+        outputs = spec.determinants * count
+        params["orbitals"][spin] = {"real": _dense_init(next(keys), spec.one_electron_width, outputs, bias=False)}
+        if spec.is_complex:
+            params["orbitals"][spin]["imag"] = _dense_init(
+                next(keys), spec.one_electron_width, outputs, bias=False
+            )
+        shape = (spec.determinants, count, spec.n_nuclei)
+        params["envelope"][spin] = {"pi": jnp.ones(shape), "sigma": jnp.ones(shape)}
+    if spec.jastrow:
+        params["jastrow"] = {"log_alpha_parallel": jnp.zeros(()), "log_alpha_antiparallel": jnp.zeros(())}
+    return params
+
+
+def _spin_means(x, spec):
+    """Means of x over the electrons of each (non-empty) spin group, along axis 0."""
+    return [jnp.mean(x[lo:hi], axis=0) for lo, hi in _spin_groups(spec) if hi > lo]
+
+
+def _residual(update, previous):
+    return update + previous if update.shape == previous.shape else update
+
+
+def _streams(params, spec, en_features, ee_features):
+    """Interaction layers of Alg. 2 (lines 15-25): final one-electron stream (n_e, width)."""
+    n_electrons = en_features.shape[0]
+    one = en_features.reshape(n_electrons, -1)
+    two = ee_features
+    for layer in params["layers"]:
+        means_one = [jnp.broadcast_to(m, one.shape) for m in _spin_means(one, spec)]
+        means_two = [jnp.mean(two[:, lo:hi], axis=1) for lo, hi in _spin_groups(spec) if hi > lo]
+        f = jnp.concatenate([one, *means_one, *means_two], axis=-1)
+        one = _residual(jnp.tanh(_dense(layer["one"], f)), one)
+        if "two" in layer:
+            two = _residual(jnp.tanh(_dense(layer["two"], two)), two)
+    return one
+
+
+def _orbital_matrices(params, spec, stream, electrons, en_distance):
+    """Per spin: (n_det, n_sigma orbitals, n_sigma electrons) orbital matrices (Alg. 2, lines 26-31)."""
+    matrices = []
+    for (lo, hi), spin, kpoints in zip(_spin_groups(spec), ("up", "down"), (spec.k_up, spec.k_down)):
+        count = hi - lo
+        if count == 0:
+            continue
+        h = stream[lo:hi]
+        u = _dense(params["orbitals"][spin]["real"], h)
+        if spec.is_complex:
+            u = u + 1j * _dense(params["orbitals"][spin]["imag"], h)
+        u = u.reshape(count, spec.determinants, count).transpose(1, 2, 0)  # (det, orbital, electron)
+        envelope = params["envelope"][spin]
+        decay = jnp.exp(-envelope["sigma"][..., None, :] * en_distance[lo:hi][None, None, :, :])
+        env = jnp.sum(envelope["pi"][..., None, :] * decay, axis=-1)  # (det, orbital, electron)
+        orbitals = u * env
+        if spec.is_complex:
+            phase = jnp.exp(1j * features.TWO_PI * (jnp.asarray(kpoints) @ electrons[lo:hi].T))
+            orbitals = orbitals * phase[None]
+        matrices.append(orbitals)
+    return matrices
+
+
+def _jastrow(params, spec, ee_distance):
+    """J = -sum_{i<j} c alpha^2 / (alpha + d_ij): cusps 1/4 (parallel) and 1/2 (antiparallel)."""
+    n = spec.n_up + spec.n_down
+    spins = np.array([0] * spec.n_up + [1] * spec.n_down)
+    parallel = spins[:, None] == spins[None, :]
+    upper = np.triu(np.ones((n, n), dtype=bool), k=1)
+    alpha_par = jnp.exp(params["jastrow"]["log_alpha_parallel"])
+    alpha_anti = jnp.exp(params["jastrow"]["log_alpha_antiparallel"])
+    alpha = jnp.where(parallel, alpha_par, alpha_anti)
+    cusp = np.where(parallel, 0.25, 0.5)
+    terms = -cusp * alpha**2 / (alpha + ee_distance)
+    return jnp.sum(jnp.where(upper, terms, 0.0))
+
+
+def _sum_of_determinants(matrices):
+    """(phase, log|.|) of sum_det prod_spin det(matrix), stable for large and complex determinants."""
+    signs, logs = 1.0, 0.0
+    for matrix in matrices:
+        sign, log = jnp.linalg.slogdet(matrix)
+        signs, logs = signs * sign, logs + log
+    shift = jax.lax.stop_gradient(jnp.max(logs))
+    total = jnp.sum(signs * jnp.exp(logs - shift))
+    return jnp.angle(total), jnp.log(jnp.abs(total)) + shift
+
+
+def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei):
+    """(phase, log|phi|) for one walker; electrons (n_e, 3) and nuclei (n_n, 3) fractional."""
+    feature_lattice = jnp.asarray(spec.feature_lattice, dtype=electrons.dtype)
+    en_features, en_distance = features.electron_nuclear(electrons, nuclei, feature_lattice)
+    ee_features, ee_distance = features.electron_electron(electrons, feature_lattice)
+    stream = _streams(params, spec, en_features, ee_features)
+    phase, log_abs = _sum_of_determinants(_orbital_matrices(params, spec, stream, electrons, en_distance))
+    if spec.jastrow:
+        log_abs = log_abs + _jastrow(params, spec, ee_distance)
+    return phase, log_abs

@@ -1,0 +1,58 @@
+"""The `qsolid` command line: parse, validate, call the library.
+
+Each subcommand lives in the module of its concept and registers itself here
+through a ``register(subparsers)`` function that sets ``func`` on its parser.
+Invalid input (a :class:`~qsolid.schema.ConfigError`) prints one line and exits 2.
+"""
+
+import argparse
+import sys
+
+from qsolid.schema import ConfigError
+
+EXIT_INVALID_INPUT = 2
+
+COMMAND_MODULES = (
+    "qsolid.commands",
+    "qsolid.analysis.command",
+    "qsolid.nct.command",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="qsolid",
+        description="Neural-network variational Monte Carlo for quantum solids under pressure.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_INVALID_INPUT
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as error:
+        print(f"qsolid: error: {error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    except KeyboardInterrupt:
+        print("qsolid: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""The VMC run configuration: typed sections with defaults and documentation.
+
+`qsolid config` prints this schema as commented TOML. Every value is checked
+before anything is compiled or written (see qsolid.schema); cross-section
+checks that need the structure (electron count, overlapping protons) are made
+when the system is built (qsolid.system.build_system).
+"""
+
+import dataclasses
+from typing import Literal
+
+from qsolid.schema import ConfigError, load_toml, option, parse, require, section
+
+
+@dataclasses.dataclass(frozen=True)
+class SystemConfig:
+    structure: str = option(
+        "bcc",
+        "Built-in structure (bcc, fcc, sc, cmcm, h2-molecule, h-atom) or a path to a CIF, POSCAR or\n"
+        "extended-XYZ file (hydrogen atoms only; positions and cell are read in angstrom).",
+    )
+    rs: float = option(
+        0.0,
+        "Wigner-Seitz radius r_s (bohr) setting the density; 0 keeps the cell of the structure\n"
+        "(or lattice_constant_bohr for the built-in cubic lattices).",
+    )
+    lattice_constant_bohr: float = option(
+        3.77945227, "Cubic lattice constant of the built-in bcc/fcc/sc cells when rs = 0 (bohr)."
+    )
+    box_bohr: float = option(20.0, "Edge of the cubic box of h2-molecule and h-atom (bohr).")
+    bond_length_bohr: float = option(1.4011, "H-H distance of h2-molecule (bohr).")
+    supercell: tuple[int, int, int] = option((1, 1, 1), "Repetitions of the cell along a1, a2, a3.")
+    twist: tuple[float, float, float] = option(
+        (0.0, 0.0, 0.0), "Twist in fractions of the simulation cell's reciprocal vectors (0 = Gamma)."
+    )
+    spin_polarisation: int = option(0, "n_up - n_down; 0 for a spin-balanced system.")
+    nuclei: Literal["clamped"] = option("clamped", "Nuclear treatment: 'clamped' (Born-Oppenheimer).")
+
+    def check(self):
+        require(self.rs >= 0.0, "rs", f"must be >= 0, got {self.rs}")
+        require(self.lattice_constant_bohr > 0.0, "lattice_constant_bohr", "must be > 0")
+        require(self.box_bohr > 0.0, "box_bohr", "must be > 0")
+        require(self.bond_length_bohr > 0.0, "bond_length_bohr", "must be > 0")
+        require(all(n >= 1 for n in self.supercell), "supercell", f"entries must be >= 1, got {self.supercell}")
+        require(self.spin_polarisation >= 0, "spin_polarisation", "must be >= 0 (n_up >= n_down)")
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    one_electron_width: int = option(32, "Width of the one-electron stream h_i (Alg. 2).")
+    two_electron_width: int = option(8, "Width of the two-electron stream h_ij (Alg. 2).")
+    layers: int = option(2, "Number of interaction layers.")
+    determinants: int = option(4, "Number of Slater determinants (summed with weights).")
+    jastrow: bool = option(True, "Multiply by an electron-electron cusp Jastrow factor exp(J).")
+
+    def check(self):
+        for name in ("one_electron_width", "two_electron_width", "layers", "determinants"):
+            require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+    batch_size: int = option(256, "Number of walkers (split over all devices).")
+    sweeps_per_step: int = option(10, "Metropolis sweeps between optimisation steps.")
+    burn_in_sweeps: int = option(200, "Sweeps before the first step (and after pretraining).")
+    electron_step_bohr: float = option(0.3, "Initial width of the Gaussian electron move (bohr).")
+    max_electron_step_bohr: float = option(
+        2.0,
+        "Upper bound of the adapted electron move width (bohr): in small cells the acceptance may\n"
+        "never reach its target, and an unbounded width degrades float32 positions.",
+    )
+    target_acceptance: float = option(0.55, "Acceptance the electron step width is adapted to.")
+    adapt_every: int = option(10, "Steps between step-width adaptations.")
+
+    def check(self):
+        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        require(self.sweeps_per_step >= 1, "sweeps_per_step", "must be >= 1")
+        require(self.burn_in_sweeps >= 0, "burn_in_sweeps", "must be >= 0")
+        require(self.electron_step_bohr > 0, "electron_step_bohr", "must be > 0")
+        require(
+            self.max_electron_step_bohr >= self.electron_step_bohr,
+            "max_electron_step_bohr",
+            "must be >= electron_step_bohr",
+        )
+        require(0.0 < self.target_acceptance < 1.0, "target_acceptance", "must lie in (0, 1)")
+        require(self.adapt_every >= 1, "adapt_every", "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimisationConfig:
+    optimiser: Literal["kfac", "adam"] = option("kfac", "'kfac' (kfac-jax) or 'adam' (optax).")
+    steps: int = option(400, "Number of optimisation steps.")
+    learning_rate: float = option(0.05, "lr in lr / (1 + t / delay)^decay.")
+    learning_rate_delay: float = option(1000.0, "delay in lr / (1 + t / delay)^decay.")
+    learning_rate_decay: float = option(1.0, "decay in lr / (1 + t / delay)^decay.")
+    damping: float = option(1e-3, "KFAC damping.")
+    norm_constraint: float = option(1e-3, "KFAC norm constraint on the update.")
+    clip_local_energy: float = option(
+        5.0,
+        "Clip local energies to mean +- clip * (mean absolute deviation) in the gradient; 0 disables.",
+    )
+
+    def check(self):
+        require(self.steps >= 0, "steps", f"must be >= 0, got {self.steps}")
+        require(self.learning_rate > 0, "learning_rate", "must be > 0")
+        require(self.learning_rate_delay > 0, "learning_rate_delay", "must be > 0")
+        require(self.learning_rate_decay >= 0, "learning_rate_decay", "must be >= 0")
+        require(self.damping > 0, "damping", "must be > 0")
+        require(self.norm_constraint > 0, "norm_constraint", "must be > 0")
+        require(self.clip_local_energy >= 0, "clip_local_energy", "must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    steps: int = option(100, "Steps fitting the orbitals to Hartree-Fock (0 disables pretraining).")
+    basis: str = option("ccpvdz", "Gaussian basis of the periodic Hartree-Fock calculation (PySCF name).")
+    learning_rate: float = option(3e-3, "Adam learning rate of the orbital fit.")
+
+    def check(self):
+        require(self.steps >= 0, "steps", "must be >= 0")
+        require(self.learning_rate > 0, "learning_rate", "must be > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    steps: int = option(200, "Inference steps of `qsolid evaluate` (frozen parameters).")
+    sweeps_per_step: int = option(10, "Metropolis sweeps between evaluation steps.")
+
+    def check(self):
+        require(self.steps >= 1, "steps", "must be >= 1")
+        require(self.sweeps_per_step >= 1, "sweeps_per_step", "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    checkpoint_every: int = option(50, "Steps between checkpoints (also written on Ctrl-C/SIGTERM).")
+    keep_checkpoints: int = option(3, "Number of most recent checkpoints kept.")
+
+    def check(self):
+        require(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
+        require(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    seed: int = option(0, "Random seed: the same config and seed reproduce a run on the same machine.")
+    precision: Literal["float32", "float64"] = option("float32", "Floating-point precision of the run.")
+    system: SystemConfig = section("The crystal or molecule: structure, density, cell, twist, spins.", SystemConfig)
+    network: NetworkConfig = section("Electronic wavefunction (seed 000, Alg. 2).", NetworkConfig)
+    sampling: SamplingConfig = section("Metropolis-Hastings sampling of |Psi|^2.", SamplingConfig)
+    optimisation: OptimisationConfig = section("Energy minimisation (Eq. 6, first term).", OptimisationConfig)
+    pretrain: PretrainConfig = section("Pretraining of the orbitals to periodic Hartree-Fock.", PretrainConfig)
+    evaluation: EvaluationConfig = section("Inference with frozen parameters.", EvaluationConfig)
+    output: OutputConfig = section("Checkpoints.", OutputConfig)
+
+
+def load_config(path=None, overrides: dict | None = None) -> Config:
+    """The default config, or the one in the TOML file `path`, fully validated."""
+    data = load_toml(path) if path is not None else {}
+    for dotted, value in (overrides or {}).items():
+        table = data
+        *parents, leaf = dotted.split(".")
+        for parent in parents:
+            table = table.setdefault(parent, {})
+        table[leaf] = value
+    return parse(Config, data)
+
+
+__all__ = ["Config", "ConfigError", "load_config"]

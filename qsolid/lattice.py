@@ -1,0 +1,133 @@
+"""Lattices: parameters (a, b, c, alpha, beta, gamma) <-> matrix L (Eq. S4).
+
+Conventions used throughout qsolid:
+- ``lattice`` is a 3x3 array whose *rows* are the lattice vectors a_1, a_2, a_3
+  (bohr). A fractional position s (row vector) has Cartesian position
+  x = s @ L, i.e. X = L^T S of Eq. S3 in column form.
+- The metric tensor is g = L L^T (g_kl = a_k . a_l, the S_kl of Eq. S1), and
+  Cartesian gradients are grad_x = L^{-1} grad_s.
+- Reciprocal vectors b_k (rows of 2 pi L^{-T}) satisfy a_k . b_l = 2 pi delta_kl.
+
+Functions accept NumPy or JAX arrays; they use the array module of the input.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def _xp(x):
+    return jnp if isinstance(x, jax.Array) else np
+
+
+def lattice_from_parameters(a, b, c, alpha_deg, beta_deg, gamma_deg):
+    """Lattice matrix of Eq. S4 from lengths (bohr) and angles (degrees).
+
+    a_1 along x, a_2 in the xy plane, cos(alpha*) = (cos b cos g - cos a)/(sin b sin g).
+    """
+    xp = _xp(a)
+    alpha, beta, gamma = (xp.deg2rad(angle) for angle in (alpha_deg, beta_deg, gamma_deg))
+    cos_alpha_star = (xp.cos(beta) * xp.cos(gamma) - xp.cos(alpha)) / (xp.sin(beta) * xp.sin(gamma))
+    sin_alpha_star = xp.sqrt(1.0 - cos_alpha_star**2)
+    zero = 0.0 * a
+    return xp.stack(
+        [
+            xp.stack([a, zero, zero]),
+            xp.stack([b * xp.cos(gamma), b * xp.sin(gamma), zero]),
+            xp.stack(
+                [
+                    c * xp.cos(beta),
+                    -c * xp.sin(beta) * cos_alpha_star,
+                    c * xp.sin(beta) * sin_alpha_star,
+                ]
+            ),
+        ]
+    )
+
+
+def parameters_from_lattice(lattice):
+    """(a, b, c, alpha, beta, gamma) in bohr and degrees from the rows of L."""
+    xp = _xp(lattice)
+    lengths = xp.linalg.norm(lattice, axis=1)
+    a1, a2, a3 = lattice
+    def angle(u, v, nu, nv):
+        return xp.rad2deg(xp.arccos(xp.clip(xp.dot(u, v) / (nu * nv), -1.0, 1.0)))
+    alpha = angle(a2, a3, lengths[1], lengths[2])
+    beta = angle(a1, a3, lengths[0], lengths[2])
+    gamma = angle(a1, a2, lengths[0], lengths[1])
+    return lengths[0], lengths[1], lengths[2], alpha, beta, gamma
+
+
+def volume(lattice):
+    """Cell volume Omega = |det L| (bohr^3)."""
+    xp = _xp(lattice)
+    return xp.abs(xp.linalg.det(lattice))
+
+
+def metric(lattice):
+    """Metric tensor g = L L^T (g_kl = a_k . a_l)."""
+    return lattice @ lattice.T
+
+
+def reciprocal(lattice):
+    """Reciprocal lattice vectors as rows, b_k . a_l = 2 pi delta_kl."""
+    xp = _xp(lattice)
+    return 2.0 * np.pi * xp.linalg.inv(lattice).T
+
+
+def to_cartesian(fractional, lattice):
+    """x = s @ L for positions stored as rows."""
+    return fractional @ lattice
+
+
+def to_fractional(cartesian, lattice):
+    """s = x @ L^{-1} for positions stored as rows."""
+    xp = _xp(lattice)
+    return cartesian @ xp.linalg.inv(lattice)
+
+
+def wrap(fractional):
+    """Fold fractional coordinates into [0, 1)."""
+    xp = _xp(fractional)
+    return fractional - xp.floor(fractional)
+
+
+def minimum_image(fractional_difference):
+    """Fold fractional differences into [-1/2, 1/2) (minimum image for reduced cells)."""
+    xp = _xp(fractional_difference)
+    return fractional_difference - xp.round(fractional_difference)
+
+
+def supercell(lattice, fractional, repeats):
+    """Repeat a cell n1 x n2 x n3 times: returns (lattice, fractional positions, image index).
+
+    The image index maps each new site to the site of the original cell it copies.
+    """
+    repeats = np.asarray(repeats, dtype=int)
+    shifts = np.array(
+        [(i, j, k) for i in range(repeats[0]) for j in range(repeats[1]) for k in range(repeats[2])],
+        dtype=float,
+    )
+    fractional = np.asarray(fractional, dtype=float)
+    positions = (fractional[None, :, :] + shifts[:, None, :]) / repeats
+    index = np.tile(np.arange(len(fractional)), len(shifts))
+    return np.asarray(lattice) * repeats[:, None], positions.reshape(-1, 3), index
+
+
+def minimum_distance(lattice, fractional):
+    """Shortest periodic distance between any two sites, images included (bohr).
+
+    The cell is Minkowski-reduced first (ASE), after which the 27 neighbouring
+    images of the minimum-image difference contain the shortest vector. A single
+    site returns its shortest lattice vector.
+    """
+    from ase.geometry import minkowski_reduce
+
+    reduced, _ = minkowski_reduce(np.asarray(lattice, dtype=float))
+    fractional = to_fractional(to_cartesian(np.asarray(fractional, dtype=float), lattice), reduced)
+    shifts = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], float)
+    diff = minimum_image(fractional[:, None, :] - fractional[None, :, :])
+    dist = np.linalg.norm((diff[:, :, None, :] + shifts[None, None, :, :]) @ reduced, axis=-1)
+    n = len(fractional)
+    self_pair = np.eye(n, dtype=bool)[:, :, None] & np.all(shifts == 0, axis=1)[None, None, :]
+    return float(np.min(np.where(self_pair, np.inf, dist)))

@@ -1,0 +1,137 @@
+"""The run directory: resolved config, log, statistics, summary, checkpoints.
+
+Layout of RUN_DIR:
+  config.toml        the resolved config (every field, defaults filled in)
+  qsolid.log         the log of every session of the run
+  stats.csv          one row per step (machine-readable training curves)
+  checkpoints/       atomic ``step_XXXXXXXX.npz`` files (see qsolid.checkpoint)
+  summary.json       final numbers, written at the end of the run
+
+Files are written atomically (temporary file in the same directory, then
+rename), so a run killed at any moment never leaves a half-written file and
+never overwrites an earlier result with a broken one.
+"""
+
+import contextlib
+import csv
+import json
+import logging
+import os
+import signal
+import tempfile
+from pathlib import Path
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write `data` to `path` atomically (temp file + fsync + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_json(path, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path):
+    with open(path) as file:
+        return json.load(file)
+
+
+def setup_logging(run_dir, name: str = "qsolid") -> logging.Logger:
+    """Logger writing to RUN_DIR/qsolid.log (appending across resumed sessions)."""
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.INFO)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    handler = logging.FileHandler(Path(run_dir) / "qsolid.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    return logger
+
+
+class StatsFile:
+    """Append-only CSV of per-step statistics; truncated to a step on resume.
+
+    Rows after the resumed checkpoint's step are dropped so that an interrupted
+    and resumed run has exactly the rows of an uninterrupted one.
+    """
+
+    def __init__(self, path, columns):
+        self.path = Path(path)
+        self.columns = list(columns)
+
+    def truncate_after(self, step: int) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, newline="") as file:
+            rows = [row for row in csv.DictReader(file) if int(row["step"]) <= step]
+        text = ",".join(self.columns) + "\n"
+        text += "".join(",".join(row[c] for c in self.columns) + "\n" for row in rows)
+        atomic_write_text(self.path, text)
+
+    def append(self, rows) -> None:
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=self.columns)
+            if new:
+                writer.writeheader()
+            for row in rows:
+                writer.writerow({c: _format(row[c]) for c in self.columns})
+            file.flush()
+
+
+def _format(value):
+    return repr(float(value)) if isinstance(value, float) or hasattr(value, "dtype") else value
+
+
+def read_stats(path) -> dict:
+    """Columns of a stats CSV as float lists."""
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    if not rows:
+        return {}
+    return {key: [float(row[key]) for row in rows] for key in rows[0]}
+
+
+class StopRequest:
+    """Turns SIGINT/SIGTERM into a flag the driver polls between steps.
+
+    The driver then writes a checkpoint and exits cleanly; a second signal
+    falls back to the default behaviour (immediate interruption).
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signum, self._previous[signum])
+
+    def __enter__(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        return False

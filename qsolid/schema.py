@@ -1,0 +1,174 @@
+"""Typed, documented configuration sections read from TOML.
+
+A section is a frozen dataclass whose fields carry a ``doc`` string in their
+metadata. :func:`parse` turns a TOML table into such a dataclass, rejecting
+unknown keys (with a "did you mean" hint) and values of the wrong type, then
+calls the section's ``check()`` for range checks. Every problem is a
+:class:`ConfigError` whose message names the field by its dotted path, so the
+CLI can print it on one line and exit with status 2 before anything runs.
+"""
+
+import dataclasses
+import difflib
+import types
+import typing
+
+
+class ConfigError(ValueError):
+    """An invalid configuration value; the message starts with the field path."""
+
+
+def option(default, doc: str):
+    """A config field with a default and the one-line documentation `qsolid config` prints."""
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"doc": doc})
+    return dataclasses.field(default=default, metadata={"doc": doc})
+
+
+def section(doc: str, default_factory):
+    """A nested config section."""
+    return dataclasses.field(default_factory=default_factory, metadata={"doc": doc})
+
+
+def require(condition: bool, field: str, message: str) -> None:
+    """Raise ConfigError('field: message') unless condition holds."""
+    if not condition:
+        raise ConfigError(f"{field}: {message}")
+
+
+def _type_name(kind) -> str:
+    origin = typing.get_origin(kind)
+    if origin is typing.Literal:
+        return " or ".join(repr(v) for v in typing.get_args(kind))
+    if origin in (tuple, list):
+        return f"list of {_type_name(typing.get_args(kind)[0])}"
+    if origin is dict:
+        return f"table of {_type_name(typing.get_args(kind)[1])}"
+    return getattr(kind, "__name__", str(kind))
+
+
+def _convert(value, kind, path: str):
+    origin = typing.get_origin(kind)
+    wrong = ConfigError(f"{path}: expected {_type_name(kind)}, got {value!r}")
+    if origin is typing.Literal:
+        if value not in typing.get_args(kind):
+            raise wrong
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option_type in typing.get_args(kind):
+            try:
+                return _convert(value, option_type, path)
+            except ConfigError:
+                continue
+        raise wrong
+    if origin is tuple:
+        args = typing.get_args(kind)
+        if not isinstance(value, (list, tuple)):
+            raise wrong
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{path}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{path}: expected {len(args)} values, got {len(value)}")
+        return tuple(_convert(v, a, f"{path}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        key_type, value_type = typing.get_args(kind)
+        if not isinstance(value, dict):
+            raise wrong
+        return {str(k): _convert(v, value_type, f"{path}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a table [{path}], got {value!r}")
+        return parse(kind, value, path)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise wrong
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise wrong
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise wrong
+        return value
+    raise TypeError(f"unsupported config type {kind} at {path}")
+
+
+def parse(cls, data: dict, path: str = ""):
+    """Build the dataclass `cls` from a TOML table, validating keys, types and ranges."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    prefix = f"{path}." if path else ""
+    for key in data:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            raise ConfigError(f"{prefix}{key}: unknown key{hint}")
+    values = {name: _convert(data[name], hints[name], prefix + name) for name in names if name in data}
+    instance = cls(**values)
+    check = getattr(instance, "check", None)
+    if check is not None:
+        try:
+            check()
+        except ConfigError as error:
+            raise ConfigError(f"{prefix}{error}") from None
+    return instance
+
+
+def _toml_value(value) -> str:
+    import tomli_w
+
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return tomli_w.dumps({"v": value}).strip()[len("v = "):]
+
+
+def _as_plain(value):
+    if isinstance(value, tuple):
+        return [_as_plain(v) for v in value]
+    return value
+
+
+def to_commented_toml(config, path: str = "") -> str:
+    """The config as TOML, each field preceded by its documentation as a comment."""
+    lines, tables = [], []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        doc = f.metadata.get("doc", "")
+        if dataclasses.is_dataclass(value):
+            tables.append((f.name, doc, value))
+            continue
+        for doc_line in doc.splitlines():
+            lines.append(f"# {doc_line}")
+        lines.append(f"{f.name} = {_toml_value(_as_plain(value))}")
+    text = "\n".join(lines)
+    for name, doc, value in tables:
+        full = f"{path}.{name}" if path else name
+        header = "".join(f"# {d}\n" for d in doc.splitlines())
+        text += f"\n\n{header}[{full}]\n" + to_commented_toml(value, full)
+    return text.strip("\n") + "\n"
+
+
+def to_dict(config) -> dict:
+    """Plain nested dict (lists instead of tuples), ready for tomli_w or json."""
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        out[f.name] = to_dict(value) if dataclasses.is_dataclass(value) else _as_plain(value)
+    return out
+
+
+def load_toml(path) -> dict:
+    import tomllib
+
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config: file not found: {path}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config: {path} is not valid TOML ({error})") from None

@@ -1,0 +1,111 @@
+"""The simulated system: cell, nuclei, electron counts and twist, built from the config.
+
+Nuclear positions are stored in fractional coordinates (walkers will carry
+them as quantum particles later); the lattice enters the physics only through
+the Hamiltonian (Eq. S3).
+"""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from qsolid import lattice as lat
+from qsolid import structures
+from qsolid.schema import ConfigError
+from qsolid.units import volume_from_rs
+
+MIN_PROTON_DISTANCE_BOHR = 0.5
+"""Closer nuclei are rejected as a broken structure (H2 bonds are 1.4 bohr)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class System:
+    name: str
+    lattice: np.ndarray
+    """Simulation-cell lattice vectors as rows (bohr)."""
+    nuclear_fractional: np.ndarray
+    """(n_nuclei, 3) fractional positions."""
+    nuclear_charges: np.ndarray
+    n_up: int
+    n_down: int
+    twist: np.ndarray
+    """Twist in fractions of the simulation cell's reciprocal vectors."""
+    is_molecule_in_box: bool = False
+
+    @property
+    def n_nuclei(self) -> int:
+        return len(self.nuclear_fractional)
+
+    @property
+    def n_electrons(self) -> int:
+        return self.n_up + self.n_down
+
+    @property
+    def volume_bohr3(self) -> float:
+        return float(lat.volume(self.lattice))
+
+    @property
+    def nuclear_cartesian(self) -> np.ndarray:
+        return lat.to_cartesian(self.nuclear_fractional, self.lattice)
+
+
+def _load_cell(config):
+    name = config.structure
+    if name in ("bcc", "fcc", "sc"):
+        return structures.cubic(name, config.lattice_constant_bohr)
+    if name == "cmcm":
+        return structures.cmcm()
+    if name == "h2-molecule":
+        if config.bond_length_bohr >= 0.5 * config.box_bohr:
+            raise ConfigError("system.bond_length_bohr: must be shorter than half of box_bohr")
+        return structures.molecule_in_box(config.box_bohr, config.bond_length_bohr)
+    if name == "h-atom":
+        return structures.atom_in_box(config.box_bohr)
+    path = Path(name)
+    if not path.is_file():
+        raise ConfigError(
+            f"system.structure: '{name}' is neither a built-in structure ({', '.join(structures.BUILTIN)}) "
+            "nor an existing file"
+        )
+    try:
+        cell, fractional, symbols = structures.read_structure_file(path)
+    except Exception as error:  # ASE raises many kinds of errors for unreadable files
+        raise ConfigError(f"system.structure: cannot read '{name}': {error}".splitlines()[0]) from None
+    if set(symbols) != {"H"}:
+        raise ConfigError(f"system.structure: only hydrogen is supported, '{name}' has {sorted(set(symbols))}")
+    return cell, fractional
+
+
+def build_system(config) -> System:
+    """The System described by a validated SystemConfig; raises ConfigError on physical nonsense."""
+    cell, fractional = _load_cell(config)
+    cell, fractional, _ = lat.supercell(cell, fractional, config.supercell)
+    n_nuclei = len(fractional)
+    if config.rs > 0:
+        target = volume_from_rs(config.rs) * n_nuclei
+        cell = cell * (target / lat.volume(cell)) ** (1.0 / 3.0)
+    if n_nuclei > 1:
+        closest = lat.minimum_distance(cell, fractional)
+        if closest < MIN_PROTON_DISTANCE_BOHR:
+            raise ConfigError(
+                f"system.structure: nuclei overlap (closest pair {closest:.3g} bohr < {MIN_PROTON_DISTANCE_BOHR} bohr)"
+            )
+    n_electrons = n_nuclei
+    if (n_electrons - config.spin_polarisation) % 2 != 0:
+        raise ConfigError(
+            f"system.spin_polarisation: {n_electrons} electrons cannot have n_up - n_down = {config.spin_polarisation}"
+        )
+    if config.spin_polarisation > n_electrons:
+        raise ConfigError(f"system.spin_polarisation: larger than the {n_electrons} electrons")
+    n_down = (n_electrons - config.spin_polarisation) // 2
+    return System(
+        name=config.structure,
+        lattice=np.asarray(cell, dtype=float),
+        nuclear_fractional=np.asarray(fractional, dtype=float) % 1.0,
+        nuclear_charges=np.ones(n_nuclei),
+        n_up=n_electrons - n_down,
+        n_down=n_down,
+        twist=np.asarray(config.twist, dtype=float),
+        is_molecule_in_box=config.structure in structures.MOLECULAR_BOXES,
+    )
