@@ -38,12 +38,12 @@ def flatten(tree) -> dict:
     return {_key(path): np.asarray(jax.device_get(leaf)) for path, leaf in leaves}
 
 
-def unflatten(template, arrays: dict):
-    """Rebuild a pytree shaped like `template` from `flatten` output."""
+def unflatten(template, arrays: dict, prefix: str = ""):
+    """Rebuild a pytree shaped like `template` from `flatten` output (keys under `prefix`)."""
     paths, treedef = jax.tree_util.tree_flatten_with_path(template)
     leaves = []
     for path, leaf in paths:
-        key = _key(path)
+        key = prefix + _key(path)
         if key not in arrays:
             raise ValueError(f"checkpoint: missing array '{key}'")
         value = arrays[key]
@@ -62,11 +62,17 @@ def save(path, tree, metadata: dict) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load(path, template):
-    """Read a checkpoint into a pytree shaped like `template`; returns (tree, metadata)."""
+def load_arrays(path):
+    """All arrays of a checkpoint, keyed by pytree path, and its metadata."""
     with np.load(path, allow_pickle=False) as data:
         arrays = {key: data[key] for key in data.files}
     metadata = json.loads(arrays.pop("__metadata__").tobytes().decode())
+    return arrays, metadata
+
+
+def load(path, template):
+    """Read a checkpoint into a pytree shaped like `template`; returns (tree, metadata)."""
+    arrays, metadata = load_arrays(path)
     return unflatten(template, arrays), metadata
 
 

@@ -75,3 +75,34 @@ def electron_kinetic_energy(
     real = -0.5 * (lap[0] + jnp.sum(grad_a**2) - jnp.sum(grad_b**2))
     imag = -0.5 * (lap[1] + 2.0 * jnp.sum(grad_a * grad_b))
     return real, imag
+
+
+def dipole(electrons, nuclei, nuclear_charges, lattice):
+    """Cell dipole d = sum_I Z_I x_I - sum_i x_i (bohr), positions by minimum image around the nuclear centroid.
+
+    Meaningful for a molecule in a box, where the tin-foil Ewald energy lies
+    (2 pi / 3 Omega) d^2 below the isolated-molecule energy.
+    """
+    from qsolid import lattice as lat
+
+    centre = nuclei[0] + jnp.mean(lat.minimum_image(nuclei - nuclei[0]), axis=0)
+    electron_x = lat.minimum_image(electrons - centre) @ lattice
+    nuclear_x = lat.minimum_image(nuclei - centre) @ lattice
+    return jnp.sum(nuclear_charges[:, None] * nuclear_x, axis=0) - jnp.sum(electron_x, axis=0)
+
+
+def make_local_energy(wavefunction, ewald_setup, laplacian: Literal["forward", "hessian"] = "forward"):
+    """local_energy(params, electrons, nuclei, lattice) -> LocalEnergy for one walker (clamped nuclei)."""
+    from qsolid.ewald import ewald_energy
+
+    def local_energy(params, electrons, nuclei, lattice):
+        def log_psi(electron_positions):
+            return wavefunction.apply(params, electron_positions, nuclei)
+
+        kinetic, kinetic_imag = electron_kinetic_energy(log_psi, electrons, lattice, laplacian)
+        potential = ewald_energy(ewald_setup, lattice, jnp.concatenate([electrons, nuclei], axis=0))
+        return LocalEnergy(
+            energy=kinetic + potential, energy_imag=kinetic_imag, kinetic=kinetic, potential=potential
+        )
+
+    return local_energy

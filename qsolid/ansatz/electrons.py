@@ -175,8 +175,8 @@ def _orbital_matrices(params, spec, stream, electrons, en_distance):
             u = u + 1j * _dense(params["orbitals"][spin]["imag"], h)
         u = u.reshape(count, spec.determinants, count).transpose(1, 2, 0)  # (det, orbital, electron)
         envelope = params["envelope"][spin]
-        decay = jnp.exp(-envelope["sigma"][..., None, :] * en_distance[lo:hi][None, None, :, :])
-        env = jnp.sum(envelope["pi"][..., None, :] * decay, axis=-1)  # (det, orbital, electron)
+        decay = jnp.exp(-jnp.einsum("dki,ji->dkji", envelope["sigma"], en_distance[lo:hi]))
+        env = jnp.einsum("dki,dkji->dkj", envelope["pi"], decay)  # (det, orbital, electron)
         orbitals = u * env
         if spec.is_complex:
             phase = jnp.exp(1j * features.TWO_PI * (jnp.asarray(kpoints) @ electrons[lo:hi].T))
@@ -210,13 +210,19 @@ def _sum_of_determinants(matrices):
     return jnp.angle(total), jnp.log(jnp.abs(total)) + shift
 
 
-def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei):
-    """(phase, log|phi|) for one walker; electrons (n_e, 3) and nuclei (n_n, 3) fractional."""
+def orbitals(params, spec: ElectronAnsatzSpec, electrons, nuclei):
+    """Orbital matrices per spin, (n_det, orbital, electron), and e-e distances for one walker."""
     feature_lattice = jnp.asarray(spec.feature_lattice, dtype=electrons.dtype)
     en_features, en_distance = features.electron_nuclear(electrons, nuclei, feature_lattice)
     ee_features, ee_distance = features.electron_electron(electrons, feature_lattice)
     stream = _streams(params, spec, en_features, ee_features)
-    phase, log_abs = _sum_of_determinants(_orbital_matrices(params, spec, stream, electrons, en_distance))
+    return _orbital_matrices(params, spec, stream, electrons, en_distance), ee_distance
+
+
+def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei):
+    """(phase, log|phi|) for one walker; electrons (n_e, 3) and nuclei (n_n, 3) fractional."""
+    matrices, ee_distance = orbitals(params, spec, electrons, nuclei)
+    phase, log_abs = _sum_of_determinants(matrices)
     if spec.jastrow:
         log_abs = log_abs + _jastrow(params, spec, ee_distance)
     return phase, log_abs

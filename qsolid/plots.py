@@ -1,0 +1,56 @@
+"""Training curves of a run directory as PNG files (matplotlib, no display needed)."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from qsolid.rundir import read_stats  # noqa: E402
+
+PANELS = (
+    ("energy_ha", "energy (Ha / cell)"),
+    ("variance_ha2", "variance (Ha$^2$)"),
+    ("acceptance", "acceptance"),
+    ("step_width_bohr", "electron step (bohr)"),
+)
+
+
+def running_mean(values, window: int):
+    values = np.asarray(values, dtype=float)
+    window = max(1, min(window, len(values)))
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def plot_training(run_dir) -> list[Path]:
+    """Write RUN_DIR/plots/training.png; returns the written paths."""
+    run_dir = Path(run_dir)
+    stats = read_stats(run_dir / "stats.csv")
+    if not stats:
+        raise FileNotFoundError(f"{run_dir / 'stats.csv'} has no steps to plot")
+    out = run_dir / "plots"
+    out.mkdir(exist_ok=True)
+    steps = np.asarray(stats["step"])
+    figure, axes = plt.subplots(len(PANELS), 1, figsize=(7, 2.4 * len(PANELS)), sharex=True)
+    for axis, (column, label) in zip(axes, PANELS):
+        values = np.asarray(stats[column])
+        axis.plot(steps, values, lw=0.6, alpha=0.5)
+        window = max(1, len(values) // 20)
+        if window > 1:
+            axis.plot(steps[window - 1 :], running_mean(values, window), lw=1.5, label=f"mean of {window}")
+            axis.legend(loc="upper right", fontsize=8)
+        axis.set_ylabel(label)
+        if column == "variance_ha2":
+            axis.set_yscale("log")
+    axes[-1].set_xlabel("optimisation step")
+    energy = np.asarray(stats["energy_ha"])
+    tail = energy[len(energy) // 2 :]
+    axes[0].set_ylim(np.percentile(tail, 1) - 5 * np.std(tail), max(np.percentile(energy, 95), np.max(tail)))
+    figure.tight_layout()
+    path = out / "training.png"
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return [path]

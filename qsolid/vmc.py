@@ -1,0 +1,120 @@
+"""A VMC problem assembled from a validated config: system, wavefunction,
+Hamiltonian, sampler and optimiser, with the hot-loop functions jit-compiled
+and walkers sharded over all devices along their batch axis.
+
+Sharding: walkers carry a leading batch axis placed on a 1-D device mesh
+("walkers") with `jax.sharding.NamedSharding`; parameters are replicated.
+jit then partitions every per-walker computation and turns walker means into
+all-reduces, so the same code runs on one CPU, one GPU or many devices.
+"""
+
+import dataclasses
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from qsolid import sampling
+from qsolid.ansatz.wavefunction import Wavefunction, make_wavefunction
+from qsolid.ewald import make_ewald
+from qsolid.hamiltonian import LocalEnergy, dipole, make_local_energy
+from qsolid.optim import Batch, Optimiser, make_optimiser
+from qsolid.schema import ConfigError
+from qsolid.system import System, build_system
+
+
+def configure_precision(precision: str) -> None:
+    """float32 or float64 everywhere; matrix products at full precision (no TF32 on GPUs)."""
+    jax.config.update("jax_enable_x64", precision == "float64")
+    jax.config.update("jax_default_matmul_precision", "highest")
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    config: object
+    system: System
+    wavefunction: Wavefunction
+    optimiser: Optimiser
+    lattice: jax.Array
+    walker_sharding: NamedSharding
+    sample: Callable
+    """sample(params, walkers, key, step_bohr, sweeps) -> (walkers, acceptance)"""
+    measure: Callable
+    """measure(params, walkers) -> LocalEnergy per walker"""
+    dipoles: Callable
+    """dipoles(walkers) -> (batch, 3) cell dipoles"""
+    log_abs_batch: Callable
+    """log_abs_batch(params, electrons, nuclei) -> (batch,) log|Psi|"""
+    max_step_bohr: float
+
+    @property
+    def dtype(self):
+        return jnp.float64 if self.config.precision == "float64" else jnp.float32
+
+    def shard(self, tree):
+        """Place the leading (walker) axis of every leaf on the device mesh."""
+        return jax.tree.map(lambda x: jax.device_put(x, self.walker_sharding), tree)
+
+    def initial_walkers(self, params, key) -> sampling.Walkers:
+        batch = self.config.sampling.batch_size
+        electrons = sampling.initial_electrons(key, self.system, batch).astype(self.dtype)
+        nuclei = jnp.broadcast_to(jnp.asarray(self.system.nuclear_fractional, self.dtype), (batch, self.system.n_nuclei, 3))
+        walkers = sampling.Walkers(electrons, nuclei, jnp.zeros(batch, self.dtype))
+        walkers = self.shard(walkers)
+        return dataclasses.replace(walkers, log_abs=self.log_abs(params, walkers))
+
+    def log_abs(self, params, walkers):
+        return self.log_abs_batch(params, walkers.electrons, walkers.nuclei)
+
+    def batch(self, walkers, local: LocalEnergy) -> Batch:
+        return Batch(walkers.electrons, walkers.nuclei, local.energy, local.energy_imag)
+
+
+def build_problem(config) -> Problem:
+    """Everything a run needs; raises ConfigError for inconsistent input before any compilation."""
+    system = build_system(config.system)
+    devices = jax.devices()
+    if config.sampling.batch_size % len(devices):
+        raise ConfigError(
+            f"sampling.batch_size: {config.sampling.batch_size} walkers cannot be split over {len(devices)} devices"
+        )
+    configure_precision(config.precision)
+    dtype = jnp.float64 if config.precision == "float64" else jnp.float32
+    mesh = Mesh(np.array(devices), ("walkers",))
+    walker_sharding = NamedSharding(mesh, PartitionSpec("walkers"))
+    wavefunction = make_wavefunction(system, config.network)
+    charges = np.concatenate([-np.ones(system.n_electrons), system.nuclear_charges])
+    ewald_setup = make_ewald(system.lattice, charges)
+    local_energy = make_local_energy(wavefunction, ewald_setup)
+    lattice = jnp.asarray(system.lattice, dtype)
+    nuclear_charges = jnp.asarray(system.nuclear_charges, dtype)
+
+    @jax.jit
+    def measure(params, walkers):
+        return jax.vmap(local_energy, in_axes=(None, 0, 0, None))(params, walkers.electrons, walkers.nuclei, lattice)
+
+    @jax.jit
+    def dipoles(walkers):
+        return jax.vmap(dipole, in_axes=(0, 0, None, None))(walkers.electrons, walkers.nuclei, nuclear_charges, lattice)
+
+    sweeps = jax.jit(functools.partial(sampling.metropolis_sweeps, wavefunction.log_abs_batch), static_argnames="sweeps")
+
+    def sample(params, walkers, key, step_bohr, sweeps_count):
+        return sweeps(params, walkers, key, jnp.asarray(step_bohr, dtype), lattice, sweeps=sweeps_count)
+
+    return Problem(
+        config=config,
+        system=system,
+        wavefunction=wavefunction,
+        optimiser=make_optimiser(wavefunction, config.optimisation),
+        lattice=lattice,
+        walker_sharding=walker_sharding,
+        sample=sample,
+        measure=measure,
+        dipoles=dipoles,
+        log_abs_batch=jax.jit(wavefunction.log_abs_batch),
+        max_step_bohr=sampling.max_step_bohr(system.lattice, config.sampling.max_electron_step_bohr),
+    )
