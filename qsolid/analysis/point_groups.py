@@ -279,7 +279,8 @@ def _geometry(elements) -> _Geometry:
         z = axes[principal]
         perpendicular = [i for i in proper_twofolds if abs(axes[i] @ z) < _TOL]
         vertical = [i for i in range(len(elements)) if is_mirror[i] and abs(axes[i] @ z) < _TOL]
-        horizontal_mirror = next((i for i in range(len(elements)) if is_mirror[i] and abs(axes[i] @ z) > 1 - _TOL), None)
+        horizontal = [i for i in range(len(elements)) if is_mirror[i] and abs(axes[i] @ z) > 1 - _TOL]
+        horizontal_mirror = horizontal[0] if horizontal else None
         along_x = [i for i in perpendicular if abs(axes[i] @ x_axis) > 1 - _TOL]
         containing_x = [i for i in vertical if abs(axes[i] @ x_axis) < _TOL]
         reference = (along_x or perpendicular or containing_x or vertical or [None])[0]

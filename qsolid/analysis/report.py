@@ -225,8 +225,10 @@ def _xrd(crystal, options: AnalysisOptions, out: Path, debye_waller_b, label: st
         "debye_waller_b_a2": debye_waller_b,
         "structure": "symmetrized conventional cell",
         "compared_with": [str(p) for p in options.compare],
-        "strongest_peaks": [{"two_theta_deg": float(pattern.two_theta_deg[i]), "d_angstrom": float(pattern.d_angstrom[i]),
-                             "hkl": pattern.hkl[i], "intensity": float(pattern.intensity[i])} for i in sorted(strongest)],
+        "strongest_peaks": [
+            {"two_theta_deg": float(pattern.two_theta_deg[i]), "d_angstrom": float(pattern.d_angstrom[i]),
+             "hkl": pattern.hkl[i], "intensity": float(pattern.intensity[i])} for i in sorted(strongest)
+        ],
     }
 
 
@@ -311,6 +313,7 @@ def analyze(path, out=None, options: AnalysisOptions = AnalysisOptions()) -> dic
 def summary_markdown(report: dict) -> str:
     """A short human-readable account of analysis.json."""
     modes = report["modes"]
+    molecules = report["molecules"]
     lines = [
         f"# Structure analysis of `{report['source']['path']}`",
         "",
@@ -318,9 +321,9 @@ def summary_markdown(report: dict) -> str:
         f"{report['point_group_schoenflies']}, symprec {report['symprec_angstrom']} Å",
         f"- Wyckoff sites: {report['wyckoff']}; molecular centres: {report['molecule_centre_wyckoff'] or 'n/a'}",
         f"- volume {report['cell']['volume_per_atom_a3']:.4f} Å³/atom ({report['cell']['n_atoms']} atoms)",
-        f"- molecules: {report['molecules']['n_molecules']}, bond "
-        f"{report['molecules']['bond_length_min_angstrom']:.4f}–{report['molecules']['bond_length_max_angstrom']:.4f} Å, "
-        f"next neighbour / bond ≥ {report['molecules']['next_neighbour_ratio_min']:.3f}",
+        f"- molecules: {molecules['n_molecules']}, nearest-neighbour distance "
+        f"{molecules['bond_length_min_angstrom']:.4f}–{molecules['bond_length_max_angstrom']:.4f} Å, "
+        f"next neighbour / nearest ≥ {molecules['next_neighbour_ratio_min']:.3f}",
         "",
         "## Γ-point modes",
         "",

@@ -95,11 +95,11 @@ def unwrapped_samples(samples: SampleSet, align: str = "first") -> np.ndarray:
     reference = samples.fractional[0]
     for _ in range(2):
         displacement = lattice_module.minimum_image(samples.fractional - reference)
-        if align == "first":
-            drift = displacement[:, :1, :]
-        else:
-            drift = displacement.mean(axis=1, keepdims=True)
-        displacement = lattice_module.minimum_image(displacement - drift)
+        # the first proton fixes the drift robustly (per-atom folding cannot split the cloud) ...
+        displacement = lattice_module.minimum_image(displacement - displacement[:, :1, :])
+        if align == "com":
+            # ... and the centre of mass is removed from the unfolded displacements
+            displacement = displacement - displacement.mean(axis=1, keepdims=True)
         unwrapped = reference + displacement
         reference = unwrapped.mean(axis=0)
     return unwrapped

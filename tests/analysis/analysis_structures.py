@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from qsolid import lattice as lattice_module
 from qsolid.analysis.crystal import Crystal
 from qsolid.units import BOHR_ANGSTROM
 
@@ -57,3 +58,19 @@ def molecular_crystal(system: str, bond_angstrom=0.74) -> Crystal:
     lattice = Lattice.tetragonal(2.5, 3.0) if system == "tetragonal" else Lattice.hexagonal(2.5, 3.0)
     z = 0.5 * bond_angstrom / 3.0
     return Crystal.from_pymatgen(Structure(lattice, ["H", "H"], [[0, 0, z], [0, 0, -z]]))
+
+
+NOISE_BOHR = 0.15
+
+
+def synthetic_samples(crystal, n_samples=300, noise_bohr=NOISE_BOHR, lattice_noise=0.0, seed=0):
+    """Configurations = crystal + isotropic Gaussian displacements + a random common translation."""
+    rng = np.random.default_rng(seed)
+    inverse = np.linalg.inv(crystal.lattice_bohr)
+    displacement = rng.normal(0.0, noise_bohr, (n_samples, crystal.n_atoms, 3)) @ inverse
+    drift = rng.uniform(0.0, 1.0, (n_samples, 1, 3))
+    fractional = lattice_module.wrap(crystal.fractional + displacement + drift)
+    lattices = crystal.lattice_bohr
+    if lattice_noise:
+        lattices = crystal.lattice_bohr * (1.0 + lattice_noise * rng.normal(size=(n_samples, 3, 3)))
+    return fractional, lattices
