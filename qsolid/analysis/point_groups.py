@@ -388,8 +388,9 @@ def character_table(elements, schoenflies: str = "") -> CharacterTable:
     return CharacterTable(elements, class_of, sizes, names, tuple(irreps), schoenflies)
 
 
-def _standard_frame(crystal_system_hexagonal: bool) -> np.ndarray:
-    if crystal_system_hexagonal:
+def _ideal_lattice(hexagonal: bool) -> np.ndarray:
+    """Unit lattice (rows) of the standard orientation: a along x, c along z."""
+    if hexagonal:
         return np.array([[1.0, 0.0, 0.0], [-0.5, np.sqrt(3.0) / 2.0, 0.0], [0.0, 0.0, 1.0]])
     return np.eye(3)
 
@@ -425,7 +426,7 @@ def standard_character_table(point_group: str) -> CharacterTable:
             break
     rotations = call("get_symmetry_from_database", hall_number)["rotations"]
     hexagonal = 143 <= kind.number <= 194
-    elements = cartesian_rotations(rotations, _standard_frame(hexagonal))
+    elements = cartesian_rotations(rotations, _ideal_lattice(hexagonal))
     return character_table(elements, HERMANN_MAUGUIN_TO_SCHOENFLIES[hermann_mauguin])
 
 
@@ -433,7 +434,7 @@ _LINEAR = {"x": [1, 0, 0], "y": [0, 1, 0], "z": [0, 0, 1]}
 _QUADRATIC = {
     "x2+y2": np.diag([1.0, 1.0, 0.0]), "z2": np.diag([0.0, 0.0, 1.0]), "x2-y2": np.diag([1.0, -1.0, 0.0]),
     "x2": np.diag([1.0, 0.0, 0.0]), "y2": np.diag([0.0, 1.0, 0.0]),
-    "xy": np.array([[0, 1, 0], [1, 0, 0]] + [[0, 0, 0]], float),
+    "xy": np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0]], float),
     "xz": np.array([[0, 0, 1], [0, 0, 0], [1, 0, 0]], float),
     "yz": np.array([[0, 0, 0], [0, 0, 1], [0, 1, 0]], float),
 }
