@@ -1,0 +1,274 @@
+"""The NCT run: build the phonon problem, train, evaluate, report.
+
+RUN_DIR holds config.toml, qsolid.log, stats.csv (one row per step; phase 0
+= training, 1 = evaluation), checkpoints/, summary.json, phonons.json and
+the PNG plots. Final numbers are reblocked from the evaluation rows of
+stats.csv, so an interrupted and resumed run reports exactly what an
+uninterrupted one would. At constant pressure the cell is strained every
+`relax_every` training steps from the stress averaged over them, and the
+Hessian and modes are recomputed for the new cell (the flow and occupation
+parameters carry over, mode by mode).
+"""
+
+import json
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from qsolid import checkpoint, rundir, schema, units
+from qsolid.nct import harmonic, observables, phonons, plots, systems, training
+from qsolid.nct.hamiltonian import Vibrations
+from qsolid.schema import ConfigError
+from qsolid.stats import reblock
+
+STAT_COLUMNS = (
+    "step", "phase", "free_energy", "free_energy_error", "energy", "energy_error", "kinetic", "kinetic_error",
+    "potential", "potential_error", "entropy", "entropy_error", "entropy_exact", "acceptance", "step_size",
+    "rejected",
+)
+CRYSTAL_COLUMNS = ("max_displacement_angstrom", "volume_per_atom_angstrom3")
+PRESSURE_COLUMNS = ("pressure_gpa", "stress_xx_gpa", "stress_yy_gpa", "stress_zz_gpa")
+
+
+def build_vibrations(config, cell_bohr=None) -> Vibrations:
+    """Reference structure, surface, Hessian and normal modes for the config (and a strained cell)."""
+    if config.system.kind == "crystal":
+        reference = systems.crystal_reference(config.crystal, cell_bohr)
+        surface = systems.crystal_surface(config.crystal, reference)
+        step_bohr = config.crystal.hessian_step_angstrom / units.BOHR_ANGSTROM
+    else:
+        reference = systems.model_reference(config.system)
+        surface = systems.model_surface(config.system)
+        step_bohr = phonons.DEFAULT_STEP_BOHR
+    modes = phonons.normal_modes(phonons.hessian(surface, reference, step_bohr), reference)
+    energy = float(surface.energy(jax.numpy.asarray(reference.positions), reference.cell))
+    return Vibrations(surface=surface, reference=reference, modes=modes, reference_energy=energy)
+
+
+def harmonic_baseline(vibrations, temperature: float, levels: int) -> dict:
+    omega = vibrations.frequencies
+    return {
+        "harmonic_free_energy": vibrations.reference_energy + harmonic.free_energy(omega, temperature),
+        "harmonic_free_energy_level_cutoff": vibrations.reference_energy + harmonic.free_energy_levels(omega, temperature, levels),
+        "harmonic_energy": vibrations.reference_energy + harmonic.energy(omega, temperature),
+        "zero_point_energy_harmonic": harmonic.zero_point_energy(omega),
+        "harmonic_entropy_kb": harmonic.entropy(omega, temperature),
+    }
+
+
+class Run:
+    """A run directory bound to a config: owns the vibrations, state and jitted steps."""
+
+    def __init__(self, config, run_dir, resume: bool = False, progress: bool | None = None):
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress = config.run.progress if progress is None else progress
+        if not resume and (self.run_dir / "checkpoints").exists():
+            raise ConfigError(f"out: {self.run_dir} already holds a run; use --resume to continue it")
+        if resume and checkpoint.latest(self.run_dir / "checkpoints") is None:
+            raise ConfigError(f"resume: no checkpoint in {self.run_dir / 'checkpoints'}")
+        try:
+            training.walker_sharding(config.sampling.walkers)
+        except ValueError as error:
+            raise ConfigError(f"sampling.walkers: {error}") from None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.logger = rundir.setup_logging(self.run_dir)
+        self.optimizer = training.make_optimizer(config)
+        self.crystal = config.system.kind == "crystal"
+        self.measure_pressure_train = config.pressure.constant_pressure
+        self.total_steps = config.run.steps + config.run.eval_steps
+        columns = STAT_COLUMNS + (CRYSTAL_COLUMNS if self.crystal else ())
+        columns += PRESSURE_COLUMNS if self.crystal and (config.pressure.measure or config.pressure.constant_pressure) else ()
+        self.stats = rundir.StatsFile(self.run_dir / "stats.csv", columns)
+        self._set_cell(None)
+        self.rdf_edges = self._rdf_edges()
+        fresh = training.init_state(config, self.vibrations, self.optimizer, jax.random.PRNGKey(config.run.seed),
+                                    config.run.rdf_bins, burn_in=not resume)
+        self.step = 0
+        if resume:
+            path = checkpoint.latest(self.run_dir / "checkpoints")
+            fresh, metadata = checkpoint.load(path, fresh)
+            fresh = training.place(fresh, config.sampling.walkers)
+            self.step = int(metadata["step"])
+            self.stats.truncate_after(self.step)
+            if self.crystal and not np.allclose(np.asarray(fresh["cell"]), self.vibrations.reference.cell, rtol=0, atol=0):
+                self._set_cell(np.asarray(fresh["cell"]))
+            self.logger.info("resumed from %s at step %d", path, self.step)
+        else:
+            rundir.atomic_write_text(self.run_dir / "config.toml", schema.to_commented_toml(config))
+            self.logger.info("new run, %d modes, harmonic frequencies %s", self.vibrations.modes.count,
+                             np.array2string(self.vibrations.frequencies, precision=6))
+        self.state = fresh
+
+    def _set_cell(self, cell_bohr):
+        self.vibrations = build_vibrations(self.config, cell_bohr)
+        self._steps = {}
+
+    def _rdf_edges(self):
+        if not self.crystal:
+            return None
+        r_max = observables.minimum_image_radius(self.vibrations.reference.cell)
+        return np.linspace(0.0, r_max, self.config.run.rdf_bins + 1)
+
+    def _step_function(self, train: bool):
+        if train not in self._steps:
+            measure = self.crystal and (self.config.pressure.measure if not train else self.measure_pressure_train)
+            self._steps[train] = training.make_step(
+                self.config, self.vibrations, self.optimizer, train, measure, None if train else self.rdf_edges, self.state
+            )
+        return self._steps[train]
+
+    def _relax_cell(self):
+        window = np.asarray(self.state["pressure_window"]) / self.config.pressure.relax_every
+        cell = pressure_cell(self.vibrations.reference.cell, np.diag(window), self.config.pressure)
+        self.logger.info("cell update: stress diag %s GPa -> a,b,c = %s bohr", np.diag(window), np.diag(cell))
+        self._set_cell(cell)
+        self.state = training.place(dict(self.state, cell=cell, pressure_window=np.zeros((3, 3))), self.config.sampling.walkers)
+
+    def _checkpoint(self):
+        directory = self.run_dir / "checkpoints"
+        checkpoint.save(checkpoint.step_path(directory, self.step), self.state, {"step": self.step})
+        checkpoint.prune(directory, self.config.run.keep_checkpoints)
+
+    def _row(self, stats, phase):
+        row = {key: float(value) for key, value in stats.items()}
+        row.update(step=self.step, phase=phase)
+        if self.crystal:
+            row["volume_per_atom_angstrom3"] = self.volume_per_atom_angstrom3()
+        return {column: row.get(column, float("nan")) for column in self.stats.columns}
+
+    def volume_per_atom_angstrom3(self) -> float:
+        reference = self.vibrations.reference
+        return abs(np.linalg.det(reference.cell)) * units.BOHR_ANGSTROM**3 / len(reference.positions)
+
+    def train_and_evaluate(self) -> bool:
+        """Run the remaining steps; False if stopped by a signal (after checkpointing)."""
+        config = self.config
+        with rundir.StopRequest() as stop, plots.progress_bar(self.total_steps, self.step, self.progress) as advance:
+            while self.step < self.total_steps:
+                train = self.step < config.run.steps
+                relax_until = config.pressure.relax_until_step or config.run.steps
+                if (train and config.pressure.constant_pressure and self.step > 0
+                        and self.step % config.pressure.relax_every == 0 and self.step <= relax_until):
+                    self._relax_cell()
+                self.state, stats = self._step_function(train)(self.state)
+                self.step += 1
+                self.stats.append([self._row(stats, 0 if train else 1)])
+                advance(float(stats["free_energy"]))
+                if stats["rejected"]:
+                    self.logger.warning("step %d: non-finite estimate, update rejected", self.step)
+                if self.step % config.run.checkpoint_every == 0 or self.step == self.total_steps:
+                    self._checkpoint()
+                if stop.requested:
+                    self._checkpoint()
+                    self.logger.info("stopped by signal at step %d", self.step)
+                    return False
+        return True
+
+    def summary(self) -> dict:
+        config, vibrations = self.config, self.vibrations
+        report = systems.report_units(config, len(vibrations.reference.positions))
+        columns = rundir.read_stats(self.run_dir / "stats.csv")
+        evaluation = np.asarray(columns["phase"]) == 1
+        out = {"energy_unit": report.energy_unit, "per": report.per, "steps": config.run.steps,
+               "eval_steps": int(np.sum(evaluation)), "modes": vibrations.modes.count,
+               "walkers": config.sampling.walkers, "seed": config.run.seed, "levels": config.ansatz.levels,
+               "flow_depth": config.ansatz.flow_depth}
+        n_sites = len(vibrations.reference.positions)
+        entropy_scale = 1.0 / n_sites if self.crystal else 1.0
+        for name in ("free_energy", "energy", "kinetic", "potential", "entropy"):
+            estimate = reblock(np.asarray(columns[name])[evaluation])
+            scale, key = (entropy_scale, "entropy_kb") if name == "entropy" else (report.scale, name)
+            out[key] = estimate.mean * scale
+            out[f"{key}_error"] = estimate.error * scale
+        out["entropy_kb_exact_product"] = float(np.asarray(columns["entropy_exact"])[evaluation][-1]) * entropy_scale
+        for key, value in harmonic_baseline(vibrations, config.temperature, config.ansatz.levels).items():
+            out[key] = value * (entropy_scale if key.endswith("_kb") else report.scale)
+        out["reference_energy"] = vibrations.reference_energy * report.scale
+        out["anharmonic_correction"] = out["free_energy"] - out["harmonic_free_energy"]
+        out["rejected_steps"] = int(np.nansum(columns["rejected"]))
+        if self.crystal:
+            out["temperature_k"] = config.crystal.temperature_k
+            out["volume_per_atom_angstrom3"] = self.volume_per_atom_angstrom3()
+            out["cell_angstrom"] = (vibrations.reference.cell * units.BOHR_ANGSTROM).tolist()
+            out["atoms"] = n_sites
+            out["max_displacement_angstrom"] = float(np.nanmax(columns["max_displacement_angstrom"]))
+            out["skin_angstrom"] = config.crystal.skin_angstrom
+            if "pressure_gpa" in columns:
+                for name in PRESSURE_COLUMNS:
+                    estimate = reblock(np.asarray(columns[name])[evaluation])
+                    out[name] = estimate.mean
+                    out[f"{name}_error"] = estimate.error
+            if config.pressure.constant_pressure:
+                pv = units.gpa_to_ha_bohr3(config.pressure.target_gpa) * abs(np.linalg.det(vibrations.reference.cell))
+                out["target_pressure_gpa"] = config.pressure.target_gpa
+                out["gibbs_free_energy"] = out["free_energy"] + pv * report.scale
+                out["gibbs_free_energy_error"] = out["free_energy_error"]
+        else:
+            out["beta"] = config.system.beta
+        return out
+
+    def excitations(self) -> dict:
+        config, vibrations = self.config, self.vibrations
+        report = systems.report_units(config, len(vibrations.reference.positions))
+        key = jax.random.fold_in(jax.random.PRNGKey(config.run.seed), 7)
+        w, error, e0, e0_error = observables.excitation_energies(
+            self.state["params"], vibrations, key, config.run.excitation_walkers,
+            max(config.sampling.burn_in_sweeps, config.sampling.sweeps), config.ansatz.levels)
+        per_site = len(vibrations.reference.positions) if self.crystal else 1
+        frequency_scale = units.HARTREE_EV * 1000.0 if self.crystal else 1.0
+        return {
+            "frequency_unit": "meV" if self.crystal else "dimensionless",
+            "harmonic_frequencies": (vibrations.frequencies * frequency_scale).tolist(),
+            "anharmonic_frequencies": (w * frequency_scale).tolist(),
+            "anharmonic_frequencies_error": (error * frequency_scale).tolist(),
+            "zero_point_energy_anharmonic": 0.5 * float(np.sum(w)) * frequency_scale / per_site,
+            "zero_point_energy_anharmonic_error": 0.5 * float(np.sqrt(np.sum(error**2))) * frequency_scale / per_site,
+            "ground_state_energy": e0 * report.scale,
+            "ground_state_energy_error": e0_error * report.scale,
+        }
+
+    def finish(self) -> dict:
+        summary = self.summary()
+        if self.config.run.excitation_walkers > 0:
+            phonon_data = self.excitations()
+            rundir.atomic_write_json(self.run_dir / "phonons.json", phonon_data)
+            summary["zero_point_energy_anharmonic"] = phonon_data["zero_point_energy_anharmonic"]
+            summary["zero_point_energy_anharmonic_error"] = phonon_data["zero_point_energy_anharmonic_error"]
+            summary["ground_state_energy"] = phonon_data["ground_state_energy"]
+            summary["ground_state_energy_error"] = phonon_data["ground_state_energy_error"]
+            plots.density_of_states(self.run_dir / "phonon_dos.png", phonon_data,
+                                    len(self.vibrations.reference.positions) if self.crystal else 1)
+        if self.crystal:
+            edges = self.rdf_edges * units.BOHR_ANGSTROM
+            configurations = summary["eval_steps"] * self.config.sampling.walkers
+            g = observables.radial_distribution(np.asarray(self.state["rdf_counts"]), edges, summary["atoms"],
+                                                summary["volume_per_atom_angstrom3"] * summary["atoms"], configurations)
+            centres = 0.5 * (edges[1:] + edges[:-1])
+            rundir.atomic_write_json(self.run_dir / "rdf.json", {"r_angstrom": centres.tolist(), "g": g.tolist()})
+            plots.radial_distribution(self.run_dir / "rdf.png", centres, g)
+        plots.training_curves(self.run_dir / "training.png", rundir.read_stats(self.run_dir / "stats.csv"),
+                              summary, systems.report_units(self.config, len(self.vibrations.reference.positions)).scale)
+        rundir.atomic_write_json(self.run_dir / "summary.json", summary)
+        self.logger.info("summary: %s", json.dumps(summary))
+        return summary
+
+
+def pressure_cell(cell, pressure_diagonal_gpa, pressure_config):
+    from qsolid.nct.pressure import strained_cell
+
+    return strained_cell(cell, pressure_diagonal_gpa, pressure_config.target_gpa, pressure_config.strain_per_gpa,
+                         pressure_config.cell)
+
+
+def run(config, run_dir, resume: bool = False, progress: bool | None = None) -> dict | None:
+    """Train and evaluate; returns the summary, or None if stopped by a signal (resumable)."""
+    start = time.time()
+    session = Run(config, run_dir, resume=resume, progress=progress)
+    if not session.train_and_evaluate():
+        return None
+    summary = session.finish()
+    session.logger.info("session took %.1f s", time.time() - start)
+    return summary
