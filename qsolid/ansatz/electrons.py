@@ -207,7 +207,8 @@ def _sum_of_determinants(matrices):
         signs, logs = signs * sign, logs + log
     shift = jax.lax.stop_gradient(jnp.max(logs))
     total = jnp.sum(signs * jnp.exp(logs - shift))
-    return jnp.angle(total), jnp.log(jnp.abs(total)) + shift
+    real, imag = jnp.real(total), jnp.imag(total)
+    return jnp.arctan2(imag, real), 0.5 * jnp.log(real**2 + imag**2) + shift
 
 
 def orbitals(params, spec: ElectronAnsatzSpec, electrons, nuclei):

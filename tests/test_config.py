@@ -1,0 +1,82 @@
+"""Config validation: every invalid value is a one-line error naming the field, exit code 2, nothing written."""
+
+import tomllib
+
+import pytest
+
+from qsolid.cli import main
+from qsolid.config import Config, load_config
+from qsolid.schema import ConfigError, to_commented_toml
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+INVALID = [
+    ("[sampling]\nbatch_size = -4\n", "sampling.batch_size"),
+    ("[sampling]\nbatch_size = 2.5\n", "sampling.batch_size"),
+    ("[sampling]\nbatchsize = 4\n", "did you mean 'sampling.batch_size'"),
+    ("[sytem]\n", "did you mean 'system'"),
+    ("[network]\nlayers = true\n", "network.layers"),
+    ("precision = 'float16'\n", "precision"),
+    ("[optimisation]\noptimiser = 'sgd'\n", "optimisation.optimiser"),
+    ("[system]\nsupercell = [1, 1]\n", "system.supercell"),
+    ("[system]\nstructure = 'h-atom'\n", "system.spin_polarisation"),
+    ("[system]\nstructure = 'bcc'\nspin_polarisation = 1\n", "system.spin_polarisation"),
+    ("[system]\nstructure = 'no/such/file.cif'\n", "system.structure"),
+    ("[system]\nstructure = 'h2-molecule'\nbond_length_bohr = 0.1\n", "nuclei overlap"),
+    ("[sampling]\ntarget_acceptance = 1.5\n", "sampling.target_acceptance"),
+    ("seed = 'one'\n", "seed"),
+    ("[system\n", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("text, expected", INVALID)
+def test_invalid_config_is_one_line_error_and_exit_2(tmp_path, capsys, text, expected):
+    out = tmp_path / "run"
+    code = main(["run", str(_write(tmp_path, text)), "--out", str(out)])
+    error = capsys.readouterr().err.strip()
+    assert code == 2
+    assert expected in error and "\n" not in error and error.startswith("qsolid: error: ")
+    assert not out.exists()
+
+
+def test_overlapping_protons_in_structure_file(tmp_path, capsys):
+    cif = tmp_path / "bad.xyz"
+    cif.write_text('2\nLattice="3 0 0 0 3 0 0 0 3" Properties=species:S:1:pos:R:3 pbc="T T T"\nH 0 0 0\nH 0.1 0 0\n')
+    code = main(["run", str(_write(tmp_path, f"[system]\nstructure = '{cif}'\n")), "--out", str(tmp_path / "r")])
+    assert code == 2 and "nuclei overlap" in capsys.readouterr().err
+
+
+def test_existing_run_directory_is_never_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")
+    assert main(["run", "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert (out / "summary.json").read_text() == "{}"
+
+
+def test_default_config_prints_as_commented_toml_that_round_trips(capsys):
+    assert main(["config"]) == 0
+    text = capsys.readouterr().out
+    assert "# Number of walkers" in text
+    assert load_config(overrides=None) == Config()
+    parsed = tomllib.loads(text)
+    assert parsed["sampling"]["batch_size"] == Config().sampling.batch_size
+
+
+def test_every_field_is_documented():
+    text = to_commented_toml(Config())
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if "=" in line and not line.startswith("#"):
+            assert lines[index - 1].startswith("#"), f"undocumented field: {line}"
+
+
+def test_config_error_names_nested_field():
+    with pytest.raises(ConfigError, match=r"^optimisation.learning_rate: must be > 0"):
+        load_config(overrides={"optimisation.learning_rate": -1.0})
