@@ -59,6 +59,13 @@ class NetworkConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class HamiltonianConfig:
+    laplacian: Literal["forward", "hessian"] = option(
+        "forward", "Kinetic energy by folx's forward Laplacian, or by the full Hessian (reference, slower)."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class SamplingConfig:
     batch_size: int = option(256, "Number of walkers (split over all devices).")
     sweeps_per_step: int = option(10, "Metropolis sweeps between optimisation steps.")
@@ -147,6 +154,7 @@ class Config:
     precision: Literal["float32", "float64"] = option("float32", "Floating-point precision of the run.")
     system: SystemConfig = section("The crystal or molecule: structure, density, cell, twist, spins.", SystemConfig)
     network: NetworkConfig = section("Electronic wavefunction (seed 000, Alg. 2).", NetworkConfig)
+    hamiltonian: HamiltonianConfig = section("Local energy (Eq. S3) and Ewald potential.", HamiltonianConfig)
     sampling: SamplingConfig = section("Metropolis-Hastings sampling of |Psi|^2.", SamplingConfig)
     optimisation: OptimisationConfig = section("Energy minimisation (Eq. 6, first term).", OptimisationConfig)
     pretrain: PretrainConfig = section("Pretraining of the orbitals to periodic Hartree-Fock.", PretrainConfig)

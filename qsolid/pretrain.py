@@ -36,6 +36,26 @@ def solve_hartree_fock(system, basis: str):
     )
 
 
+def real_orbital_gauge(coefficients):
+    """Rotate each orbital's global phase so that a real-up-to-phase orbital becomes real.
+
+    At Gamma without twist the HF orbitals are real up to an arbitrary phase
+    per orbital; a real network can only fit them once that phase is removed.
+    The phase is (1/2) arg sum_mu C_mu^2, which is exact for C = e^{i t} x.
+    """
+    phase = 0.5 * np.angle(np.sum(coefficients**2, axis=0))
+    return coefficients * np.exp(-1j * phase)[None, :]
+
+
+def gauge_for(hf, spec):
+    """HF solution with real-gauged orbitals when the network is real."""
+    if spec.is_complex:
+        return hf
+    return dataclasses.replace(
+        hf, mo_coeff_up=real_orbital_gauge(hf.mo_coeff_up), mo_coeff_down=real_orbital_gauge(hf.mo_coeff_down)
+    )
+
+
 def hf_orbital_targets(hf, system, electrons_batch):
     """HF orbital matrices (batch, orbital k, electron j) for each spin with electrons."""
     electrons_batch = np.asarray(electrons_batch, dtype=np.float64)
@@ -65,6 +85,7 @@ def pretrain(problem, state, hf, logger, progress=None):
     """Fit the orbitals for config.pretrain.steps Adam steps; returns the updated state."""
     config = problem.config
     spec = problem.wavefunction.electron_spec
+    hf = gauge_for(hf, spec)
     optimiser = optax.adam(config.pretrain.learning_rate)
     loss_and_grad = jax.jit(jax.value_and_grad(make_pretrain_loss(spec)))
     electron_params = state.params["electrons"]

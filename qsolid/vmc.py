@@ -88,7 +88,7 @@ def build_problem(config) -> Problem:
     wavefunction = make_wavefunction(system, config.network)
     charges = np.concatenate([-np.ones(system.n_electrons), system.nuclear_charges])
     ewald_setup = make_ewald(system.lattice, charges)
-    local_energy = make_local_energy(wavefunction, ewald_setup)
+    local_energy = make_local_energy(wavefunction, ewald_setup, config.hamiltonian.laplacian)
     lattice = jnp.asarray(system.lattice, dtype)
     nuclear_charges = jnp.asarray(system.nuclear_charges, dtype)
 

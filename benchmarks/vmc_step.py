@@ -1,0 +1,95 @@
+"""Speed and memory of one VMC optimisation step; prints JSON.
+
+For each case (2-atom and 16-atom bcc hydrogen, batch 256, the default
+network; forward and Hessian Laplacians) a fresh process builds the problem,
+times the first step (compilation included) and then the median of the next
+`--steps` steps (sampling + local energy + KFAC update), and reports its peak
+memory: device `peak_bytes_in_use` where the backend tracks it (GPU), else
+the process's maximum resident set size (CPU).
+
+    python benchmarks/vmc_step.py [--steps 10] [--cases bcc2-forward,bcc16-forward,...]
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+
+CASES = {
+    "bcc2-forward": {"system.supercell": [1, 1, 1], "hamiltonian.laplacian": "forward"},
+    "bcc2-hessian": {"system.supercell": [1, 1, 1], "hamiltonian.laplacian": "hessian"},
+    "bcc16-forward": {"system.supercell": [2, 2, 2], "system.rs": 1.31, "hamiltonian.laplacian": "forward"},
+    "bcc16-hessian": {"system.supercell": [2, 2, 2], "system.rs": 1.31, "hamiltonian.laplacian": "hessian"},
+}
+
+
+def measure(overrides: dict, steps: int) -> dict:
+    import resource
+    import time
+
+    import jax
+    import numpy as np
+
+    from qsolid import train
+    from qsolid.config import load_config
+    from qsolid.rundir import setup_logging
+    from qsolid.vmc import build_problem
+
+    config = load_config(overrides={**overrides, "sampling.batch_size": 256, "pretrain.steps": 0})
+    problem = build_problem(config)
+    state = train.initial_state(problem)
+    state.opt_state = train.init_optimiser(problem, state)
+    import tempfile
+
+    logger = setup_logging(tempfile.mkdtemp())
+    start = time.perf_counter()
+    train.optimisation_step(problem, state, logger)
+    jax.block_until_ready(state.params)
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        train.optimisation_step(problem, state, logger)
+        jax.block_until_ready(state.params)
+        times.append(time.perf_counter() - start)
+    device = jax.devices()[0]
+    stats = device.memory_stats() or {}
+    peak = stats.get("peak_bytes_in_use")
+    return {
+        "n_atoms": problem.system.n_nuclei,
+        "batch_size": config.sampling.batch_size,
+        "devices": f"{len(jax.devices())} x {device.platform}",
+        "compile_and_first_step_seconds": first,
+        "seconds_per_step_median": float(np.median(times)),
+        "steps_timed": steps,
+        "peak_memory_gib": (peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**30,
+        "peak_memory_source": "device peak_bytes_in_use" if peak is not None else "process max RSS",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--single", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.single:
+        print(json.dumps(measure(CASES[args.single], args.steps)))
+        return
+    results = {}
+    for name in args.cases.split(","):
+        output = subprocess.run(
+            [sys.executable, __file__, "--single", name, "--steps", str(args.steps)],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        results[name] = json.loads(output.strip().splitlines()[-1])
+    for size in ("bcc2", "bcc16"):
+        if f"{size}-forward" in results and f"{size}-hessian" in results:
+            results[f"{size}-hessian_over_forward"] = (
+                results[f"{size}-hessian"]["seconds_per_step_median"] / results[f"{size}-forward"]["seconds_per_step_median"]
+            )
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
