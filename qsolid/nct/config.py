@@ -7,6 +7,7 @@ the [crystal] section, temperature in kelvin).
 """
 
 import dataclasses
+import json
 import math
 from typing import Literal
 
@@ -42,7 +43,7 @@ class Crystal:
     model_file: str = option("", "DeePMD model file (potential = 'deepmd'); relative paths are from the config file.")
     skin_angstrom: float = option(1.0, "Neighbour-list skin of the DeePMD surface; atoms must stay within skin/2 of their sites.")
     ase_calculator: str = option("ase.calculators.lj:LennardJones", "module:Class of the ASE calculator (potential = 'ase').")
-    ase_calculator_args: dict[str, float] = option({}, "Keyword arguments of the ASE calculator.")
+    ase_calculator_args: str = option("{}", "Keyword arguments of the ASE calculator as a JSON object, e.g. '{\"sigma\": 2.8}'.")
     hessian_step_angstrom: float = option(0.005, "Central-difference step of the Hessian for non-differentiable surfaces (Richardson-extrapolated).")
 
     def check(self):
@@ -53,6 +54,11 @@ class Crystal:
         require(self.skin_angstrom > 0, "skin_angstrom", "must be positive")
         require(self.hessian_step_angstrom > 0, "hessian_step_angstrom", "must be positive")
         require(":" in self.ase_calculator, "ase_calculator", "must be 'module:Class'")
+        try:
+            arguments = json.loads(self.ase_calculator_args)
+        except json.JSONDecodeError:
+            arguments = None
+        require(isinstance(arguments, dict), "ase_calculator_args", "must be a JSON object")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,10 +81,12 @@ class Ansatz:
 class Optimizer:
     learning_rate_flow: float = option(1e-3, "Adam learning rate of the flow parameters.")
     learning_rate_occupations: float = option(1e-2, "Adam learning rate of the occupation logits.")
+    decay_steps: int = option(0, "Learning rates decay as d / (d + step) with d = decay_steps (0 = constant).")
 
     def check(self):
         require(self.learning_rate_flow > 0, "learning_rate_flow", "must be positive")
         require(self.learning_rate_occupations > 0, "learning_rate_occupations", "must be positive")
+        require(self.decay_steps >= 0, "decay_steps", "must be non-negative")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -195,7 +195,9 @@ class Run:
             out["cell_angstrom"] = (vibrations.reference.cell * units.BOHR_ANGSTROM).tolist()
             out["atoms"] = n_sites
             out["max_displacement_angstrom"] = float(np.nanmax(columns["max_displacement_angstrom"]))
-            out["skin_angstrom"] = config.crystal.skin_angstrom
+            if config.crystal.potential == "deepmd":
+                out["skin_angstrom"] = config.crystal.skin_angstrom
+                out["neighbour_topology_exact"] = bool(out["max_displacement_angstrom"] < 0.5 * config.crystal.skin_angstrom)
             if "pressure_gpa" in columns:
                 for name in PRESSURE_COLUMNS:
                     estimate = reblock(np.asarray(columns[name])[evaluation])

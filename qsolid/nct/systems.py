@@ -7,6 +7,7 @@ to bohr and electron masses through qsolid.units.
 
 import dataclasses
 import importlib
+import json
 
 import numpy as np
 
@@ -66,7 +67,7 @@ def crystal_surface(crystal, reference: Reference) -> surfaces.Surface:
     from qsolid.nct.ase_surface import ase_surface
 
     module_name, class_name = crystal.ase_calculator.split(":")
-    calculator = getattr(importlib.import_module(module_name), class_name)(**crystal.ase_calculator_args)
+    calculator = getattr(importlib.import_module(module_name), class_name)(**json.loads(crystal.ase_calculator_args))
     return ase_surface(calculator, [crystal.element] * len(reference.positions))
 
 

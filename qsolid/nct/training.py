@@ -40,8 +40,11 @@ def place(state: dict, walkers: int) -> dict:
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
+    decay = config.optimizer.decay_steps
+
     def part(train, rate):
-        return optax.adam(rate) if train else optax.set_to_zero()
+        schedule = (lambda count: rate * decay / (decay + count)) if decay else rate
+        return optax.adam(schedule) if train else optax.set_to_zero()
 
     return optax.multi_transform(
         {

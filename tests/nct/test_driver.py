@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from qsolid import cli, rundir
+from qsolid.nct import config, driver
+from qsolid.schema import to_dict
+
+REQUIRED_KEYS = {"free_energy", "free_energy_error", "entropy_kb", "energy", "harmonic_free_energy",
+                 "harmonic_entropy_kb", "zero_point_energy_harmonic", "beta", "energy_unit", "per"}
+
+
+def _config(**run):
+    return config.from_dict({
+        "system": {"kind": "harmonic", "frequencies": [0.8, 1.3], "beta": 1.0},
+        "ansatz": {"levels": 12, "flow_depth": 1, "flow_hidden": 4, "initial_flow_noise": 0.05},
+        "optimizer": {"learning_rate_flow": 1e-2},
+        "sampling": {"walkers": 64, "sweeps": 4, "burn_in_sweeps": 20},
+        "run": {"steps": 6, "eval_steps": 4, "checkpoint_every": 2, "excitation_walkers": 0, "progress": False} | run,
+    })
+
+
+class _StopAfter:
+    """Stands in for rundir.StopRequest: reports a signal after `polls` steps."""
+
+    def __init__(self, polls):
+        self.polls = polls
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @property
+    def requested(self):
+        self.polls -= 1
+        return self.polls < 0
+
+
+def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
+    reference = driver.run(_config(), tmp_path / "straight")
+    assert REQUIRED_KEYS <= set(reference)
+    assert reference["per"] == "system"
+    monkeypatch.setattr(rundir, "StopRequest", lambda: _StopAfter(2))
+    assert driver.run(_config(), tmp_path / "split") is None
+    monkeypatch.setattr(rundir, "StopRequest", lambda: _StopAfter(10**6))
+    resumed = driver.run(_config(), tmp_path / "split", resume=True)
+    straight_stats = rundir.read_stats(tmp_path / "straight" / "stats.csv")
+    split_stats = rundir.read_stats(tmp_path / "split" / "stats.csv")
+    assert straight_stats == split_stats
+    assert resumed["free_energy"] == reference["free_energy"]
+    assert (tmp_path / "straight" / "training.png").exists()
+
+
+def test_invalid_config_is_one_line_error_and_writes_nothing(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text('[run]\nstepz = 3\n')
+    out = tmp_path / "run"
+    assert cli.main(["nct", "run", str(path), "--out", str(out)]) == 2
+    assert "run.stepz: unknown key (did you mean 'run.steps'?)" in capsys.readouterr().err
+    assert not out.exists()
+    path.write_text('[system]\nkind = "crystal"\n[crystal]\npotential = "deepmd"\n')
+    assert cli.main(["nct", "run", str(path), "--out", str(out)]) == 2
+    assert not out.exists()
+
+
+def test_default_config_round_trips(capsys):
+    assert cli.main(["nct", "config"]) == 0
+    import tomllib
+
+    assert to_dict(config.from_dict(tomllib.loads(capsys.readouterr().out))) == to_dict(config.from_dict({}))
+
+
+def test_training_from_perturbed_flow_returns_to_harmonic_free_energy(tmp_path):
+    data = to_dict(_config(steps=150, eval_steps=20, checkpoint_every=1000))
+    data["ansatz"]["initial_flow_noise"] = 0.3
+    cfg = config.from_dict(data)
+    summary = driver.run(cfg, tmp_path / "run")
+    stats = rundir.read_stats(tmp_path / "run" / "stats.csv")
+    first = np.mean(stats["free_energy"][:5])
+    exact = summary["harmonic_free_energy"]
+    assert first - exact > 0.02
+    assert abs(summary["free_energy"] - exact) < max(3 * summary["free_energy_error"], 2e-3)
