@@ -3,13 +3,14 @@
 Needs the optional extra ``qsolid[deepmd]`` (deepmd-kit with its JAX backend);
 deepmd is imported only when this module's functions run.
 
-The model is called through its lower interface on an extended system (the
-atoms plus the periodic images within r_cut + skin of the reference
-structure) with a neighbour list fixed at construction. The energy is then a
-JAX function of positions and cell, so forces, virial and the Hessian come
-from autodiff. The fixed topology is exact while every atom stays within
-skin/2 of its reference site (neighbours beyond r_cut are masked by the
-model), which the driver monitors.
+The model is called through its lower interface on an extended system: the
+atoms plus their periodic images within r_cut + skin of the reference
+structure, fixed at construction. Every extended atom is a candidate
+neighbour of every atom; the model's own formatting sorts the candidates by
+their current distance, keeps the nearest `sel` and masks those beyond r_cut.
+The energy is then a JAX function of positions and cell, so forces, virial
+and the Hessian come from autodiff, and it is exact while every atom stays
+within skin/2 of its reference site, which the driver monitors.
 
 deepmd-kit 3.2.0's JAX backend rejects se_e2_a descriptors stored with
 ``type_one_side = false``; for a single atom type the one-sided form is the
@@ -50,27 +51,23 @@ def load_model(path: str):
     return BaseModel.deserialize(data["model"])
 
 
-def _topology(reference_angstrom, cell_angstrom, radius):
-    """Periodic images within `radius` of any atom, local atoms first, and candidate neighbour lists."""
-    n_atoms = len(reference_angstrom)
+def _extended_system(reference_angstrom, cell_angstrom, radius):
+    """Periodic images within `radius` of any reference atom, local atoms first: (mapping, lattice shifts)."""
     heights = 1.0 / np.linalg.norm(np.linalg.inv(cell_angstrom), axis=0)
     reach = np.ceil(radius / heights).astype(int)
     shifts = np.array(list(itertools.product(*[range(-m, m + 1) for m in reach])), dtype=float)
     shifts = shifts[np.argsort(np.any(shifts != 0, axis=1), kind="stable")]
     images = reference_angstrom[None, :, :] + (shifts @ cell_angstrom)[:, None, :]
     distance = np.linalg.norm(reference_angstrom[:, None, None, :] - images[None], axis=-1)
-    keep = np.any(distance < radius, axis=0)
-    shift_index, atom_index = np.nonzero(keep)
-    mapping, image_shifts = atom_index, shifts[shift_index]
-    extended = reference_angstrom[mapping] + image_shifts @ cell_angstrom
-    distance = np.linalg.norm(reference_angstrom[:, None, :] - extended[None], axis=-1)
-    distance[np.arange(n_atoms), np.arange(n_atoms)] = np.inf
-    candidates = [np.nonzero(row < radius)[0] for row in distance]
-    width = max(len(c) for c in candidates)
-    nlist = -np.ones((n_atoms, width), dtype=np.int64)
-    for i, c in enumerate(candidates):
-        nlist[i, : len(c)] = c
-    return mapping, image_shifts, nlist
+    shift_index, atom_index = np.nonzero(np.any(distance < radius, axis=0))
+    return atom_index, shifts[shift_index]
+
+
+def _all_candidates(n_atoms: int, n_extended: int) -> np.ndarray:
+    """Neighbour candidates: every extended atom except the atom itself."""
+    others = np.arange(n_extended)[None, :].repeat(n_atoms, axis=0)
+    keep = others != np.arange(n_atoms)[:, None]
+    return others[keep].reshape(n_atoms, n_extended - 1)
 
 
 def deepmd_surface(model_file, reference_bohr, cell_bohr, skin_angstrom: float = 1.0) -> Surface:
@@ -78,9 +75,8 @@ def deepmd_surface(model_file, reference_bohr, cell_bohr, skin_angstrom: float =
     model = load_model(str(model_file))
     reference = np.asarray(reference_bohr) * units.BOHR_ANGSTROM
     cell = np.asarray(cell_bohr) * units.BOHR_ANGSTROM
-    mapping, image_shifts, nlist = _topology(reference, cell, model.get_rcut() + skin_angstrom)
-    if nlist.shape[1] > sum(model.get_sel()):
-        raise ValueError("deepmd: more candidate neighbours than the model's sel; reduce skin_angstrom")
+    mapping, image_shifts = _extended_system(reference, cell, model.get_rcut() + skin_angstrom)
+    nlist = _all_candidates(len(reference), len(mapping))
     atom_types = jnp.zeros((1, len(mapping)), dtype=jnp.int32)
     mapping_j, shifts_j, nlist_j = jnp.asarray(mapping), jnp.asarray(image_shifts), jnp.asarray(nlist)[None]
 

@@ -6,7 +6,8 @@ product over modes of |psi_{n_k}(zeta_k)|^2 that does not depend on theta.
 The Metropolis walk therefore runs on zeta, one independent chain per mode
 (each mode proposes and is accepted on its own, valid for a product target),
 and samples of q follow exactly as z = f^{-1}(zeta), q = z / sqrt(omega).
-Proposals are Gaussian with mode-scaled widths step * sqrt(n_k + 1/2), the
+When the occupations are redrawn, each chain is first rescaled to the
+spread of its new level. Proposals are Gaussian with mode-scaled widths step * sqrt(n_k + 1/2), the
 spread of level n_k; the common `step` adapts towards 50 % acceptance
 between training steps. A sweep costs Hermite evaluations only, never the
 energy surface, so many sweeps per step are cheap and keep the samples
@@ -29,6 +30,15 @@ def log_density(occupation, zeta, levels: int):
 def initial_zeta(key, occupation):
     """A start with the right spread: zeta_k ~ N(0, n_k + 1/2)."""
     return jax.random.normal(key, occupation.shape) * jnp.sqrt(occupation + 0.5)
+
+
+def rescale_to_occupation(zeta, old_occupation, occupation):
+    """Start chains whose level changed at the new spread: zeta_k * sqrt((n_k + 1/2) / (n_k' + 1/2)).
+
+    Only the starting point of the following sweeps moves; the sweeps then
+    equilibrate to |psi_n|^2, much faster from a start of the right width.
+    """
+    return zeta * jnp.sqrt((occupation + 0.5) / (old_occupation + 0.5))
 
 
 def metropolis(key, zeta, occupation, step, sweeps: int, levels: int):

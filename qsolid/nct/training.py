@@ -31,6 +31,7 @@ def state_shardings(state: dict, walkers: int) -> dict:
     replicated = NamedSharding(sharding.mesh, PartitionSpec())
     shardings = jax.tree_util.tree_map(lambda _: replicated, state)
     shardings["zeta"] = sharding
+    shardings["occupation"] = sharding
     return shardings
 
 
@@ -83,6 +84,7 @@ def init_state(config, vibrations, optimizer, key, rdf_bins: int, burn_in: bool 
         "params": params,
         "opt_state": optimizer.init(params),
         "zeta": zeta,
+        "occupation": occupation,
         "step_size": jnp.asarray(config.sampling.initial_step, jnp.float64),
         "key": key_run,
         "cell": jnp.asarray(np.zeros((3, 3)) if cell is None else cell),
@@ -103,7 +105,8 @@ def make_step(config, vibrations, optimizer, train: bool, measure_pressure: bool
         params = state["params"]
         key, key_occupation, key_sweeps = jax.random.split(state["key"], 3)
         occupation = jax.lax.with_sharding_constraint(occupations.sample(params["occupations"], key_occupation, walkers), sharding)
-        zeta, acceptance = sampling.metropolis(key_sweeps, state["zeta"], occupation, state["step_size"], sweeps, levels)
+        zeta = sampling.rescale_to_occupation(state["zeta"], state["occupation"], occupation)
+        zeta, acceptance = sampling.metropolis(key_sweeps, zeta, occupation, state["step_size"], sweeps, levels)
         zeta = jax.lax.with_sharding_constraint(zeta, sharding)
         terms = free_energy.walker_terms(params, vibrations, occupation, zeta, temperature, levels)
         stats = free_energy.batch_means(terms)
@@ -111,7 +114,7 @@ def make_step(config, vibrations, optimizer, train: bool, measure_pressure: bool
         stats["acceptance"] = acceptance
         stats["step_size"] = state["step_size"]
         finite = jnp.isfinite(stats["free_energy"])
-        new_state = dict(state, key=key, zeta=zeta, step_size=sampling.adapt_step(state["step_size"], acceptance))
+        new_state = dict(state, key=key, zeta=zeta, occupation=occupation, step_size=sampling.adapt_step(state["step_size"], acceptance))
         if train:
             grads = jax.grad(free_energy.surrogate_loss)(
                 params, occupation, terms["z"], terms["free_energy"], terms["energy"], vibrations.frequencies, levels

@@ -1,0 +1,33 @@
+"""The same run on two (forced host) devices gives the numbers of the one-device run."""
+
+import json
+import os
+import subprocess
+import sys
+
+from qsolid.nct import config, driver
+
+CONFIG = {
+    "system": {"kind": "quartic", "frequencies": [1.0, 1.5], "beta": 1.0},
+    "ansatz": {"levels": 8, "flow_depth": 1, "flow_hidden": 4},
+    "sampling": {"walkers": 32, "sweeps": 4, "burn_in_sweeps": 10},
+    "run": {"steps": 3, "eval_steps": 3, "checkpoint_every": 10, "excitation_walkers": 0, "progress": False},
+}
+
+SCRIPT = """
+import json, sys
+import jax
+from qsolid.nct import config, driver
+assert len(jax.devices()) == 2
+summary = driver.run(config.from_dict(json.loads(sys.argv[1])), sys.argv[2])
+print(json.dumps(summary["free_energy"]))
+"""
+
+
+def test_two_devices_reproduce_one_device(tmp_path):
+    single = driver.run(config.from_dict(CONFIG), tmp_path / "one")["free_energy"]
+    environment = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    result = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(CONFIG), str(tmp_path / "two")],
+                            env=environment, capture_output=True, text=True, check=True)
+    double = json.loads(result.stdout.strip().splitlines()[-1])
+    assert abs(double - single) < 1e-9 * max(1.0, abs(single))
