@@ -14,7 +14,10 @@ to S / k_B (Eq. 5). Gradients:
   E_loc between states in nearly harmonic solids.
 
 The occupation baseline b_f is the batch mean of f. Both gradients come from
-differentiating one surrogate loss whose value is irrelevant.
+differentiating one surrogate loss whose value is irrelevant. In the
+gradients only (never in reported estimates), f and E_loc - b_E(n) are clipped to
+their median +- 5 mean absolute deviations, as is usual in VMC: rare
+configurations deep in a repulsive wall would otherwise dominate the step.
 """
 
 import jax
@@ -43,14 +46,26 @@ def walker_terms(params, vibrations, occupation, zeta, temperature: float, level
     }
 
 
+CLIP_WIDTH = 5.0
+
+
+def clip_outliers(values):
+    """values clipped to median +- CLIP_WIDTH * mean |values - median|."""
+    median = jnp.median(values)
+    spread = jnp.mean(jnp.abs(values - median))
+    return jnp.clip(values, median - CLIP_WIDTH * spread, median + CLIP_WIDTH * spread)
+
+
 def surrogate_loss(params, occupation, z, free_energy, energy, frequencies, levels: int):
     """A scalar whose gradient is the estimator of dF/d(mu, theta) described above."""
     free_energy, energy, z = jax.lax.stop_gradient((free_energy, energy, z))
-    level_energy = occupation @ jnp.asarray(frequencies)
-    energy_baseline = level_energy + jnp.mean(energy - level_energy)
+    residual = clip_outliers(energy - occupation @ jnp.asarray(frequencies))
+    free_energy = clip_outliers(free_energy)
     log_p = occupations.log_prob(params["occupations"], occupation)
     log_psi = jax.vmap(wavefunction.log_psi, in_axes=(None, 0, 0, None))(params["flow"], occupation, z, levels)
-    return jnp.mean((free_energy - jnp.mean(free_energy)) * log_p) + 2.0 * jnp.mean((energy - energy_baseline) * log_psi)
+    return jnp.mean((free_energy - jnp.mean(free_energy)) * log_p) + 2.0 * jnp.mean(
+        (residual - jnp.mean(residual)) * log_psi
+    )
 
 
 def batch_means(terms: dict) -> dict:
