@@ -25,7 +25,10 @@ def register(subparsers) -> None:
     config.add_argument("config", nargs="?", help="print this config file resolved (validated, defaults filled in)")
     config.set_defaults(func=command_config)
 
-    evaluate = subparsers.add_parser("evaluate", help="inference with frozen parameters: energies with error bars")
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="inference with frozen parameters: energies with error bars (continues an earlier evaluation of the same checkpoint)",
+    )
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--steps", type=int, help="evaluation steps (default: evaluation.steps of the run's config)")
     evaluate.set_defaults(func=command_evaluate)
@@ -66,7 +69,9 @@ def _run_with_progress(description, total, completed, body):
         task = progress.add_task(description, total=total, completed=completed, info="")
 
         def update(done, row):
-            info = "  ".join(f"{k}={v:.5f}" for k, v in row.items() if k in ("energy_ha", "energy", "pretrain_loss"))
+            info = "  ".join(
+                f"{k}={v:.5f}" for k, v in row.items() if k in ("energy_ha", "enthalpy_ha", "energy", "pretrain_loss")
+            )
             progress.update(task, completed=done, info=info)
 
         return body(update)
@@ -125,7 +130,7 @@ def run_to_completion(problem, run_dir: Path, logger):
 
     start = time.perf_counter()
     state, finished = _run_with_progress(
-        "training", config.optimisation.steps, state.step, lambda update: train.train(problem, state, run_dir, logger, update)
+        "training", train.run_length(problem), state.step, lambda update: train.train(problem, state, run_dir, logger, update)
     )
     if not finished:
         return None
@@ -134,11 +139,12 @@ def run_to_completion(problem, run_dir: Path, logger):
         "evaluation",
         config.evaluation.steps,
         0,
-        lambda update: evaluate(problem, state, config.evaluation.steps, run_dir / "evaluation_checkpoint.npz", update),
+        lambda update: evaluate(problem, state, config.evaluation.steps, run_dir, update),
     )
     if not finished:
         return None
     rundir.atomic_write_json(run_dir / "evaluation.json", results)
+    _write_final_structure(run_dir)
     stats = rundir.read_stats(run_dir / "stats.csv")
     summary = {
         **{k: results[k] for k in ("n_atoms", "energy_ha", "energy_error_ha", "energy_per_atom_ha", "energy_per_atom_error_ha", "variance_ha2")},
@@ -149,12 +155,61 @@ def run_to_completion(problem, run_dir: Path, logger):
     if hf_energy is not None:
         summary["hartree_fock_energy_ha"] = hf_energy
         summary["hartree_fock_energy_per_atom_ha"] = hf_energy / problem.system.n_nuclei
-    for key in ("energy_isolated_ha", "energy_isolated_error_ha", "dipole_sq_bohr2"):
+    if train.is_npt(problem):
+        summary.update(_npt_summary(problem, state, results))
+    for key in (
+        "virial_pressure_gpa",
+        "virial_pressure_error_gpa",
+        "energy_isolated_ha",
+        "energy_isolated_error_ha",
+        "dipole_sq_bohr2",
+        "kinetic_bo_ha",
+        "kinetic_bo_error_ha",
+        "kinetic_nonbo_ha",
+        "kinetic_nonbo_error_ha",
+        "proton_acceptance",
+    ):
         if key in results:
             summary[key] = results[key]
     rundir.atomic_write_json(run_dir / "summary.json", summary)
     logger.info("summary: %s", json.dumps(summary))
     return summary
+
+
+def _npt_summary(problem, state, results) -> dict:
+    """Enthalpy, volume and cell of a constant-pressure run at its final cell."""
+    from qsolid import lattice as lat
+    from qsolid import units
+
+    n_atoms = problem.system.n_nuclei
+    volume_per_atom = float(lat.volume(state.lattice)) / n_atoms
+    pressure = units.gpa_to_ha_bohr3(problem.config.npt.pressure_gpa)
+    enthalpy_per_atom = results["energy_per_atom_ha"] + pressure * volume_per_atom
+    a, b, c, alpha, beta, gamma = (float(x) for x in lat.parameters_from_lattice(state.lattice))
+    return {
+        "pressure_gpa": problem.config.npt.pressure_gpa,
+        "enthalpy_per_atom_ha": enthalpy_per_atom,
+        "enthalpy_per_atom_error_ha": results["energy_per_atom_error_ha"],
+        "enthalpy_per_atom_ev": units.ha_to_ev(enthalpy_per_atom),
+        "volume_per_atom_bohr3": volume_per_atom,
+        "volume_per_atom_a3": units.bohr3_to_angstrom3(volume_per_atom),
+        "lattice_abc_bohr": [a, b, c],
+        "lattice_angles_deg": [alpha, beta, gamma],
+    }
+
+
+def _write_final_structure(run_dir: Path) -> None:
+    """RUN_DIR/final.cif: the final cell with the mean nuclear positions of the evaluation (angstrom)."""
+    import os
+    import tempfile
+
+    from qsolid.analysis.samples import load_samples, mean_structure
+
+    crystal = mean_structure(load_samples(run_dir)).crystal
+    handle, tmp = tempfile.mkstemp(dir=run_dir, prefix=".final.", suffix=".cif")
+    os.close(handle)
+    crystal.write_cif(tmp)
+    os.replace(tmp, run_dir / "final.cif")
 
 
 def _pretrain_if_needed(problem, state, run_dir: Path, logger):
@@ -195,7 +250,7 @@ def command_evaluate(args) -> int:
     logger = rundir.setup_logging(run_dir)
     state = train.load_checkpoint(problem, latest)
     results, finished = _run_with_progress(
-        "evaluation", steps, 0, lambda update: evaluate(problem, state, steps, run_dir / "evaluation_checkpoint.npz", update)
+        "evaluation", steps, 0, lambda update: evaluate(problem, state, steps, run_dir, update)
     )
     if not finished:
         print(f"stopped; run the same command again to continue")

@@ -9,7 +9,9 @@ when the system is built (qsolid.system.build_system).
 import dataclasses
 from typing import Literal
 
+from qsolid.npt import NptConfig
 from qsolid.schema import ConfigError, load_toml, option, parse, require, section
+from qsolid.units import NUCLEAR_MASSES_ME
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +36,19 @@ class SystemConfig:
         (0.0, 0.0, 0.0), "Twist in fractions of the simulation cell's reciprocal vectors (0 = Gamma)."
     )
     spin_polarisation: int = option(0, "n_up - n_down; 0 for a spin-balanced system.")
-    nuclei: Literal["clamped"] = option("clamped", "Nuclear treatment: 'clamped' (Born-Oppenheimer).")
+    nuclei: Literal["clamped", "quantum"] = option(
+        "clamped",
+        "'clamped' (Born-Oppenheimer, fixed nuclei) or 'quantum' (Psi = chi(R) phi(r, R), nuclei sampled too).",
+    )
+    isotope: str | float = option(
+        "H",
+        "Nuclear mass of every nucleus: 'H' (1836.15267343), 'D', 'T', or a positive number in electron masses.",
+    )
+    nuclear_masses: tuple[str | float, ...] = option(
+        (),
+        "Per-nucleus masses overriding `isotope` (e.g. ['H', 'D'] for HD), in the order of the\n"
+        "nuclei after the supercell is built; empty: every nucleus has mass `isotope`.",
+    )
 
     def check(self):
         require(self.rs >= 0.0, "rs", f"must be >= 0, got {self.rs}")
@@ -43,6 +57,13 @@ class SystemConfig:
         require(self.bond_length_bohr > 0.0, "bond_length_bohr", "must be > 0")
         require(all(n >= 1 for n in self.supercell), "supercell", f"entries must be >= 1, got {self.supercell}")
         require(self.spin_polarisation >= 0, "spin_polarisation", "must be >= 0 (n_up >= n_down)")
+        for index, mass in enumerate([self.isotope, *self.nuclear_masses]):
+            field = "isotope" if index == 0 else f"nuclear_masses[{index - 1}]"
+            require(
+                mass in NUCLEAR_MASSES_ME or (not isinstance(mass, str) and mass > 0),
+                field,
+                f"must be 'H', 'D', 'T' or a positive mass in electron masses, got {mass!r}",
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,9 +73,15 @@ class NetworkConfig:
     layers: int = option(2, "Number of interaction layers.")
     determinants: int = option(4, "Number of Slater determinants (summed with weights).")
     jastrow: bool = option(True, "Multiply by an electron-electron cusp Jastrow factor exp(J).")
+    nuclear_width: int = option(32, "Width of the nuclear pair stream (Alg. 1); quantum nuclei only.")
+    nuclear_layers: int = option(2, "Layers of the nuclear pair stream (Alg. 1).")
+    nuclear_pair_width_bohr: float = option(
+        0.15, "Initial spread of each pair distance in |chi|^2 (sets sigma_IJ = 1 / (2 width), Eq. 3)."
+    )
 
     def check(self):
-        for name in ("one_electron_width", "two_electron_width", "layers", "determinants"):
+        require(self.nuclear_pair_width_bohr > 0, "nuclear_pair_width_bohr", "must be > 0")
+        for name in ("one_electron_width", "two_electron_width", "layers", "determinants", "nuclear_width", "nuclear_layers"):
             require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
 
 
@@ -68,7 +95,13 @@ class HamiltonianConfig:
 @dataclasses.dataclass(frozen=True)
 class SamplingConfig:
     batch_size: int = option(256, "Number of walkers (split over all devices).")
-    sweeps_per_step: int = option(10, "Metropolis sweeps between optimisation steps.")
+    sampler: Literal["gibbs", "joint"] = option(
+        "gibbs",
+        "Quantum nuclei: 'gibbs' block sampler (Alg. 3: nuclear moves from p(R|r), then electron moves\n"
+        "from p(r|R), each block with its own step) or 'joint' one-shot moves of both (Alg. 4).",
+    )
+    sweeps_per_step: int = option(10, "Metropolis sweeps (Gibbs blocks) between optimisation steps.")
+    moves_per_block: int = option(1, "Moves of each block per sweep (T of Alg. 3).")
     burn_in_sweeps: int = option(200, "Sweeps before the first step (and after pretraining).")
     electron_step_bohr: float = option(0.3, "Initial width of the Gaussian electron move (bohr).")
     max_electron_step_bohr: float = option(
@@ -77,6 +110,9 @@ class SamplingConfig:
         "never reach its target, and an unbounded width degrades float32 positions.",
     )
     target_acceptance: float = option(0.55, "Acceptance the electron step width is adapted to.")
+    nuclear_step_bohr: float = option(0.05, "Initial width of the Gaussian nuclear move (bohr).")
+    max_nuclear_step_bohr: float = option(0.5, "Upper bound of the adapted nuclear move width (bohr).")
+    nuclear_target_acceptance: float = option(0.5, "Acceptance the nuclear step width is adapted to.")
     adapt_every: int = option(10, "Steps between step-width adaptations.")
 
     def check(self):
@@ -90,13 +126,17 @@ class SamplingConfig:
             "must be >= electron_step_bohr",
         )
         require(0.0 < self.target_acceptance < 1.0, "target_acceptance", "must lie in (0, 1)")
+        require(self.moves_per_block >= 1, "moves_per_block", "must be >= 1")
+        require(self.nuclear_step_bohr > 0, "nuclear_step_bohr", "must be > 0")
+        require(self.max_nuclear_step_bohr >= self.nuclear_step_bohr, "max_nuclear_step_bohr", "must be >= nuclear_step_bohr")
+        require(0.0 < self.nuclear_target_acceptance < 1.0, "nuclear_target_acceptance", "must lie in (0, 1)")
         require(self.adapt_every >= 1, "adapt_every", "must be >= 1")
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimisationConfig:
     optimiser: Literal["kfac", "adam"] = option("kfac", "'kfac' (kfac-jax) or 'adam' (optax).")
-    steps: int = option(400, "Number of optimisation steps.")
+    steps: int = option(1000, "Number of optimisation steps.")
     learning_rate: float = option(0.05, "lr in lr / (1 + t / delay)^decay.")
     learning_rate_delay: float = option(1000.0, "delay in lr / (1 + t / delay)^decay.")
     learning_rate_decay: float = option(1.0, "decay in lr / (1 + t / delay)^decay.")
@@ -130,7 +170,7 @@ class PretrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluationConfig:
-    steps: int = option(200, "Inference steps of `qsolid evaluate` (frozen parameters).")
+    steps: int = option(300, "Inference steps of `qsolid evaluate` (frozen parameters).")
     sweeps_per_step: int = option(10, "Metropolis sweeps between evaluation steps.")
 
     def check(self):
@@ -157,6 +197,11 @@ class Config:
     hamiltonian: HamiltonianConfig = section("Local energy (Eq. S3) and Ewald potential.", HamiltonianConfig)
     sampling: SamplingConfig = section("Metropolis-Hastings sampling of |Psi|^2.", SamplingConfig)
     optimisation: OptimisationConfig = section("Energy minimisation (Eq. 6, first term).", OptimisationConfig)
+    npt: NptConfig = section(
+        "Constant pressure (seed 000, Sec. II B): lattice_mode 'fixed' keeps the cell (NVT, run length\n"
+        "optimisation.steps); 'lengths' or 'full' anneal it at pressure_gpa on the schedule below.",
+        lambda: NptConfig(lattice_mode="fixed"),
+    )
     pretrain: PretrainConfig = section("Pretraining of the orbitals to periodic Hartree-Fock.", PretrainConfig)
     evaluation: EvaluationConfig = section("Inference with frozen parameters.", EvaluationConfig)
     output: OutputConfig = section("Checkpoints.", OutputConfig)

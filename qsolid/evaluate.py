@@ -9,69 +9,125 @@ box the cell dipole d gives the isolated-molecule energy
 
 estimated step by step as the mean of E_L + (2 pi / 3 Omega) d^2, so that its
 error bar includes the correlation of the two terms.
+
+The virial pressure P = (2 <K> + <V>) / (3 Omega) follows from the virial
+theorem for a system of Coulomb-interacting particles (V homogeneous of
+degree -1 under a uniform scaling of the cell). It is exact for quantum
+nuclei; for clamped nuclei it omits the Hellmann-Feynman term
+sum_I R_I . F_I / (3 Omega), which vanishes when the forces on the nuclei
+vanish (a crystal at a symmetric equilibrium structure).
 """
 
+import io
 import time
 
 import jax.numpy as jnp
 import numpy as np
 
 from qsolid import checkpoint
-from qsolid.rundir import StopRequest
+from qsolid import lattice as lat
+from qsolid.rundir import StopRequest, atomic_write_bytes
 from qsolid.stats import reblock
-from qsolid.train import State, burn_in, step_key
+from qsolid.train import State, burn_in, sample, step_key
+from qsolid.units import ha_bohr3_to_gpa
 
-SERIES = ("energy", "energy_sq", "kinetic", "potential", "dipole_sq", "energy_isolated", "acceptance", "seconds")
+SERIES = (
+    "energy",
+    "energy_sq",
+    "kinetic",
+    "potential",
+    "kinetic_bo",
+    "kinetic_nonbo",
+    "dipole_sq",
+    "energy_isolated",
+    "virial_pressure",
+    "acceptance",
+    "proton_acceptance",
+    "seconds",
+)
 EVALUATION_STREAM = 7
+SAMPLED_WALKERS = 16
+"""Walkers per evaluation step whose nuclear positions are kept in samples.npz (structure analysis)."""
 
 
 def _measure_step(problem, state: State, key):
     start = time.perf_counter()
     sweeps = problem.config.evaluation.sweeps_per_step
-    walkers, acceptance = problem.sample(state.params, state.walkers, key, state.step_width_bohr, sweeps)
-    local = problem.measure(state.params, walkers)
-    dipole_sq = jnp.sum(problem.dipoles(walkers) ** 2, axis=-1)
-    correction = 2.0 * np.pi / (3.0 * problem.system.volume_bohr3)
+    walkers, acceptance, proton_acceptance = sample(problem, state, state.params, key, sweeps)
+    local = problem.measure(state.params, walkers, state.lattice)
+    dipole_sq = jnp.sum(problem.dipoles(walkers, state.lattice) ** 2, axis=-1)
+    volume = float(lat.volume(state.lattice))
+    correction = 2.0 * np.pi / (3.0 * volume)
     values = {
         "energy": jnp.mean(local.energy),
         "energy_sq": jnp.mean(local.energy**2),
         "kinetic": jnp.mean(local.kinetic),
         "potential": jnp.mean(local.potential),
+        "kinetic_bo": jnp.mean(local.kinetic_bo),
+        "kinetic_nonbo": jnp.mean(local.kinetic_nonbo),
         "dipole_sq": jnp.mean(dipole_sq),
         "energy_isolated": jnp.mean(local.energy + correction * dipole_sq),
+        "virial_pressure": jnp.mean(2.0 * local.kinetic + local.potential) / (3.0 * volume),
         "acceptance": acceptance,
+        "proton_acceptance": proton_acceptance,
     }
     state.walkers = walkers
     values = {k: float(v) for k, v in values.items()}
     values["seconds"] = time.perf_counter() - start
-    return values
+    return values, np.asarray(walkers.nuclei[:SAMPLED_WALKERS])
 
 
-def evaluate(problem, state: State, steps: int, checkpoint_path, progress=None):
-    """Run `steps` inference steps (resuming from `checkpoint_path` if present); returns (results, finished)."""
+def evaluate(problem, state: State, steps: int, run_dir, progress=None):
+    """Run `steps` inference steps; returns (results, finished).
+
+    An evaluation of the same checkpoint that was interrupted (or shorter) is
+    continued from RUN_DIR/evaluation_checkpoint.npz. The sampled nuclear
+    positions go to RUN_DIR/samples.npz for `qsolid analyze`.
+    """
+    checkpoint_path = run_dir / "evaluation_checkpoint.npz"
     series = {name: [] for name in SERIES}
+    samples = []
     if checkpoint_path.exists():
         arrays, metadata = checkpoint.load_arrays(checkpoint_path)
         if metadata["training_step"] == state.step:
             state.walkers = problem.shard(checkpoint.unflatten(state.walkers, arrays, "walkers/"))
-            series = {name: list(arrays[f"series/{name}"]) for name in SERIES}
+            series = {name: list(arrays[f"series/{name}"][:steps]) for name in SERIES}
+            samples = list(arrays["samples"][:steps])
     if not series["energy"]:
         state = burn_in(problem, state, problem.config.sampling.burn_in_sweeps)
     every = problem.config.output.checkpoint_every
     with StopRequest() as stop:
         while len(series["energy"]) < steps:
             done = len(series["energy"])
-            values = _measure_step(problem, state, step_key(problem.config.seed, done, stream=EVALUATION_STREAM))
+            values, nuclei = _measure_step(problem, state, step_key(problem.config.seed, done, stream=EVALUATION_STREAM))
+            samples.append(nuclei)
             for name in SERIES:
                 series[name].append(values[name])
             if progress is not None:
                 progress(done + 1, values)
             if (done + 1) % every == 0 or stop.requested or done + 1 == steps:
-                tree = {"walkers": state.walkers, "series": {k: np.asarray(v) for k, v in series.items()}}
+                tree = {
+                    "walkers": state.walkers,
+                    "series": {k: np.asarray(v) for k, v in series.items()},
+                    "samples": np.asarray(samples),
+                }
                 checkpoint.save(checkpoint_path, tree, {"training_step": state.step})
             if stop.requested:
                 return None, False
+    _write_samples(problem, np.asarray(samples), state.lattice, run_dir / "samples.npz")
     return summarise(problem, series), True
+
+
+def _write_samples(problem, samples, lattice, path) -> None:
+    """Nuclear configurations (n_samples, n_nuclei, 3), fractional, with the lattice (bohr) and atomic numbers."""
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        protons_frac=samples.reshape(-1, *samples.shape[-2:]),
+        lattice_bohr=np.asarray(lattice, dtype=np.float64),
+        numbers=np.ones(problem.system.n_nuclei, dtype=np.int64),
+    )
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def summarise(problem, series) -> dict:
@@ -90,9 +146,14 @@ def summarise(problem, series) -> dict:
         "acceptance": float(np.mean(series["acceptance"])),
         "seconds_per_evaluation_step": float(np.median(series["seconds"])),
     }
-    for name in ("kinetic", "potential"):
+    if problem.system.quantum_nuclei:
+        results["proton_acceptance"] = float(np.mean(series["proton_acceptance"]))
+    for name in ("kinetic", "potential") + (("kinetic_bo", "kinetic_nonbo") if problem.system.quantum_nuclei else ()):
         estimate = reblock(series[name])
         results[f"{name}_ha"], results[f"{name}_error_ha"] = estimate.mean, estimate.error
+    virial = reblock(series["virial_pressure"])
+    results["virial_pressure_gpa"] = ha_bohr3_to_gpa(virial.mean)
+    results["virial_pressure_error_gpa"] = ha_bohr3_to_gpa(virial.error)
     dipole_sq = reblock(series["dipole_sq"])
     results["dipole_sq_bohr2"], results["dipole_sq_error_bohr2"] = dipole_sq.mean, dipole_sq.error
     if problem.system.is_molecule_in_box:

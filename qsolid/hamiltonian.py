@@ -1,4 +1,4 @@
-"""Local energy in fractional coordinates (seed 000, Eq. S3).
+"""Local energy in fractional coordinates (seed 000, Eqs. S3 and S7).
 
 Walkers hold fractional coordinates S; Cartesian positions are X = L^T S
 (rows: x = s @ L). With g = L L^T, the kinetic part of Eq. S3 for particles p
@@ -9,15 +9,24 @@ of mass m_p is
 We evaluate it as an ordinary Laplacian in mass-scaled Cartesian variables
 y_p = sqrt(m_p) x_p, i.e. of f(y) = ln Psi(S(y)) with S = y L^-1 / sqrt(m):
 the chain rule turns Delta_y f and |grad_y f|^2 into exactly the metric sums
-above (the Hessian reference in the tests evaluates Eq. S3 literally in s).
-folx's forward Laplacian propagates value, gradient and Laplacian in one
-forward pass. For complex Psi = exp(a + i b),
+above (the tests also evaluate Eq. S3 literally in s with a Hessian). folx's
+forward Laplacian propagates value, gradient and Laplacian in one forward
+pass. For complex Psi = exp(a + i b),
 
     Re[-Delta Psi / (2 Psi)] = -(Delta a + |grad a|^2 - |grad b|^2) / 2,
     Im[-Delta Psi / (2 Psi)] = -(Delta b + 2 grad a . grad b) / 2,
 
 and the imaginary part enters the energy gradient of a complex wavefunction.
-The potential is the Ewald energy V(L^T S) of all charges (qsolid.ewald).
+
+With quantum nuclei Psi = chi(R) phi(r, R) (Eq. 2) and chi real. The
+electrons see only phi; the nuclear kinetic energy splits as in Eq. S7 into
+
+    K_BO    = -sum_I 1/(2 M_I) [Delta_I ln chi + |grad_I ln chi|^2]               (= -sum Delta chi / 2M chi)
+    K_nonBO = -sum_I 1/(2 M_I) [Delta_I a + |grad_I a|^2 - |grad_I b|^2 + 2 grad_I a . grad_I ln chi]
+                                                                    (= -sum [Delta phi / phi + 2 grad phi . grad chi / phi chi] / 2M)
+
+with phi = exp(a + i b): the R-derivatives of phi are real physics and are
+all included. The potential is the Ewald energy V(L^T S) of all charges.
 """
 
 import dataclasses
@@ -26,6 +35,8 @@ from typing import Callable, Literal
 import folx
 import jax
 import jax.numpy as jnp
+
+from qsolid import lattice as lat
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,45 +47,68 @@ class LocalEnergy:
     """Real part of H Psi / Psi."""
     energy_imag: jax.Array
     kinetic: jax.Array
+    """Electronic plus nuclear kinetic energy."""
     potential: jax.Array
+    kinetic_bo: jax.Array
+    """Nuclear kinetic energy of chi alone (Eq. S7, first term); 0 for clamped nuclei."""
+    kinetic_nonbo: jax.Array
+    """Nuclear kinetic energy from the R-dependence of phi (Eq. S7); 0 for clamped nuclei."""
 
 
 jax.tree_util.register_dataclass(
-    LocalEnergy, data_fields=["energy", "energy_imag", "kinetic", "potential"], meta_fields=[]
+    LocalEnergy,
+    data_fields=["energy", "energy_imag", "kinetic", "potential", "kinetic_bo", "kinetic_nonbo"],
+    meta_fields=[],
 )
 
 
-def _log_psi_of_scaled_cartesian(log_psi, lattice, shape):
-    """f(y) = [ln|Psi|, arg Psi] with fractional s = y L^-1 for the flattened electron coordinates y."""
+def laplacian_and_gradient(f: Callable, y, method: Literal["forward", "hessian"] = "forward"):
+    """Laplacians (k,) and gradients (k, n) of the k outputs of f at the flat point y."""
+    if method == "forward":
+        result = folx.forward_laplacian(f, sparsity_threshold=0)(y)
+        return result.laplacian, result.jacobian.dense_array.T  # folx stores (inputs, outputs)
+    return jnp.trace(jax.hessian(f)(y), axis1=1, axis2=2), jax.jacfwd(f)(y)
+
+
+def _as_function_of_scaled_cartesian(g: Callable, positions, lattice, masses=None):
+    """(f, y0): f(y) = g(s(y)) with s = (y / sqrt(m)) L^-1, y0 the scaled Cartesian point of `positions`."""
     inverse = jnp.linalg.inv(lattice)
+    shape = positions.shape
+    scale = jnp.ones((shape[0], 1), positions.dtype) if masses is None else jnp.sqrt(masses)[:, None]
 
     def f(y):
-        phase, log_abs = log_psi(y.reshape(shape) @ inverse)
+        return g((y.reshape(shape) / scale) @ inverse)
+
+    return f, ((positions @ lattice) * scale).reshape(-1)
+
+
+def electron_kinetic_energy(log_psi: Callable, electrons, lattice, method="forward"):
+    """(Re, Im) of -1/2 sum_i Delta_i Psi / Psi for log_psi(electrons_frac) -> (phase, log|Psi|)."""
+
+    def outputs(s):
+        phase, log_abs = log_psi(s)
         return jnp.stack([log_abs, phase])
 
-    return f
-
-
-def electron_kinetic_energy(
-    log_psi: Callable,
-    electrons,
-    lattice,
-    laplacian: Literal["forward", "hessian"] = "forward",
-):
-    """(Re, Im) of -1/2 sum_i Delta_i Psi / Psi for log_psi(electrons_frac) -> (phase, log|Psi|)."""
-    f = _log_psi_of_scaled_cartesian(log_psi, lattice, electrons.shape)
-    y = (electrons @ lattice).reshape(-1)
-    if laplacian == "forward":
-        result = folx.forward_laplacian(f, sparsity_threshold=0)(y)
-        lap = result.laplacian
-        jacobian = result.jacobian.dense_array.T  # folx stores (inputs, outputs)
-    else:
-        jacobian = jax.jacfwd(f)(y)
-        lap = jnp.trace(jax.hessian(f)(y), axis1=1, axis2=2)
-    grad_a, grad_b = jacobian[0], jacobian[1]
-    real = -0.5 * (lap[0] + jnp.sum(grad_a**2) - jnp.sum(grad_b**2))
-    imag = -0.5 * (lap[1] + 2.0 * jnp.sum(grad_a * grad_b))
+    f, y = _as_function_of_scaled_cartesian(outputs, electrons, lattice)
+    lap, grad = laplacian_and_gradient(f, y, method)
+    real = -0.5 * (lap[0] + jnp.sum(grad[0] ** 2) - jnp.sum(grad[1] ** 2))
+    imag = -0.5 * (lap[1] + 2.0 * jnp.sum(grad[0] * grad[1]))
     return real, imag
+
+
+def nuclear_kinetic_energy(log_parts: Callable, nuclei, lattice, masses, method="forward"):
+    """(K_BO, K_nonBO, Im) of the nuclear kinetic energy (Eq. S7) for log_parts(R) -> (phase_phi, ln|phi|, ln chi)."""
+
+    def outputs(s):
+        phase, log_phi, log_chi = log_parts(s)
+        return jnp.stack([log_phi, phase, log_chi])
+
+    f, y = _as_function_of_scaled_cartesian(outputs, nuclei, lattice, masses)
+    lap, grad = laplacian_and_gradient(f, y, method)
+    kinetic_bo = -0.5 * (lap[2] + jnp.sum(grad[2] ** 2))
+    kinetic_nonbo = -0.5 * (lap[0] + jnp.sum(grad[0] ** 2) - jnp.sum(grad[1] ** 2) + 2.0 * jnp.sum(grad[0] * grad[2]))
+    imag = -0.5 * (lap[1] + 2.0 * jnp.sum(grad[1] * (grad[0] + grad[2])))
+    return kinetic_bo, kinetic_nonbo, imag
 
 
 def dipole(electrons, nuclei, nuclear_charges, lattice):
@@ -83,26 +117,41 @@ def dipole(electrons, nuclei, nuclear_charges, lattice):
     Meaningful for a molecule in a box, where the tin-foil Ewald energy lies
     (2 pi / 3 Omega) d^2 below the isolated-molecule energy.
     """
-    from qsolid import lattice as lat
-
     centre = nuclei[0] + jnp.mean(lat.minimum_image(nuclei - nuclei[0]), axis=0)
     electron_x = lat.minimum_image(electrons - centre) @ lattice
     nuclear_x = lat.minimum_image(nuclei - centre) @ lattice
     return jnp.sum(nuclear_charges[:, None] * nuclear_x, axis=0) - jnp.sum(electron_x, axis=0)
 
 
-def make_local_energy(wavefunction, ewald_setup, laplacian: Literal["forward", "hessian"] = "forward"):
-    """local_energy(params, electrons, nuclei, lattice) -> LocalEnergy for one walker (clamped nuclei)."""
+def make_local_energy(wavefunction, ewald_setup, method: Literal["forward", "hessian"] = "forward", masses=None):
+    """local_energy(params, electrons, nuclei, lattice) -> LocalEnergy for one walker.
+
+    `masses` (n_nuclei,) in electron masses makes the nuclei quantum; None clamps them.
+    """
     from qsolid.ewald import ewald_energy
 
     def local_energy(params, electrons, nuclei, lattice):
-        def log_psi(electron_positions):
-            return wavefunction.apply(params, electron_positions, nuclei)
+        def electron_log_psi(e):
+            phase, log_phi, _ = wavefunction.apply_parts(params, e, nuclei)
+            return phase, log_phi
 
-        kinetic, kinetic_imag = electron_kinetic_energy(log_psi, electrons, lattice, laplacian)
+        kinetic, imag = electron_kinetic_energy(electron_log_psi, electrons, lattice, method)
+        zero = jnp.zeros((), electrons.dtype)
+        kinetic_bo = kinetic_nonbo = zero
+        if masses is not None:
+            kinetic_bo, kinetic_nonbo, nuclear_imag = nuclear_kinetic_energy(
+                lambda n: wavefunction.apply_parts(params, electrons, n), nuclei, lattice, jnp.asarray(masses, electrons.dtype), method
+            )
+            kinetic = kinetic + kinetic_bo + kinetic_nonbo
+            imag = imag + nuclear_imag
         potential = ewald_energy(ewald_setup, lattice, jnp.concatenate([electrons, nuclei], axis=0))
         return LocalEnergy(
-            energy=kinetic + potential, energy_imag=kinetic_imag, kinetic=kinetic, potential=potential
+            energy=kinetic + potential,
+            energy_imag=imag,
+            kinetic=kinetic,
+            potential=potential,
+            kinetic_bo=kinetic_bo,
+            kinetic_nonbo=kinetic_nonbo,
         )
 
     return local_energy

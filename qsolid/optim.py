@@ -15,6 +15,7 @@ Learning rate: lr / (1 + t / delay)^decay.
 """
 
 import dataclasses
+import functools
 from typing import Callable
 
 import jax
@@ -90,6 +91,11 @@ def make_kfac(loss, config) -> Optimiser:
         inverse_update_period=1,
         min_damping=1e-6,
         multi_device=False,
+        # Masking treats all-zero output gradients as padding; a ReZero-gated layer (alpha = 0 at
+        # the start, Alg. 1) has exactly such gradients and would get non-finite inverses.
+        layer_tag_to_block_ctor={
+            "repeated_dense": functools.partial(kfac_jax.RepeatedDenseKroneckerFactored, use_masking=False)
+        },
     )
 
     def step(params, state, key, batch):

@@ -14,7 +14,7 @@ PANELS = (
     ("energy_ha", "energy (Ha / cell)"),
     ("variance_ha2", "variance (Ha$^2$)"),
     ("acceptance", "acceptance"),
-    ("step_width_bohr", "electron step (bohr)"),
+    ("electron_step_bohr", "electron step (bohr)"),
 )
 
 
@@ -53,4 +53,30 @@ def plot_training(run_dir) -> list[Path]:
     path = out / "training.png"
     figure.savefig(path, dpi=120)
     plt.close(figure)
-    return [path]
+    paths = [path]
+    if len(set(stats["volume_per_atom_bohr3"])) > 1:
+        paths.append(plot_cell(stats, out / "cell.png"))
+    return paths
+
+
+def plot_cell(stats, path) -> Path:
+    """Lattice lengths, volume per atom and enthalpy against step (like the paper's Fig. S3)."""
+    steps = np.asarray(stats["step"])
+    figure, axes = plt.subplots(3, 1, figsize=(7, 7.2), sharex=True)
+    for column, label in (("a_bohr", "a"), ("b_bohr", "b"), ("c_bohr", "c")):
+        axes[0].plot(steps, stats[column], label=label)
+    axes[0].set_ylabel("length (bohr)")
+    axes[0].legend(loc="upper right", fontsize=8)
+    axes[1].plot(steps, stats["volume_per_atom_bohr3"])
+    axes[1].set_ylabel("volume (bohr$^3$/atom)")
+    enthalpy = np.asarray(stats["enthalpy_ha"])
+    axes[2].plot(steps, enthalpy, lw=0.6, alpha=0.5)
+    window = max(1, len(enthalpy) // 20)
+    if window > 1:
+        axes[2].plot(steps[window - 1 :], running_mean(enthalpy, window), lw=1.5)
+    axes[2].set_ylabel("enthalpy (Ha / cell)")
+    axes[2].set_xlabel("step")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

@@ -1,13 +1,19 @@
 """Pretraining: fit the neural orbitals to periodic Hartree-Fock orbitals.
 
 Before the energy is minimised, every determinant's orbital matrix
-phi^sigma_kj of the network (qsolid.ansatz.electrons) is fitted by least
-squares to the occupied Hartree-Fock orbitals of the same cell and twist
-(qsolid.hartree_fock, PySCF) evaluated at the walkers' electron positions:
+phi^sigma_kj of the network (qsolid.ansatz.electrons) is fitted to the
+occupied Hartree-Fock orbitals of the same cell and twist (qsolid.hartree_fock,
+PySCF) evaluated at the walkers' electron positions. A determinant depends only
+on the span of its orbitals, and at the Gamma point of a supercell the HF
+orbitals of a degenerate shell are arbitrary real mixtures of the plane-wave
+states the network is built from; so the loss is the relative least-squares
+residual of the HF orbitals in the span of the network's,
 
-    loss = mean over walkers, determinants, spins, k, j of |phi_net,kj - phi_HF,k(r_j)|^2,
+    loss = mean over determinants and spins of min_B |Phi_HF - B Phi_net|^2 / |Phi_HF|^2,
 
-minimised with Adam while the walkers sample |Psi_net|^2. This puts the
+(matrices over orbitals x (walkers, electrons)), minimised with Adam while the
+walkers sample |Psi_net|^2. It is 0 exactly when every network determinant is
+proportional to the HF determinant. This puts the
 network near a sensible nodal structure and density and removes the large
 initial transient of the energy minimisation.
 """
@@ -67,6 +73,21 @@ def hf_orbital_targets(hf, system, electrons_batch):
     return [m for m, count in ((up, system.n_up), (down, system.n_down)) if count > 0]
 
 
+def _span_residual(network, target):
+    """|H - B N|^2 / |H|^2 with B = argmin: how far the HF orbitals are from the span of the network's.
+
+    N and H are (orbital, sample) matrices. A determinant only depends on the span
+    of its orbitals, so the fit is invariant under any linear recombination of
+    the HF orbitals (degenerate shells, arbitrary phases) and of the network's.
+    B is the least-squares solution, held fixed in the gradient (at the optimum
+    the residual is stationary in B).
+    """
+    gram = network @ jnp.conj(network.T)
+    regulariser = 1e-8 * jnp.trace(gram).real / gram.shape[0] * jnp.eye(gram.shape[0])
+    b = jax.lax.stop_gradient(jnp.linalg.solve((gram + regulariser).T, (target @ jnp.conj(network.T)).T).T)
+    return jnp.sum(jnp.abs(target - b @ network) ** 2) / jnp.sum(jnp.abs(target) ** 2)
+
+
 def make_pretrain_loss(spec):
     def loss(electron_params, electrons_batch, nuclei_batch, targets):
         def one(e, n):
@@ -75,8 +96,13 @@ def make_pretrain_loss(spec):
         matrices = jax.vmap(one)(electrons_batch, nuclei_batch)
         total = 0.0
         for network, target in zip(matrices, targets):
-            total = total + jnp.mean(jnp.abs(network - target[:, None, :, :]) ** 2)
-        return total
+            # (walker, det, orbital, electron) -> per determinant (orbital, walker * electron)
+            n_orbitals = target.shape[1]
+            flat_target = jnp.transpose(target, (1, 0, 2)).reshape(n_orbitals, -1)
+            for det in range(network.shape[1]):
+                flat = jnp.transpose(network[:, det], (1, 0, 2)).reshape(n_orbitals, -1)
+                total = total + _span_residual(flat, flat_target)
+        return total / (len(targets) * spec.determinants)
 
     return loss
 
@@ -97,8 +123,14 @@ def pretrain(problem, state, hf, logger, progress=None):
     for step in range(config.pretrain.steps):
         params = {**state.params, "electrons": electron_params}
         walkers = dataclasses.replace(walkers, log_abs=problem.log_abs(params, walkers))
-        walkers, _ = problem.sample(
-            params, walkers, step_key(config.seed, step, stream=2), state.step_width_bohr, config.sampling.sweeps_per_step
+        walkers, _, _ = problem.sample(
+            params,
+            walkers,
+            step_key(config.seed, step, stream=2),
+            state.electron_step_bohr,
+            0.0,  # nuclei stay at the Hartree-Fock geometry while the orbitals are fitted
+            config.sampling.sweeps_per_step,
+            state.lattice,
         )
         targets = [
             jnp.asarray(t if spec.is_complex else np.real(t), target_dtype)

@@ -102,12 +102,19 @@ def _format(value):
 
 
 def read_stats(path) -> dict:
-    """Columns of a stats CSV as float lists."""
+    """Columns of a stats CSV as lists: floats for numeric columns, strings otherwise."""
     with open(path, newline="") as file:
         rows = list(csv.DictReader(file))
     if not rows:
         return {}
-    return {key: [float(row[key]) for row in rows] for key in rows[0]}
+    return {key: _column([row[key] for row in rows]) for key in rows[0]}
+
+
+def _column(values):
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        return values
 
 
 class StopRequest:

@@ -1,14 +1,17 @@
-"""Metropolis-Hastings sampling of |Psi|^2 over electron positions.
+"""Metropolis-Hastings sampling of |Psi|^2: electrons, and nuclei when they are quantum.
 
 Walkers carry fractional coordinates (electrons and nuclei) with a leading
-batch axis; a proposal moves all electrons of a walker by a Gaussian step of
-width `step_bohr` in Cartesian space, mapped to fractional coordinates and
-folded into [0, 1) (the wavefunction is periodic, so folding changes nothing
-physical but keeps float32 positions fine-grained). Sweeps run in a
-`lax.fori_loop` inside jit.
+batch axis; a proposal moves all electrons (or all nuclei) of a walker by a
+Gaussian step in Cartesian space, mapped to fractional coordinates and folded
+into [0, 1) (the wavefunction is periodic, so folding changes nothing physical
+but keeps float32 positions fine-grained). With quantum nuclei the Gibbs block
+sampler of Alg. 3 alternates blocks of nuclear moves (from p(R|r)) and
+electron moves (from p(r|R)), each with its own adaptive step; the one-shot
+joint move of Alg. 4 is available for comparison. Sweeps run in
+`lax.fori_loop`s inside jit.
 
-The step width is adapted between optimisation steps towards a target
-acceptance, by a bounded multiplicative rule: in a small periodic cell the
+Each step width is adapted between optimisation steps towards its target
+acceptance by a bounded multiplicative rule: in a small periodic cell the
 acceptance may never fall to the target however large the step, and an
 unbounded width would grow forever; the upper bound is the configured maximum
 or half the shortest cell height, whichever is smaller.
@@ -60,32 +63,69 @@ def max_step_bohr(lattice, configured_max: float) -> float:
     return float(min(configured_max, 0.5 * np.min(heights)))
 
 
-def metropolis_sweeps(log_psi_batch, params, walkers: Walkers, key, step_bohr, lattice, sweeps: int):
-    """Run `sweeps` all-electron Metropolis moves; returns (walkers, mean acceptance).
+def _metropolis_move(log_psi_batch, params, walkers: Walkers, key, electron_step, nuclear_step, inverse):
+    """One Metropolis move of all electrons (electron_step > 0) and/or all nuclei (nuclear_step > 0)."""
+    electron_key, nuclear_key, accept_key = jax.random.split(key, 3)
 
+    def propose(move_key, positions, step):
+        noise = jax.random.normal(move_key, positions.shape, dtype=positions.dtype)
+        return lat.wrap(positions + (step * noise) @ inverse)
+
+    electrons = propose(electron_key, walkers.electrons, electron_step) if electron_step is not None else walkers.electrons
+    nuclei = propose(nuclear_key, walkers.nuclei, nuclear_step) if nuclear_step is not None else walkers.nuclei
+    log_abs_new = log_psi_batch(params, electrons, nuclei)
+    uniform = jax.random.uniform(accept_key, walkers.log_abs.shape, dtype=walkers.log_abs.dtype)
+    accept = jnp.log(uniform) < 2.0 * (log_abs_new - walkers.log_abs)
+    new = Walkers(
+        electrons=jnp.where(accept[:, None, None], electrons, walkers.electrons),
+        nuclei=jnp.where(accept[:, None, None], nuclei, walkers.nuclei),
+        log_abs=jnp.where(accept, log_abs_new, walkers.log_abs),
+    )
+    return new, jnp.mean(accept.astype(walkers.log_abs.dtype))
+
+
+def metropolis_sweeps(
+    log_psi_batch, params, walkers: Walkers, key, electron_step, nuclear_step, lattice, sweeps: int, moves_per_block: int, mode: str
+):
+    """Run `sweeps` sweeps; returns (walkers, electron acceptance, nuclear acceptance).
+
+    mode "electrons": clamped nuclei, `moves_per_block` electron moves per sweep.
+    mode "gibbs" (Alg. 3): per sweep a block of nuclear moves from p(R|r), then a
+        block of electron moves from p(r|R), each block with its own step width.
+    mode "joint" (Alg. 4): one-shot moves of electrons and nuclei together.
     log_psi_batch(params, electrons, nuclei) -> log|Psi| for a batch.
     """
     inverse = jnp.linalg.inv(lattice)
 
-    def sweep(_, carry):
-        walkers, key, accepted = carry
-        key, move_key, accept_key = jax.random.split(key, 3)
-        step = step_bohr * jax.random.normal(move_key, walkers.electrons.shape, dtype=walkers.electrons.dtype)
-        proposal = lat.wrap(walkers.electrons + step @ inverse)
-        log_abs_new = log_psi_batch(params, proposal, walkers.nuclei)
-        log_ratio = 2.0 * (log_abs_new - walkers.log_abs)
-        uniform = jax.random.uniform(accept_key, walkers.log_abs.shape, dtype=walkers.log_abs.dtype)
-        accept = jnp.log(uniform) < log_ratio
-        new = Walkers(
-            electrons=jnp.where(accept[:, None, None], proposal, walkers.electrons),
-            nuclei=walkers.nuclei,
-            log_abs=jnp.where(accept, log_abs_new, walkers.log_abs),
-        )
-        return new, key, accepted + jnp.mean(accept.astype(walkers.log_abs.dtype))
+    def block(walkers, key, electron, nuclear):
+        def move(i, carry):
+            walkers, accepted = carry
+            walkers, rate = _metropolis_move(
+                log_psi_batch, params, walkers, jax.random.fold_in(key, i), electron, nuclear, inverse
+            )
+            return walkers, accepted + rate
+
+        zero = jnp.zeros((), walkers.log_abs.dtype)
+        walkers, accepted = jax.lax.fori_loop(0, moves_per_block, move, (walkers, zero))
+        return walkers, accepted / moves_per_block
+
+    def sweep(i, carry):
+        walkers, electron_accepted, nuclear_accepted = carry
+        sweep_key = jax.random.fold_in(key, i)
+        if mode == "electrons":
+            walkers, rate = block(walkers, sweep_key, electron_step, None)
+            return walkers, electron_accepted + rate, nuclear_accepted
+        if mode == "joint":
+            walkers, rate = block(walkers, sweep_key, electron_step, nuclear_step)
+            return walkers, electron_accepted + rate, nuclear_accepted + rate
+        nuclear_key, electron_key = jax.random.split(sweep_key)
+        walkers, nuclear_rate = block(walkers, nuclear_key, None, nuclear_step)
+        walkers, electron_rate = block(walkers, electron_key, electron_step, None)
+        return walkers, electron_accepted + electron_rate, nuclear_accepted + nuclear_rate
 
     zero = jnp.zeros((), walkers.log_abs.dtype)
-    walkers, _, accepted = jax.lax.fori_loop(0, sweeps, sweep, (walkers, key, zero))
-    return walkers, accepted / sweeps
+    walkers, electron_accepted, nuclear_accepted = jax.lax.fori_loop(0, sweeps, sweep, (walkers, zero, zero))
+    return walkers, electron_accepted / sweeps, nuclear_accepted / sweeps
 
 
 def adapt_step(step_bohr: float, acceptance: float, target: float, upper_bohr: float) -> float:

@@ -13,7 +13,7 @@ import numpy as np
 from qsolid import lattice as lat
 from qsolid import structures
 from qsolid.schema import ConfigError
-from qsolid.units import volume_from_rs
+from qsolid.units import NUCLEAR_MASSES_ME, volume_from_rs
 
 MIN_PROTON_DISTANCE_BOHR = 0.5
 """Closer nuclei are rejected as a broken structure (H2 bonds are 1.4 bohr)."""
@@ -31,7 +31,13 @@ class System:
     n_down: int
     twist: np.ndarray
     """Twist in fractions of the simulation cell's reciprocal vectors."""
+    nuclear_masses: np.ndarray | None = None
+    """(n_nuclei,) masses in electron masses for quantum nuclei; None when they are clamped."""
     is_molecule_in_box: bool = False
+
+    @property
+    def quantum_nuclei(self) -> bool:
+        return self.nuclear_masses is not None
 
     @property
     def n_nuclei(self) -> int:
@@ -99,6 +105,7 @@ def build_system(config) -> System:
     if config.spin_polarisation > n_electrons:
         raise ConfigError(f"system.spin_polarisation: larger than the {n_electrons} electrons")
     n_down = (n_electrons - config.spin_polarisation) // 2
+    masses = _nuclear_masses(config, n_nuclei) if config.nuclei == "quantum" else None
     return System(
         name=config.structure,
         lattice=np.asarray(cell, dtype=float),
@@ -107,5 +114,23 @@ def build_system(config) -> System:
         n_up=n_electrons - n_down,
         n_down=n_down,
         twist=np.asarray(config.twist, dtype=float),
+        nuclear_masses=masses,
         is_molecule_in_box=config.structure in structures.MOLECULAR_BOXES,
     )
+
+
+def _mass_me(value) -> float:
+    return NUCLEAR_MASSES_ME[value] if isinstance(value, str) else float(value)
+
+
+def _nuclear_masses(config, n_nuclei: int) -> np.ndarray:
+    if np.any(np.asarray(config.twist) != 0):
+        raise ConfigError(
+            "system.twist: quantum nuclei need the Gamma point (a twisted phase is not periodic in the nuclear coordinates)"
+        )
+    if config.nuclear_masses and len(config.nuclear_masses) != n_nuclei:
+        raise ConfigError(
+            f"system.nuclear_masses: {len(config.nuclear_masses)} masses given for {n_nuclei} nuclei"
+        )
+    values = config.nuclear_masses or [config.isotope] * n_nuclei
+    return np.array([_mass_me(v) for v in values])

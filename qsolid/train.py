@@ -1,10 +1,19 @@
-"""The training driver: pretraining, burn-in, optimisation, checkpoints, statistics.
+"""The training driver: one loop for fixed-cell (NVT) and constant-pressure (NPT) runs.
 
-One loop serves every run. Random keys are derived from (seed, step, attempt)
-so that a run interrupted and resumed from a checkpoint reproduces the
-uninterrupted run exactly. A step whose local energies or updated parameters
-are not finite is rewound: the state before the step is kept, the event is
-logged and counted, and the step is retried with a fresh key.
+A run is a sequence of steps. At fixed cell every step is a wavefunction step:
+sample, measure the local energies, update the parameters (Eq. 6). At
+constant pressure the steps follow the schedule of the supplement
+(qsolid.npt): warm-up and wavefunction stages are such steps at the current
+cell; a lattice-stage step freezes the wavefunction and makes
+`annealing_steps_per_lattice_step` simulated-annealing moves of the cell,
+each judged on a fresh estimate of the enthalpy G = <E_loc> + P Omega
+(Eqs. 5, S3) from the current walkers.
+
+Random keys are derived from (seed, step, attempt) so that a run interrupted
+and resumed from a checkpoint reproduces the uninterrupted run exactly. A step
+whose local energies or updated parameters are not finite is rewound: the
+state before the step is kept, the event is logged and counted, and the step
+is retried with a fresh key.
 """
 
 import dataclasses
@@ -14,18 +23,34 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qsolid import checkpoint, sampling
+from qsolid import checkpoint, npt, sampling
+from qsolid import lattice as lat
 from qsolid.rundir import StatsFile, StopRequest
+from qsolid.units import gpa_to_ha_bohr3
 from qsolid.vmc import Problem
 
 STATS_COLUMNS = (
     "step",
+    "stage",
     "energy_ha",
     "variance_ha2",
     "kinetic_ha",
     "potential_ha",
+    "kinetic_bo_ha",
+    "kinetic_nonbo_ha",
+    "enthalpy_ha",
     "acceptance",
-    "step_width_bohr",
+    "proton_acceptance",
+    "lattice_acceptance",
+    "electron_step_bohr",
+    "nuclear_step_bohr",
+    "a_bohr",
+    "b_bohr",
+    "c_bohr",
+    "alpha_deg",
+    "beta_deg",
+    "gamma_deg",
+    "volume_per_atom_bohr3",
     "learning_rate",
     "seconds",
 )
@@ -43,20 +68,41 @@ class State:
     params: object
     opt_state: object
     walkers: sampling.Walkers
+    lattice: np.ndarray
+    """Current simulation cell (rows, bohr); moves only in lattice stages of NPT runs."""
     step: int
-    step_width_bohr: float
+    electron_step_bohr: float
+    nuclear_step_bohr: float
     rewinds: int
     pretrained: bool
+    held_enthalpy_ha: float | None = None
+    """The annealer's current G estimate (reset when a lattice stage begins)."""
     acceptance_window: list = dataclasses.field(default_factory=list)
 
     def metadata(self) -> dict:
         return {
             "step": self.step,
-            "step_width_bohr": self.step_width_bohr,
+            "lattice_bohr": np.asarray(self.lattice).tolist(),
+            "electron_step_bohr": self.electron_step_bohr,
+            "nuclear_step_bohr": self.nuclear_step_bohr,
             "rewinds": self.rewinds,
             "pretrained": self.pretrained,
+            "held_enthalpy_ha": self.held_enthalpy_ha,
             "acceptance_window": self.acceptance_window,
         }
+
+
+def is_npt(problem: Problem) -> bool:
+    return problem.config.npt.lattice_mode != "fixed"
+
+
+def run_length(problem: Problem) -> int:
+    """Total number of steps: optimisation.steps at fixed cell, the [npt] schedule otherwise."""
+    return npt.total_steps(problem.config.npt) if is_npt(problem) else problem.config.optimisation.steps
+
+
+def stage_name(problem: Problem, step: int) -> str:
+    return npt.stage_at(step, problem.config.npt).name if is_npt(problem) else "wavefunction"
 
 
 def step_key(seed: int, step: int, attempt: int = 0, stream: int = 0):
@@ -69,6 +115,13 @@ def all_finite(tree) -> bool:
     return all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(tree))
 
 
+def initial_lattice(problem: Problem) -> np.ndarray:
+    """The starting cell; NPT runs use the Eq. S4 orientation of the same cell (a along x)."""
+    if not is_npt(problem):
+        return np.asarray(problem.system.lattice, dtype=np.float64)
+    return lat.lattice_from_parameters(*lat.parameters_from_lattice(np.asarray(problem.system.lattice, dtype=np.float64)))
+
+
 def initial_state(problem: Problem) -> State:
     key = jax.random.PRNGKey(problem.config.seed)
     params_key, walker_key = jax.random.split(key)
@@ -78,15 +131,17 @@ def initial_state(problem: Problem) -> State:
         params=params,
         opt_state=None,
         walkers=walkers,
+        lattice=initial_lattice(problem),
         step=0,
-        step_width_bohr=problem.config.sampling.electron_step_bohr,
+        electron_step_bohr=problem.config.sampling.electron_step_bohr,
+        nuclear_step_bohr=problem.config.sampling.nuclear_step_bohr,
         rewinds=0,
         pretrained=False,
     )
 
 
 def init_optimiser(problem: Problem, state: State):
-    local = problem.measure(state.params, state.walkers)
+    local = problem.measure(state.params, state.walkers, state.lattice)
     return problem.optimiser.init(state.params, step_key(problem.config.seed, 0, stream=3), problem.batch(state.walkers, local))
 
 
@@ -108,10 +163,13 @@ def load_checkpoint(problem: Problem, path) -> State:
         params=jax.tree.map(jnp.asarray, params),
         opt_state=None,
         walkers=walkers,
+        lattice=np.asarray(metadata["lattice_bohr"], dtype=np.float64),
         step=metadata["step"],
-        step_width_bohr=metadata["step_width_bohr"],
+        electron_step_bohr=metadata["electron_step_bohr"],
+        nuclear_step_bohr=metadata["nuclear_step_bohr"],
         rewinds=metadata["rewinds"],
         pretrained=metadata["pretrained"],
+        held_enthalpy_ha=metadata["held_enthalpy_ha"],
         acceptance_window=metadata["acceptance_window"],
     )
     if any(key.startswith("opt_state/") for key in arrays):
@@ -120,23 +178,53 @@ def load_checkpoint(problem: Problem, path) -> State:
     return state
 
 
+def sample(problem: Problem, state: State, params, key, sweeps: int, lattice=None):
+    """Sweeps from the state's walkers with its step widths: (walkers, electron, nuclear acceptance)."""
+    lattice = state.lattice if lattice is None else lattice
+    return problem.sample(params, state.walkers, key, state.electron_step_bohr, state.nuclear_step_bohr, sweeps, lattice)
+
+
 def burn_in(problem: Problem, state: State, sweeps: int) -> State:
     if sweeps == 0:
         return state
-    key = step_key(problem.config.seed, state.step, stream=1)
-    walkers, _ = problem.sample(state.params, state.walkers, key, state.step_width_bohr, sweeps)
+    walkers, _, _ = sample(problem, state, state.params, step_key(problem.config.seed, state.step, stream=1), sweeps)
     return dataclasses.replace(state, walkers=walkers)
 
 
-def _adapt(problem: Problem, state: State, acceptance: float) -> None:
+def adapt(problem: Problem, state: State, electron_acceptance: float, nuclear_acceptance: float) -> None:
+    """Every `adapt_every` steps, move each step width towards its target acceptance (bounded)."""
     config = problem.config.sampling
-    state.acceptance_window.append(acceptance)
-    if len(state.acceptance_window) >= config.adapt_every:
-        mean = float(np.mean(state.acceptance_window))
-        state.step_width_bohr = sampling.adapt_step(
-            state.step_width_bohr, mean, config.target_acceptance, problem.max_step_bohr
+    state.acceptance_window.append([electron_acceptance, nuclear_acceptance])
+    if len(state.acceptance_window) < config.adapt_every:
+        return
+    electron_mean, nuclear_mean = np.mean(state.acceptance_window, axis=0)
+    state.electron_step_bohr = sampling.adapt_step(
+        state.electron_step_bohr, electron_mean, config.target_acceptance, problem.max_step_bohr
+    )
+    if problem.system.quantum_nuclei:
+        state.nuclear_step_bohr = sampling.adapt_step(
+            state.nuclear_step_bohr, nuclear_mean, config.nuclear_target_acceptance, problem.max_nuclear_step_bohr
         )
-        state.acceptance_window = []
+    state.acceptance_window = []
+
+
+def _cell_columns(problem: Problem, lattice) -> dict:
+    a, b, c, alpha, beta, gamma = (float(x) for x in lat.parameters_from_lattice(np.asarray(lattice)))
+    return {
+        "a_bohr": a,
+        "b_bohr": b,
+        "c_bohr": c,
+        "alpha_deg": alpha,
+        "beta_deg": beta,
+        "gamma_deg": gamma,
+        "volume_per_atom_bohr3": float(lat.volume(np.asarray(lattice))) / problem.system.n_nuclei,
+    }
+
+
+def enthalpy_ha(problem: Problem, energy_ha: float, lattice) -> float:
+    """G = E + P Omega per cell (P = 0 at fixed cell, where G is just E)."""
+    pressure = gpa_to_ha_bohr3(problem.config.npt.pressure_gpa) if is_npt(problem) else 0.0
+    return npt.enthalpy(energy_ha, float(lat.volume(np.asarray(lattice))), pressure)
 
 
 def optimisation_step(problem: Problem, state: State, logger) -> dict:
@@ -146,10 +234,8 @@ def optimisation_step(problem: Problem, state: State, logger) -> dict:
         start = time.perf_counter()
         key = step_key(config.seed, state.step, attempt)
         sample_key, update_key = jax.random.split(key)
-        walkers, acceptance = problem.sample(
-            state.params, state.walkers, sample_key, state.step_width_bohr, config.sampling.sweeps_per_step
-        )
-        local = problem.measure(state.params, walkers)
+        walkers, acceptance, proton_acceptance = sample(problem, state, state.params, sample_key, config.sampling.sweeps_per_step)
+        local = problem.measure(state.params, walkers, state.lattice)
         energies = np.asarray(local.energy)
         if np.all(np.isfinite(energies)):
             params, opt_state = problem.optimiser.step(
@@ -164,20 +250,88 @@ def optimisation_step(problem: Problem, state: State, logger) -> dict:
         logger.warning("step %d attempt %d rewound: %s", state.step, attempt, reason)
     else:
         raise TrainingFailed(f"step {state.step}: {MAX_CONSECUTIVE_REWINDS} consecutive non-finite steps")
+    energy = float(np.mean(energies))
     row = {
         "step": state.step,
-        "energy_ha": float(np.mean(energies)),
+        "stage": stage_name(problem, state.step),
+        "energy_ha": energy,
         "variance_ha2": float(np.var(energies)),
         "kinetic_ha": float(jnp.mean(local.kinetic)),
         "potential_ha": float(jnp.mean(local.potential)),
+        "kinetic_bo_ha": float(jnp.mean(local.kinetic_bo)),
+        "kinetic_nonbo_ha": float(jnp.mean(local.kinetic_nonbo)),
+        "enthalpy_ha": enthalpy_ha(problem, energy, state.lattice),
         "acceptance": float(acceptance),
-        "step_width_bohr": state.step_width_bohr,
+        "proton_acceptance": float(proton_acceptance),
+        "lattice_acceptance": float("nan"),
+        "electron_step_bohr": state.electron_step_bohr,
+        "nuclear_step_bohr": state.nuclear_step_bohr,
+        **_cell_columns(problem, state.lattice),
         "learning_rate": float(_learning_rate(config.optimisation, state.step)),
         "seconds": time.perf_counter() - start,
     }
     state.params, state.opt_state, state.walkers = params, opt_state, walkers
     state.step += 1
-    _adapt(problem, state, float(acceptance))
+    adapt(problem, state, float(acceptance), float(proton_acceptance))
+    return row
+
+
+def lattice_step(problem: Problem, state: State, logger) -> dict:
+    """Annealing moves of the cell with the wavefunction frozen (one step of a lattice stage)."""
+    config = problem.config
+    start = time.perf_counter()
+    stage = npt.stage_at(state.step, config.npt)
+    if stage.index == 0:
+        state.held_enthalpy_ha = None  # the wavefunction changed since the last estimate
+    measured = {}
+
+    def estimate(parameters, key):
+        lattice = lat.lattice_from_parameters(*(float(x) for x in parameters))
+        walkers, acceptance, proton_acceptance = sample(
+            problem, state, state.params, key, config.npt.reequilibration_sweeps, lattice
+        )
+        state.walkers = walkers
+        local = problem.measure(state.params, walkers, lattice)
+        energies = np.asarray(local.energy)
+        measured.update(energies=energies, local=local, acceptance=acceptance, proton_acceptance=proton_acceptance)
+        if not np.all(np.isfinite(energies)):
+            logger.warning("step %d: non-finite local energies at a trial cell; the move is rejected", state.step)
+            return float("inf")
+        return enthalpy_ha(problem, float(np.mean(energies)), lattice)
+
+    result = npt.anneal(
+        estimate,
+        npt.LatticeParameters(*lat.parameters_from_lattice(state.lattice)),
+        config.npt,
+        step_key(config.seed, state.step, stream=4),
+        steps=config.npt.annealing_steps_per_lattice_step,
+        start_step=npt.annealing_step_at(state.step, config.npt),
+        atoms=problem.system.n_nuclei,
+        current_enthalpy=state.held_enthalpy_ha,
+    )
+    state.lattice = lat.lattice_from_parameters(*result.lattice)
+    state.held_enthalpy_ha = float(result.enthalpy_ha)
+    energies, local = measured["energies"], measured["local"]
+    row = {
+        "step": state.step,
+        "stage": stage.name,
+        "energy_ha": float(result.enthalpy_ha) - enthalpy_ha(problem, 0.0, state.lattice),
+        "variance_ha2": float(np.var(energies)),
+        "kinetic_ha": float(jnp.mean(local.kinetic)),
+        "potential_ha": float(jnp.mean(local.potential)),
+        "kinetic_bo_ha": float(jnp.mean(local.kinetic_bo)),
+        "kinetic_nonbo_ha": float(jnp.mean(local.kinetic_nonbo)),
+        "enthalpy_ha": float(result.enthalpy_ha),
+        "acceptance": float(measured["acceptance"]),
+        "proton_acceptance": float(measured["proton_acceptance"]),
+        "lattice_acceptance": float(result.acceptance),
+        "electron_step_bohr": state.electron_step_bohr,
+        "nuclear_step_bohr": state.nuclear_step_bohr,
+        **_cell_columns(problem, state.lattice),
+        "learning_rate": 0.0,
+        "seconds": time.perf_counter() - start,
+    }
+    state.step += 1
     return row
 
 
@@ -188,7 +342,7 @@ def _learning_rate(config, step):
 
 
 def train(problem: Problem, state: State, run_dir, logger, progress=None) -> tuple[State, bool]:
-    """Optimise until config.optimisation.steps; returns (state, finished).
+    """Run the schedule to its end; returns (state, finished).
 
     Checkpoints every `output.checkpoint_every` steps and when SIGINT/SIGTERM
     arrives (then returns finished = False).
@@ -199,9 +353,11 @@ def train(problem: Problem, state: State, run_dir, logger, progress=None) -> tup
     stats.truncate_after(state.step - 1)
     if state.opt_state is None:
         state.opt_state = init_optimiser(problem, state)
+    total = run_length(problem)
     with StopRequest() as stop:
-        while state.step < config.optimisation.steps:
-            row = optimisation_step(problem, state, logger)
+        while state.step < total:
+            step = lattice_step if stage_name(problem, state.step) == "lattice" else optimisation_step
+            row = step(problem, state, logger)
             stats.append([row])
             if progress is not None:
                 progress(state.step, row)

@@ -18,7 +18,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from qsolid import sampling
-from qsolid.ansatz.wavefunction import Wavefunction, make_wavefunction
+from qsolid.ansatz import nuclei as nuclei_ansatz
+from qsolid.ansatz.wavefunction import NuclearNetwork, Wavefunction, make_wavefunction
 from qsolid.ewald import make_ewald
 from qsolid.hamiltonian import LocalEnergy, dipole, make_local_energy
 from qsolid.optim import Batch, Optimiser, make_optimiser
@@ -38,17 +39,18 @@ class Problem:
     system: System
     wavefunction: Wavefunction
     optimiser: Optimiser
-    lattice: jax.Array
     walker_sharding: NamedSharding
     sample: Callable
-    """sample(params, walkers, key, step_bohr, sweeps) -> (walkers, acceptance)"""
+    """sample(params, walkers, key, electron_step_bohr, nuclear_step_bohr, sweeps, lattice)
+    -> (walkers, electron acceptance, nuclear acceptance)"""
     measure: Callable
-    """measure(params, walkers) -> LocalEnergy per walker"""
+    """measure(params, walkers, lattice) -> LocalEnergy per walker"""
     dipoles: Callable
-    """dipoles(walkers) -> (batch, 3) cell dipoles"""
+    """dipoles(walkers, lattice) -> (batch, 3) cell dipoles"""
     log_abs_batch: Callable
     """log_abs_batch(params, electrons, nuclei) -> (batch,) log|Psi|"""
     max_step_bohr: float
+    max_nuclear_step_bohr: float
 
     @property
     def dtype(self):
@@ -85,36 +87,68 @@ def build_problem(config) -> Problem:
     dtype = jnp.float64 if config.precision == "float64" else jnp.float32
     mesh = Mesh(np.array(devices), ("walkers",))
     walker_sharding = NamedSharding(mesh, PartitionSpec("walkers"))
-    wavefunction = make_wavefunction(system, config.network)
+    wavefunction = make_wavefunction(system, config.network, _nuclear_network(system, config.network))
     charges = np.concatenate([-np.ones(system.n_electrons), system.nuclear_charges])
     ewald_setup = make_ewald(system.lattice, charges)
-    local_energy = make_local_energy(wavefunction, ewald_setup, config.hamiltonian.laplacian)
-    lattice = jnp.asarray(system.lattice, dtype)
+    local_energy = make_local_energy(wavefunction, ewald_setup, config.hamiltonian.laplacian, system.nuclear_masses)
     nuclear_charges = jnp.asarray(system.nuclear_charges, dtype)
 
     @jax.jit
-    def measure(params, walkers):
+    def measure_jit(params, walkers, lattice):
         return jax.vmap(local_energy, in_axes=(None, 0, 0, None))(params, walkers.electrons, walkers.nuclei, lattice)
 
     @jax.jit
-    def dipoles(walkers):
+    def dipoles_jit(walkers, lattice):
         return jax.vmap(dipole, in_axes=(0, 0, None, None))(walkers.electrons, walkers.nuclei, nuclear_charges, lattice)
 
-    sweeps = jax.jit(functools.partial(sampling.metropolis_sweeps, wavefunction.log_abs_batch), static_argnames="sweeps")
+    def measure(params, walkers, lattice):
+        return measure_jit(params, walkers, jnp.asarray(lattice, dtype))
 
-    def sample(params, walkers, key, step_bohr, sweeps_count):
-        return sweeps(params, walkers, key, jnp.asarray(step_bohr, dtype), lattice, sweeps=sweeps_count)
+    def dipoles(walkers, lattice):
+        return dipoles_jit(walkers, jnp.asarray(lattice, dtype))
+
+    mode = config.sampling.sampler if system.quantum_nuclei else "electrons"
+    sweeps = jax.jit(
+        functools.partial(
+            sampling.metropolis_sweeps, wavefunction.log_abs_batch, moves_per_block=config.sampling.moves_per_block, mode=mode
+        ),
+        static_argnames="sweeps",
+    )
+
+    def sample(params, walkers, key, electron_step_bohr, nuclear_step_bohr, sweeps_count, lattice):
+        return sweeps(
+            params,
+            walkers,
+            key,
+            jnp.asarray(electron_step_bohr, dtype),
+            jnp.asarray(nuclear_step_bohr, dtype),
+            jnp.asarray(lattice, dtype),
+            sweeps=sweeps_count,
+        )
 
     return Problem(
         config=config,
         system=system,
         wavefunction=wavefunction,
         optimiser=make_optimiser(wavefunction, config.optimisation),
-        lattice=lattice,
         walker_sharding=walker_sharding,
         sample=sample,
         measure=measure,
         dipoles=dipoles,
         log_abs_batch=jax.jit(wavefunction.log_abs_batch),
         max_step_bohr=sampling.max_step_bohr(system.lattice, config.sampling.max_electron_step_bohr),
+        max_nuclear_step_bohr=sampling.max_step_bohr(system.lattice, config.sampling.max_nuclear_step_bohr),
+    )
+
+
+def _nuclear_network(system: System, network):
+    """The nuclear wavefunction chi (Alg. 1) for quantum nuclei; None when clamped or for a single
+    nucleus, which has no pairs (chi = 1: its motion relative to the electrons lives in phi)."""
+    if not system.quantum_nuclei or system.n_nuclei == 1:
+        return None
+    spec = nuclei_ansatz.make_spec(system.n_nuclei, system.lattice, network.nuclear_width, network.nuclear_layers)
+    reference = jnp.asarray(system.nuclear_fractional)
+    return NuclearNetwork(
+        init=lambda key: nuclei_ansatz.init(key, spec, reference, network.nuclear_pair_width_bohr),
+        apply=lambda params, positions: nuclei_ansatz.apply(params, spec, positions),
     )

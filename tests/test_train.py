@@ -121,14 +121,14 @@ def test_step_width_stays_bounded_when_acceptance_never_reaches_target():
     problem = build_problem(config)
     state = train.initial_state(problem)
     for step in range(300):
-        walkers, acceptance = problem.sample(state.params, state.walkers, jax.random.PRNGKey(step), state.step_width_bohr, 2)
+        walkers, acceptance, _ = train.sample(problem, state, state.params, jax.random.PRNGKey(step), 2)
         state.walkers = walkers
-        train._adapt(problem, state, float(acceptance))
+        train.adapt(problem, state, float(acceptance), 0.0)
     assert float(acceptance) > 0.01
-    assert state.step_width_bohr == pytest.approx(problem.max_step_bohr)
+    assert state.electron_step_bohr == pytest.approx(problem.max_step_bohr)
     assert problem.max_step_bohr <= 0.5 * 3.77945227
     assert np.all((np.asarray(state.walkers.electrons) >= 0) & (np.asarray(state.walkers.electrons) < 1))
-    energies = np.asarray(problem.measure(state.params, state.walkers).energy)
+    energies = np.asarray(problem.measure(state.params, state.walkers, state.lattice).energy)
     assert np.all(np.isfinite(energies))
 
 
@@ -139,9 +139,9 @@ def test_non_finite_local_energy_is_rewound(tmp_path, monkeypatch):
     state.opt_state = train.init_optimiser(problem, state)
     measure, calls = problem.measure, {"n": 0}
 
-    def poisoned(params, walkers):
+    def poisoned(params, walkers, lattice):
         calls["n"] += 1
-        local = measure(params, walkers)
+        local = measure(params, walkers, lattice)
         return dataclasses.replace(local, energy=local.energy.at[0].set(jnp.nan)) if calls["n"] == 1 else local
 
     problem = dataclasses.replace(problem, measure=poisoned)
@@ -150,3 +150,62 @@ def test_non_finite_local_energy_is_rewound(tmp_path, monkeypatch):
     assert state.rewinds == 1 and np.isfinite(row["energy_ha"])
     changed = jax.tree.map(lambda a, b: not np.array_equal(a, np.asarray(b)), before, state.params)
     assert any(jax.tree.leaves(changed))
+
+
+def test_float64_adam_run_then_evaluate_and_plot_commands(tmp_path, capsys):
+    from qsolid.cli import main
+
+    overrides = {**TINY, "precision": "float64", "optimisation.optimiser": "adam", "optimisation.learning_rate": 1e-3}
+    run_dir = tmp_path / "adam64"
+    summary = _run(run_dir, overrides=overrides)
+    assert np.isfinite(summary["energy_ha"])
+    assert main(["evaluate", str(run_dir), "--steps", "8"]) == 0
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert evaluation["evaluation_steps"] == 8
+    assert main(["plot", str(run_dir)]) == 0
+    assert (run_dir / "plots" / "training.png").stat().st_size > 10_000
+    assert main(["evaluate", str(tmp_path / "missing")]) == 2
+    assert "not a qsolid run directory" in capsys.readouterr().err
+
+
+NPT = {
+    **TINY,
+    "npt.lattice_mode": "lengths",
+    "npt.pressure_gpa": 100.0,
+    "npt.warmup_steps": 2,
+    "npt.lattice_steps": 2,
+    "npt.wavefunction_steps": 2,
+    "npt.cycles": 2,
+    "npt.annealing_steps_per_lattice_step": 2,
+}
+
+
+def test_constant_pressure_run_resumes_mid_lattice_stage(tmp_path, monkeypatch):
+    from qsolid import lattice as lat
+    from qsolid.cli import main
+    from qsolid.units import gpa_to_ha_bohr3
+
+    reference_dir = tmp_path / "npt"
+    reference = _run(reference_dir, overrides=NPT)
+    run_dir = tmp_path / "npt_interrupted"
+    assert _run(run_dir, stop_after=3, monkeypatch=monkeypatch, overrides=NPT) is None  # inside the first lattice stage
+    monkeypatch.undo()
+    summary = _run(run_dir, overrides=NPT)
+    stats, expected = rundir.read_stats(run_dir / "stats.csv"), rundir.read_stats(reference_dir / "stats.csv")
+    assert stats["stage"] == expected["stage"] == ["warmup"] * 2 + ["lattice"] * 2 + ["wavefunction"] * 2 + ["lattice"] * 2 + ["wavefunction"] * 2
+    for column in ("enthalpy_ha", "a_bohr", "b_bohr", "c_bohr", "volume_per_atom_bohr3"):
+        np.testing.assert_array_equal(stats[column], expected[column])
+    assert summary["volume_per_atom_bohr3"] == reference["volume_per_atom_bohr3"]
+    # G_loc = E_loc + P Omega in wavefunction steps, and the angles never move in "lengths" mode.
+    pressure = gpa_to_ha_bohr3(100.0)
+    for row in range(len(stats["step"])):
+        if stats["stage"][row] != "lattice":
+            volume = stats["volume_per_atom_bohr3"][row] * 2
+            np.testing.assert_allclose(stats["enthalpy_ha"][row], stats["energy_ha"][row] + pressure * volume, rtol=1e-12)
+    assert set(stats["alpha_deg"]) == {90.0}
+    for key in ("pressure_gpa", "enthalpy_per_atom_ha", "volume_per_atom_a3", "lattice_abc_bohr", "lattice_angles_deg"):
+        assert key in summary
+    np.testing.assert_allclose(np.prod(summary["lattice_abc_bohr"]) / 2, summary["volume_per_atom_bohr3"], rtol=1e-12)
+    assert (run_dir / "final.cif").is_file()
+    assert main(["plot", str(run_dir)]) == 0
+    assert (run_dir / "plots" / "cell.png").is_file()

@@ -17,6 +17,13 @@ For one walker with electron and nuclear fractional coordinates:
    J = -sum_{i<j} c alpha^2 / (alpha + d_ij), c = 1/4 (parallel) or 1/2
    (antiparallel), which gives the Kato cusps exactly (d -> r at short range).
 
+Translation invariance. Under a common translation t of all particles the
+plane waves multiply phi by exp(i K . t) with K = sum of the occupied k (not
+zero for a partly filled shell). We therefore measure the phases from the
+first nucleus, phi -> phi exp(-i K . R_1): phi is then invariant, and for
+clamped nuclei this is a constant phase. At Gamma K is a reciprocal-lattice
+vector, so the factor is periodic in R_1.
+
 Returns (phase, log|phi|); the wavefunction is real (phase 0 or pi) when every
 occupied k-point is Gamma and the twist is zero, complex otherwise.
 """
@@ -224,6 +231,9 @@ def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei):
     """(phase, log|phi|) for one walker; electrons (n_e, 3) and nuclei (n_n, 3) fractional."""
     matrices, ee_distance = orbitals(params, spec, electrons, nuclei)
     phase, log_abs = _sum_of_determinants(matrices)
+    if spec.is_complex:
+        total_k = np.sum(spec.k_up, axis=0) + np.sum(spec.k_down, axis=0)
+        phase = phase - features.TWO_PI * jnp.dot(jnp.asarray(total_k, nuclei.dtype), nuclei[0])
     if spec.jastrow:
         log_abs = log_abs + _jastrow(params, spec, ee_distance)
     return phase, log_abs

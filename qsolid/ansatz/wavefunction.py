@@ -1,37 +1,60 @@
 """The total wavefunction Psi(r, R) = chi(R) phi(r, R) (seed 000, Eq. 2).
 
-With clamped nuclei chi is constant and Psi = phi. Parameters are a dict
-{"electrons": ...} so that the nuclear network joins as {"nuclei": ...}.
+phi is the electronic network (Alg. 2); chi the nuclear one (Alg. 1, Eq. 3),
+present only when the nuclei are quantum. Parameters are a dict
+{"electrons": ..., "nuclei": ...}; both are optimised together.
 """
 
 import dataclasses
 from typing import Callable
 
 import jax
+import jax.numpy as jnp
 
 from qsolid.ansatz import electrons
+
+
+@dataclasses.dataclass(frozen=True)
+class NuclearNetwork:
+    init: Callable
+    """init(key) -> params of chi"""
+    apply: Callable
+    """apply(params, nuclei_frac) -> ln chi"""
 
 
 @dataclasses.dataclass(frozen=True)
 class Wavefunction:
     init: Callable
     """init(key) -> params"""
-    apply: Callable
-    """apply(params, electrons_frac, nuclei_frac) -> (phase, log|Psi|) for one walker"""
+    apply_parts: Callable
+    """apply_parts(params, electrons_frac, nuclei_frac) -> (arg phi, ln|phi|, ln chi) for one walker"""
     electron_spec: electrons.ElectronAnsatzSpec
+
+    def apply(self, params, electron_positions, nuclear_positions):
+        """(phase, log|Psi|) for one walker."""
+        phase, log_phi, log_chi = self.apply_parts(params, electron_positions, nuclear_positions)
+        return phase, log_phi + log_chi
 
     def log_abs_batch(self, params, electrons_batch, nuclei_batch):
         """log|Psi| for a batch of walkers."""
         return jax.vmap(lambda e, n: self.apply(params, e, n)[1])(electrons_batch, nuclei_batch)
 
 
-def make_wavefunction(system, network_config) -> Wavefunction:
+def make_wavefunction(system, network_config, nuclear_network: NuclearNetwork | None = None) -> Wavefunction:
+    """Psi = phi (clamped nuclei) or chi * phi when a nuclear network is given."""
     spec = electrons.make_spec(system, network_config)
 
     def init(key):
-        return {"electrons": electrons.init(key, spec)}
+        electron_key, nuclear_key = jax.random.split(key)
+        params = {"electrons": electrons.init(electron_key, spec)}
+        if nuclear_network is not None:
+            params["nuclei"] = nuclear_network.init(nuclear_key)
+        return params
 
-    def apply(params, electron_positions, nuclear_positions):
-        return electrons.apply(params["electrons"], spec, electron_positions, nuclear_positions)
+    def apply_parts(params, electron_positions, nuclear_positions):
+        phase, log_phi = electrons.apply(params["electrons"], spec, electron_positions, nuclear_positions)
+        if nuclear_network is None:
+            return phase, log_phi, jnp.zeros((), log_phi.dtype)
+        return phase, log_phi, nuclear_network.apply(params["nuclei"], nuclear_positions)
 
-    return Wavefunction(init=init, apply=apply, electron_spec=spec)
+    return Wavefunction(init=init, apply_parts=apply_parts, electron_spec=spec)
