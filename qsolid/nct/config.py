@@ -82,11 +82,13 @@ class Optimizer:
     learning_rate_flow: float = option(1e-3, "Adam learning rate of the flow parameters.")
     learning_rate_occupations: float = option(1e-2, "Adam learning rate of the occupation logits.")
     decay_steps: int = option(0, "Learning rates decay as d / (d + step) with d = decay_steps (0 = constant).")
+    clip_width: float = option(0.0, "Clip f and E_loc in the gradients to median +- clip_width mean absolute deviations (0 = off).")
 
     def check(self):
         require(self.learning_rate_flow > 0, "learning_rate_flow", "must be positive")
         require(self.learning_rate_occupations > 0, "learning_rate_occupations", "must be positive")
         require(self.decay_steps >= 0, "decay_steps", "must be non-negative")
+        require(self.clip_width >= 0, "clip_width", "must be non-negative")
 
 
 @dataclasses.dataclass(frozen=True)

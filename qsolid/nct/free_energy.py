@@ -14,10 +14,12 @@ to S / k_B (Eq. 5). Gradients:
   E_loc between states in nearly harmonic solids.
 
 The occupation baseline b_f is the batch mean of f. Both gradients come from
-differentiating one surrogate loss whose value is irrelevant. In the
-gradients only (never in reported estimates), f and E_loc - b_E(n) are clipped to
-their median +- 5 mean absolute deviations, as is usual in VMC: rare
-configurations deep in a repulsive wall would otherwise dominate the step.
+differentiating one surrogate loss whose value is irrelevant. Optionally, in
+the gradients only (never in reported estimates), f and E_loc - b_E(n) are
+clipped to their median +- w mean absolute deviations, as is usual in VMC:
+rare configurations deep in a repulsive wall would otherwise dominate the
+step. Clipping biases the gradient where the spread between states is real
+(strongly anharmonic model systems), so it is off (w = 0) by default.
 """
 
 import jax
@@ -46,21 +48,20 @@ def walker_terms(params, vibrations, occupation, zeta, temperature: float, level
     }
 
 
-CLIP_WIDTH = 5.0
-
-
-def clip_outliers(values):
-    """values clipped to median +- CLIP_WIDTH * mean |values - median|."""
+def clip_outliers(values, width: float):
+    """values clipped to median +- width * mean |values - median| (unchanged for width = 0)."""
+    if width == 0.0:
+        return values
     median = jnp.median(values)
     spread = jnp.mean(jnp.abs(values - median))
-    return jnp.clip(values, median - CLIP_WIDTH * spread, median + CLIP_WIDTH * spread)
+    return jnp.clip(values, median - width * spread, median + width * spread)
 
 
-def surrogate_loss(params, occupation, z, free_energy, energy, frequencies, levels: int):
+def surrogate_loss(params, occupation, z, free_energy, energy, frequencies, levels: int, clip_width: float = 0.0):
     """A scalar whose gradient is the estimator of dF/d(mu, theta) described above."""
     free_energy, energy, z = jax.lax.stop_gradient((free_energy, energy, z))
-    residual = clip_outliers(energy - occupation @ jnp.asarray(frequencies))
-    free_energy = clip_outliers(free_energy)
+    residual = clip_outliers(energy - occupation @ jnp.asarray(frequencies), clip_width)
+    free_energy = clip_outliers(free_energy, clip_width)
     log_p = occupations.log_prob(params["occupations"], occupation)
     log_psi = jax.vmap(wavefunction.log_psi, in_axes=(None, 0, 0, None))(params["flow"], occupation, z, levels)
     return jnp.mean((free_energy - jnp.mean(free_energy)) * log_p) + 2.0 * jnp.mean(

@@ -117,7 +117,8 @@ def make_step(config, vibrations, optimizer, train: bool, measure_pressure: bool
         new_state = dict(state, key=key, zeta=zeta, occupation=occupation, step_size=sampling.adapt_step(state["step_size"], acceptance))
         if train:
             grads = jax.grad(free_energy.surrogate_loss)(
-                params, occupation, terms["z"], terms["free_energy"], terms["energy"], vibrations.frequencies, levels
+                params, occupation, terms["z"], terms["free_energy"], terms["energy"], vibrations.frequencies, levels,
+                config.optimizer.clip_width,
             )
             updates, opt_state = optimizer.update(grads, state["opt_state"], params)
             updated = optax.apply_updates(params, updates)
