@@ -51,7 +51,7 @@ def _new_run_dir(out) -> Path:
     return path
 
 
-def _progress(total: int, description: str):
+def _progress():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     return Progress(
@@ -65,7 +65,7 @@ def _progress(total: int, description: str):
 
 
 def _run_with_progress(description, total, completed, body):
-    with _progress(total, description) as progress:
+    with _progress() as progress:
         task = progress.add_task(description, total=total, completed=completed, info="")
 
         def update(done, row):

@@ -11,11 +11,13 @@ estimated step by step as the mean of E_L + (2 pi / 3 Omega) d^2, so that its
 error bar includes the correlation of the two terms.
 
 The virial pressure P = (2 <K> + <V>) / (3 Omega) follows from the virial
-theorem for a system of Coulomb-interacting particles (V homogeneous of
-degree -1 under a uniform scaling of the cell). It is exact for quantum
-nuclei; for clamped nuclei it omits the Hellmann-Feynman term
-sum_I R_I . F_I / (3 Omega), which vanishes when the forces on the nuclei
-vanish (a crystal at a symmetric equilibrium structure).
+theorem for Coulomb-interacting particles (V homogeneous of degree -1 under a
+uniform scaling of the cell with everything in it). For quantum nuclei it is
+the pressure; for clamped nuclei it is the pressure at fixed fractional
+nuclear coordinates (the nuclei scaled with the cell), which is the
+thermodynamic pressure when the forces on the nuclei vanish. Both hold for
+the exact eigenstate; for a variational wavefunction the estimator carries
+an error of first order in the wavefunction error.
 """
 
 import io

@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from qsolid import lattice as lat
+from qsolid.ewald import ewald_energy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,8 +129,6 @@ def make_local_energy(wavefunction, ewald_setup, method: Literal["forward", "hes
 
     `masses` (n_nuclei,) in electron masses makes the nuclei quantum; None clamps them.
     """
-    from qsolid.ewald import ewald_energy
-
     def local_energy(params, electrons, nuclei, lattice):
         def electron_log_psi(e):
             phase, log_phi, _ = wavefunction.apply_parts(params, e, nuclei)

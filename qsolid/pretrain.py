@@ -28,6 +28,7 @@ import optax
 from qsolid import lattice as lat
 from qsolid.ansatz import electrons as electron_ansatz
 from qsolid.hartree_fock import hartree_fock, occupied_orbitals
+from qsolid.train import step_key
 
 
 def solve_hartree_fock(system, basis: str):
@@ -118,8 +119,6 @@ def pretrain(problem, state, hf, logger, progress=None):
     opt_state = optimiser.init(electron_params)
     walkers = state.walkers
     target_dtype = jnp.result_type(walkers.electrons.dtype, jnp.complex64) if spec.is_complex else walkers.electrons.dtype
-    from qsolid.train import step_key
-
     for step in range(config.pretrain.steps):
         params = {**state.params, "electrons": electron_params}
         walkers = dataclasses.replace(walkers, log_abs=problem.log_abs(params, walkers))

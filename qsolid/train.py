@@ -25,6 +25,7 @@ import numpy as np
 
 from qsolid import checkpoint, npt, sampling
 from qsolid import lattice as lat
+from qsolid.optim import learning_rate_schedule
 from qsolid.rundir import StatsFile, StopRequest
 from qsolid.units import gpa_to_ha_bohr3
 from qsolid.vmc import Problem
@@ -267,7 +268,7 @@ def optimisation_step(problem: Problem, state: State, logger) -> dict:
         "electron_step_bohr": state.electron_step_bohr,
         "nuclear_step_bohr": state.nuclear_step_bohr,
         **_cell_columns(problem, state.lattice),
-        "learning_rate": float(_learning_rate(config.optimisation, state.step)),
+        "learning_rate": float(learning_rate_schedule(config.optimisation)(state.step)),
         "seconds": time.perf_counter() - start,
     }
     state.params, state.opt_state, state.walkers = params, opt_state, walkers
@@ -333,12 +334,6 @@ def lattice_step(problem: Problem, state: State, logger) -> dict:
     }
     state.step += 1
     return row
-
-
-def _learning_rate(config, step):
-    from qsolid.optim import learning_rate_schedule
-
-    return learning_rate_schedule(config)(step)
 
 
 def train(problem: Problem, state: State, run_dir, logger, progress=None) -> tuple[State, bool]:
