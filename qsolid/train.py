@@ -164,13 +164,13 @@ def load_checkpoint(problem: Problem, path) -> State:
         params=jax.tree.map(jnp.asarray, params),
         opt_state=None,
         walkers=walkers,
-        lattice=np.asarray(metadata["lattice_bohr"], dtype=np.float64),
+        lattice=np.asarray(metadata.get("lattice_bohr", template.lattice), dtype=np.float64),
         step=metadata["step"],
         electron_step_bohr=metadata["electron_step_bohr"],
         nuclear_step_bohr=metadata["nuclear_step_bohr"],
         rewinds=metadata["rewinds"],
         pretrained=metadata["pretrained"],
-        held_enthalpy_ha=metadata["held_enthalpy_ha"],
+        held_enthalpy_ha=metadata.get("held_enthalpy_ha"),
         acceptance_window=metadata["acceptance_window"],
     )
     if any(key.startswith("opt_state/") for key in arrays):
