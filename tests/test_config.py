@@ -80,3 +80,18 @@ def test_every_field_is_documented():
 def test_config_error_names_nested_field():
     with pytest.raises(ConfigError, match=r"^optimisation.learning_rate: must be > 0"):
         load_config(overrides={"optimisation.learning_rate": -1.0})
+
+
+def test_table_valued_fields_print_as_inline_tables():
+    import dataclasses
+    import tomllib
+
+    from qsolid.schema import option
+
+    @dataclasses.dataclass(frozen=True)
+    class Section:
+        empty: dict[str, float] = option({}, "An empty table.")
+        masses: dict[str, float] = option({"H": 1836.15, "D": 3670.48}, "A table.")
+
+    parsed = tomllib.loads(to_commented_toml(Section()))
+    assert parsed == {"empty": {}, "masses": {"H": 1836.15, "D": 3670.48}}
