@@ -23,6 +23,8 @@ import jax.numpy as jnp
 import kfac_jax
 import optax
 
+from qsolid.stats import clip_outliers
+
 
 @dataclasses.dataclass(frozen=True)
 class Batch:
@@ -44,22 +46,13 @@ def learning_rate_schedule(config) -> Callable:
     return schedule
 
 
-def clip_local_energy(energy, width: float):
-    """Clip to median +- width * mean|E - median| (no clipping for width = 0)."""
-    if width == 0:
-        return energy
-    median = jnp.median(energy)
-    spread = jnp.mean(jnp.abs(energy - median))
-    return jnp.clip(energy, median - width * spread, median + width * spread)
-
-
 def make_surrogate_loss(wavefunction, clip_width: float):
     """loss(params, batch) -> (surrogate, aux) whose gradient is the VMC energy gradient."""
 
     def loss(params, batch: Batch):
         phase, log_abs = jax.vmap(wavefunction.apply, in_axes=(None, 0, 0))(params, batch.electrons, batch.nuclei)
         kfac_jax.register_normal_predictive_distribution(log_abs[:, None])
-        clipped = clip_local_energy(batch.energy, clip_width)
+        clipped = clip_outliers(batch.energy, clip_width)
         centred = jax.lax.stop_gradient(clipped - jnp.mean(clipped))
         imag = jax.lax.stop_gradient(batch.energy_imag - jnp.mean(batch.energy_imag))
         surrogate = 2.0 * jnp.mean(centred * log_abs + imag * phase)

@@ -11,6 +11,7 @@ consistent with zero at 99% confidence.
 
 import dataclasses
 
+import jax.numpy as jnp
 import numpy as np
 from scipy import stats as scipy_stats
 
@@ -55,3 +56,15 @@ def reblock(series) -> Estimate:
     error_sq = variances[level] / block_counts[level]
     tau = error_sq * 2**depth / total_variance
     return Estimate(mean, float(np.sqrt(error_sq)), float(tau), 2**depth)
+
+
+def clip_outliers(values, width: float):
+    """Clip to median +- width * mean|x - median| (unchanged for width = 0); jit-compatible.
+
+    Tames the heavy tails of local energies in gradient estimators.
+    """
+    if width == 0:
+        return values
+    median = jnp.median(values)
+    spread = jnp.mean(jnp.abs(values - median))
+    return jnp.clip(values, median - width * spread, median + width * spread)

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from qsolid.nct import flow, occupations, wavefunction
+from qsolid.stats import clip_outliers
 
 
 def walker_terms(params, vibrations, occupation, zeta, temperature: float, levels: int) -> dict:
@@ -46,15 +47,6 @@ def walker_terms(params, vibrations, occupation, zeta, temperature: float, level
         "log_p": log_p,
         "free_energy": temperature * log_p + energy,
     }
-
-
-def clip_outliers(values, width: float):
-    """values clipped to median +- width * mean |values - median| (unchanged for width = 0)."""
-    if width == 0.0:
-        return values
-    median = jnp.median(values)
-    spread = jnp.mean(jnp.abs(values - median))
-    return jnp.clip(values, median - width * spread, median + width * spread)
 
 
 def surrogate_loss(params, occupation, z, free_energy, energy, frequencies, levels: int, clip_width: float = 0.0):
