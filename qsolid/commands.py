@@ -10,18 +10,18 @@ import numpy as np
 import tomli_w
 
 from qsolid import checkpoint, rundir
-from qsolid.config import Config, load_config
+from qsolid.config import load_config, main_job_config
 from qsolid.schema import ConfigError, to_commented_toml, to_dict
 
 
 def register(subparsers) -> None:
-    run = subparsers.add_parser("run", help="optimise a wavefunction, then evaluate it (default: a small built-in system)")
-    run.add_argument("config", nargs="?", help="TOML config file (default: the built-in example)")
+    run = subparsers.add_parser("run", help="optimise a wavefunction, then evaluate it (default: the built-in main job, 8-atom H2 crystal at 130 GPa)")
+    run.add_argument("config", nargs="?", help="TOML config file (default: the built-in main job, printed by `qsolid config`)")
     run.add_argument("--out", help="new run directory (default: runs/run-YYYYmmdd-HHMMSS)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     run.set_defaults(func=command_run)
 
-    config = subparsers.add_parser("config", help="print the full default config with comments")
+    config = subparsers.add_parser("config", help="print the built-in main job's config (every option, with comments)")
     config.add_argument("config", nargs="?", help="print this config file resolved (validated, defaults filled in)")
     config.set_defaults(func=command_config)
 
@@ -39,7 +39,9 @@ def register(subparsers) -> None:
 
 
 def command_config(args) -> int:
-    config = load_config(args.config) if args.config else Config()
+    config = load_config(args.config) if args.config else main_job_config()
+    if not args.config:
+        sys.stdout.write("# The built-in main job (`qsolid run` without a config); edit a copy and pass it as CONFIG.\n")
     sys.stdout.write(to_commented_toml(config))
     return 0
 
@@ -88,7 +90,7 @@ def command_run(args) -> int:
             raise ConfigError(f"--resume: {run_dir} is not a qsolid run directory (no config.toml)")
         config = load_config(run_dir / "config.toml")
     else:
-        config = load_config(args.config)
+        config = load_config(args.config) if args.config else main_job_config()
     problem = build_problem(config)
     if not args.resume:
         run_dir = _new_run_dir(args.out)
@@ -105,6 +107,14 @@ def command_run(args) -> int:
         f"E = {summary['energy_per_atom_ha']:.6f} +- {summary['energy_per_atom_error_ha']:.6f} Ha/atom "
         f"({summary['energy_ha']:.6f} +- {summary['energy_error_ha']:.6f} Ha/cell, {summary['n_atoms']} atoms)"
     )
+    if "pressure_gpa" in summary:
+        print(
+            f"at {summary['pressure_gpa']:g} GPa: H = E + P Omega = {summary['enthalpy_per_atom_ha']:.6f} +- "
+            f"{summary['enthalpy_per_atom_error_ha']:.6f} Ha/atom, V = {summary['volume_per_atom_a3']:.4f} A^3/atom "
+            f"({summary['volume_per_atom_bohr3']:.4f} bohr^3/atom), final cell in {run_dir / 'final.cif'}"
+        )
+    if "virial_pressure_gpa" in summary:
+        print(f"virial pressure of the final wavefunction: {summary['virial_pressure_gpa']:.1f} +- {summary['virial_pressure_error_gpa']:.1f} GPa")
     if "energy_isolated_ha" in summary:
         print(f"isolated-molecule energy E + (2 pi/3 Omega)<d^2> = {summary['energy_isolated_ha']:.6f} +- {summary['energy_isolated_error_ha']:.6f} Ha")
     return 0

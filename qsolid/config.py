@@ -18,7 +18,7 @@ from qsolid.units import NUCLEAR_MASSES_ME
 class SystemConfig:
     structure: str = option(
         "bcc",
-        "Built-in structure (bcc, fcc, sc, cmcm, h2-molecule, h-atom) or a path to a CIF, POSCAR or\n"
+        "Built-in structure (bcc, fcc, sc, pa3, cmcm, h2-molecule, h-atom) or a path to a CIF, POSCAR or\n"
         "extended-XYZ file (hydrogen atoms only; positions and cell are read in angstrom).",
     )
     rs: float = option(
@@ -27,10 +27,10 @@ class SystemConfig:
         "(or lattice_constant_bohr for the built-in cubic lattices).",
     )
     lattice_constant_bohr: float = option(
-        3.77945227, "Cubic lattice constant of the built-in bcc/fcc/sc cells when rs = 0 (bohr)."
+        3.77945227, "Cubic lattice constant of the built-in bcc/fcc/sc/pa3 cells when rs = 0 (bohr)."
     )
     box_bohr: float = option(20.0, "Edge of the cubic box of h2-molecule and h-atom (bohr).")
-    bond_length_bohr: float = option(1.4011, "H-H distance of h2-molecule (bohr).")
+    bond_length_bohr: float = option(1.4011, "H-H distance of h2-molecule and of the molecules of pa3 (bohr).")
     supercell: tuple[int, int, int] = option((1, 1, 1), "Repetitions of the cell along a1, a2, a3.")
     twist: tuple[float, float, float] = option(
         (0.0, 0.0, 0.0), "Twist in fractions of the simulation cell's reciprocal vectors (0 = Gamma)."
@@ -207,6 +207,39 @@ class Config:
     output: OutputConfig = section("Checkpoints.", OutputConfig)
 
 
+MAIN_JOB = {
+    "system": {"structure": "pa3", "rs": 1.5, "bond_length_bohr": 1.40, "nuclei": "quantum"},
+    "network": {"determinants": 2, "nuclear_width": 16},
+    "sampling": {"burn_in_sweeps": 100},
+    "npt": {
+        "pressure_gpa": 130.0,
+        "lattice_mode": "lengths",
+        "move_width": 0.01,
+        "initial_temperature_ha": 0.005,
+        "cooling_rate": 0.05,
+        "reestimate_current": True,
+        "reequilibration_sweeps": 2,
+        "annealing_steps_per_lattice_step": 5,
+        "warmup_steps": 300,
+        "lattice_steps": 10,
+        "wavefunction_steps": 100,
+        "cycles": 5,
+    },
+    "pretrain": {"steps": 200},
+    "evaluation": {"steps": 100},
+}
+"""The built-in main job, `qsolid run` without a config: four H2 molecules (8 atoms, Pa-3 start at
+r_s = 1.5) with quantum protons, cell lengths annealed at 130 GPa. Correlated sampling
+(reestimate_current) because an 8-atom cell's enthalpy differences are far below the noise of one
+estimate; a cooler, faster annealing than Table II's because tau_0 is per cell. Options not set
+here take their documented defaults; examples/h2_crystal_130gpa_npt.toml is the longer run."""
+
+
+def main_job_config() -> Config:
+    """The config `qsolid run` and `qsolid config` use when no file is given (MAIN_JOB)."""
+    return parse(Config, MAIN_JOB)
+
+
 def load_config(path=None, overrides: dict | None = None) -> Config:
     """The default config, or the one in the TOML file `path`, fully validated."""
     data = load_toml(path) if path is not None else {}
@@ -219,4 +252,4 @@ def load_config(path=None, overrides: dict | None = None) -> Config:
     return parse(Config, data)
 
 
-__all__ = ["Config", "ConfigError", "load_config"]
+__all__ = ["Config", "ConfigError", "MAIN_JOB", "load_config", "main_job_config"]

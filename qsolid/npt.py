@@ -7,7 +7,8 @@ annealing on noisy VMC estimates of G: propose L -> L', estimate G', accept with
 probability min(1, exp(-(G' - G) / tau)), cool as tau(t) = tau_0 / (1 + beta t).
 
 Everything here is pure and VMC-free. The driver supplies
-``estimate_enthalpy(lattice_parameters, key) -> float`` (Ha per simulation cell);
+``estimate_enthalpy(cells, key) -> sequence of float``: the enthalpy (Ha per
+simulation cell) of each cell in ``cells``, all measured on one fresh sample;
 :func:`anneal` does the rest. Lattices are the six parameters
 (a, b, c in bohr; alpha, beta, gamma in degrees) of Eq. S4 (qsolid.lattice).
 
@@ -33,7 +34,11 @@ Decisions (the paper leaves them open; each is a documented choice):
   caller passes it in). A lucky low estimate therefore makes the cell "sticky";
   the held cell can sit a few noise widths above the minimum (the tests bound
   it by 6 sigma + 10 tau). ``reestimate_current = true`` estimates G afresh
-  every move instead (twice the cost).
+  every move, on the same sample as G' (correlated sampling): since
+  |Psi(S)|^2 does not depend on L (Eq. S5), both are unbiased on one sample and
+  the noise of G' - G is that of the local-enthalpy *difference*, roughly the
+  relative move width times the noise of G. Small cells, whose enthalpy
+  differences are far below the noise of one estimate, need this.
 - **Annealing steps between training steps.** Table II's "10" is read as the
   number of propose/accept moves made in each step of a lattice stage; the
   Lundy–Mees counter t counts moves over the whole run, so a lattice stage of
@@ -46,7 +51,7 @@ previous one (fresh noise, as the paper's independent estimates assume).
 """
 
 import dataclasses
-from typing import Callable, Literal, NamedTuple
+from typing import Callable, Literal, NamedTuple, Sequence
 
 import jax
 import numpy as np
@@ -90,8 +95,10 @@ class NptConfig:
     )
     reestimate_current: bool = option(
         False,
-        "Estimate the enthalpy of the current cell afresh every move, instead of keeping the\n"
-        "estimate made when it was accepted (the paper keeps it; true doubles the cost).",
+        "Estimate the enthalpy of the current cell afresh every move on the same walkers as the\n"
+        "trial cell (correlated sampling: the noise of G' - G shrinks to that of the local-enthalpy\n"
+        "difference), instead of keeping the estimate made when it was accepted (the paper keeps it;\n"
+        "true costs a second local-energy evaluation per move, no extra sampling).",
     )
     reequilibration_sweeps: int = option(
         5,
@@ -306,7 +313,7 @@ class AnnealResult:
 
 
 def anneal(
-    estimate_enthalpy: Callable[[LatticeParameters, jax.Array], float],
+    estimate_enthalpy: Callable[[tuple[LatticeParameters, ...], jax.Array], Sequence[float]],
     lattice_params,
     config: NptConfig,
     key,
@@ -320,10 +327,11 @@ def anneal(
 
     For each move t = start_step, ..., start_step + steps - 1: propose L'
     (:func:`propose_lattice`), estimate G' as the mean of
-    ``config.enthalpy_estimates`` calls ``estimate_enthalpy(L', key)`` (Ha per
+    ``config.enthalpy_estimates`` calls ``estimate_enthalpy((L',), key)`` (Ha per
     cell, fresh key each), accept against the held G at tau(t), cool. The held
-    G is ``current_enthalpy`` if given, otherwise estimated once at the start
-    (and every move if ``config.reestimate_current``). Non-finite trial
+    G is ``current_enthalpy`` if given, otherwise estimated once at the start;
+    with ``config.reestimate_current`` it is estimated every move together with
+    G' in the same calls, ``estimate_enthalpy((L, L'), key)``. Non-finite trial
     estimates are rejected. In "fixed" mode nothing is estimated and the input
     comes back with an empty history.
 
@@ -349,9 +357,11 @@ def anneal(
 
     words, impl = _key_words(key)
 
-    def estimate(cell, draws):
+    def estimate(cells, draws):
+        """Mean over the draws of each cell's enthalpy; the cells of one draw share a sample."""
         keys = [jax.random.wrap_key_data(d, impl=impl) if impl is not None else d for d in draws]
-        return float(np.mean([float(estimate_enthalpy(cell, k)) for k in keys]))
+        values = np.array([[float(g) for g in estimate_enthalpy(tuple(cells), k)] for k in keys])
+        return values.mean(axis=0)
 
     for t in range(start_step, start_step + steps):
         # Fixed draw order per move (u, estimate keys, then the proposal, whose
@@ -362,10 +372,13 @@ def anneal(
             0, 2**32, size=(2, config.enthalpy_estimates, len(words)), dtype=np.uint32
         )
         temperature = lundy_mees(t, config.initial_temperature_ha, config.cooling_rate)
-        if held is None or config.reestimate_current:
-            held = estimate(params, current_draws)
         trial = _propose(rng, params, config.lattice_mode, config.move_width)
-        trial_enthalpy = estimate(trial, trial_draws)
+        if config.reestimate_current:
+            held, trial_enthalpy = estimate((params, trial), trial_draws)
+        else:
+            if held is None:
+                (held,) = estimate((params,), current_draws)
+            (trial_enthalpy,) = estimate((trial,), trial_draws)
         accepted = _accept(u, (trial_enthalpy - held) / scale, temperature)
         if accepted:
             params, held = trial, trial_enthalpy

@@ -68,3 +68,24 @@ def clip_outliers(values, width: float):
     median = jnp.median(values)
     spread = jnp.mean(jnp.abs(values - median))
     return jnp.clip(values, median - width * spread, median + width * spread)
+
+
+def integrated_autocorrelation_time(chains, window: float = 5.0) -> float:
+    """tau_int = 1 + 2 sum_t rho(t) of independent chains of equal length (rows), in samples.
+
+    rho(t) is the autocorrelation averaged over the chains (each centred on the
+    common mean); the sum stops at the first M >= window * tau_int(M)
+    (Sokal's automatic window, Madras & Sokal, J. Stat. Phys. 50, 109 (1988)).
+    """
+    x = np.atleast_2d(np.asarray(chains, dtype=np.float64))
+    x = x - np.mean(x)
+    n = x.shape[1]
+    spectrum = np.fft.rfft(x, 2 * n, axis=1)
+    autocovariance = np.mean(np.fft.irfft(spectrum * np.conj(spectrum), axis=1)[:, :n], axis=0) / np.arange(n, 0, -1)
+    if autocovariance[0] == 0.0:
+        return 1.0
+    tau = 1.0 + 2.0 * np.cumsum(autocovariance[1:] / autocovariance[0])
+    lags = np.arange(1, n)
+    cut = np.flatnonzero(lags >= window * tau)
+    return float(tau[cut[0]] if cut.size else tau[-1])
+

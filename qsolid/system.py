@@ -60,6 +60,9 @@ def _load_cell(config):
     name = config.structure
     if name in ("bcc", "fcc", "sc"):
         return structures.cubic(name, config.lattice_constant_bohr)
+    if name == "pa3":  # rs sets the cube, so that the molecules keep bond_length_bohr
+        a = (8 * volume_from_rs(config.rs)) ** (1 / 3) if config.rs > 0 else config.lattice_constant_bohr
+        return structures.pa3(a, config.bond_length_bohr)
     if name == "cmcm":
         return structures.cmcm()
     if name == "h2-molecule":

@@ -286,19 +286,24 @@ def lattice_step(problem: Problem, state: State, logger) -> dict:
         state.held_enthalpy_ha = None  # the wavefunction changed since the last estimate
     measured = {}
 
-    def estimate(parameters, key):
-        lattice = lat.lattice_from_parameters(*(float(x) for x in parameters))
+    def estimate(cells, key):
+        """G of each cell on one re-equilibrated sample (|Psi(S)|^2 does not depend on L, Eq. S5)."""
+        lattices = [lat.lattice_from_parameters(*(float(x) for x in cell)) for cell in cells]
         walkers, acceptance, proton_acceptance = sample(
-            problem, state, state.params, key, config.npt.reequilibration_sweeps, lattice
+            problem, state, state.params, key, config.npt.reequilibration_sweeps
         )
         state.walkers = walkers
-        local = problem.measure(state.params, walkers, lattice)
-        energies = np.asarray(local.energy)
+        enthalpies = []
+        for lattice in lattices:  # the trial cell last: its local energies are logged
+            local = problem.measure(state.params, walkers, lattice)
+            energies = np.asarray(local.energy)
+            if not np.all(np.isfinite(energies)):
+                logger.warning("step %d: non-finite local energies at a trial cell; the move is rejected", state.step)
+                enthalpies.append(float("inf"))
+            else:
+                enthalpies.append(enthalpy_ha(problem, float(np.mean(energies)), lattice))
         measured.update(energies=energies, local=local, acceptance=acceptance, proton_acceptance=proton_acceptance)
-        if not np.all(np.isfinite(energies)):
-            logger.warning("step %d: non-finite local energies at a trial cell; the move is rejected", state.step)
-            return float("inf")
-        return enthalpy_ha(problem, float(np.mean(energies)), lattice)
+        return enthalpies
 
     result = npt.anneal(
         estimate,

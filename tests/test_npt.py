@@ -17,25 +17,30 @@ SEEDS = (0, 1, 2)
 CUBE = (5.0, 5.0, 5.0, 90.0, 90.0, 90.0)
 
 
-def noisy(model, sigma, seed):
-    """Model enthalpy plus N(0, sigma^2) per estimate; the noise stream is fixed by the seed."""
+def noisy(model, sigma, seed, common=False):
+    """Model enthalpy plus N(0, sigma^2) per estimate; the noise stream is fixed by the seed.
+
+    common=True gives every cell of one call the same noise: the limit of correlated sampling,
+    where walkers shared by two cells make their estimates err together.
+    """
     rng = np.random.default_rng(seed)
     calls = []
 
-    def estimate(params, key):
+    def estimate(cells, key):
         calls.append(key)
-        return model(params) + sigma * rng.standard_normal()
+        noise = sigma * rng.standard_normal(1 if common else len(cells))
+        return [model(cell) + e for cell, e in zip(cells, np.broadcast_to(noise, len(cells)))]
 
     estimate.calls = calls
     return estimate
 
 
 def key_noise(model, sigma):
-    """Noise drawn from the key handed to the estimate: a pure function of (cell, key)."""
+    """Noise drawn from the key handed to the estimate: a pure function of (cells, key)."""
 
-    def estimate(params, key):
+    def estimate(cells, key):
         rng = np.random.default_rng(np.asarray(jax.random.key_data(key)))
-        return model(params) + sigma * rng.standard_normal()
+        return [model(cell) + sigma * rng.standard_normal() for cell in cells]
 
     return estimate
 
@@ -249,19 +254,39 @@ def test_history_and_estimate_averaging():
     assert tuple(h[k][-1] for k in ("a_bohr", "b_bohr", "c_bohr")) == result.lattice[:3]
 
 
-def test_reestimate_current_costs_two_estimates_per_move():
+def test_reestimate_current_pairs_both_cells_on_one_sample():
     estimate = noisy(_orthorhombic_model, 1e-2, 0)
     config = npt.NptConfig(reestimate_current=True, **ANNEALING)
     npt.anneal(estimate, CUBE, config, jax.random.key(0), 10)
-    assert len(estimate.calls) == 20
+    assert len(estimate.calls) == 10  # one sample per move, both cells measured on it
+
+
+def test_paired_estimates_cancel_noise_common_to_both_cells():
+    # Noise 100x the held-cell tolerance of the noiseless search: kept estimates wander off,
+    # paired ones (correlated sampling) see only G' - G and find the minimum as if noiseless.
+    steps, sigma = 1500, 0.1
+
+    def to_params(x):
+        return (*x, 90.0, 90.0, 90.0)
+
+    x_star = minimize(lambda x: _orthorhombic_model(to_params(x)), [4.0, 5.0, 6.0], tol=1e-12).x
+    config = npt.NptConfig(**ANNEALING)
+    window = enthalpy_window(0.0, npt.lundy_mees(steps, config.initial_temperature_ha, config.cooling_rate))
+    tolerance = tolerances(_orthorhombic_model, x_star, window, to_params)
+    paired = dataclasses.replace(config, reestimate_current=True)
+    for seed in SEEDS:
+        result = npt.anneal(noisy(_orthorhombic_model, sigma, seed, common=True), CUBE, paired, jax.random.key(seed), steps)
+        assert np.all(np.abs(np.array(result.lattice[:3]) - x_star) < tolerance), (seed, result.lattice, x_star)
+    kept = [npt.anneal(noisy(_orthorhombic_model, sigma, s, common=True), CUBE, config, jax.random.key(s), steps) for s in SEEDS]
+    assert any(np.any(np.abs(np.array(r.lattice[:3]) - x_star) > tolerance) for r in kept)
 
 
 def test_per_atom_temperature_divides_delta_g():
     atoms = 4
     model = key_noise(_orthorhombic_model, 0.05)
 
-    def model_per_atom(params, key):
-        return model(params, key) / atoms
+    def model_per_atom(cells, key):
+        return [g / atoms for g in model(cells, key)]
 
     per_cell = npt.NptConfig(**ANNEALING)
     compared_per_atom = npt.anneal(
@@ -294,8 +319,9 @@ def test_same_key_same_history_and_resume_in_chunks():
     assert whole.lattice == second.lattice and whole.enthalpy_ha == second.enthalpy_ha
     assert not np.array_equal(whole.history["volume_bohr3"], other.history["volume_bohr3"])
     # Legacy uint32 keys work too and are reproducible.
-    def legacy_model(params, key):
-        return _orthorhombic_model(params) + 0.02 * np.random.default_rng(np.asarray(key)).standard_normal()
+    def legacy_model(cells, key):
+        noise = 0.02 * np.random.default_rng(np.asarray(key)).standard_normal()
+        return [_orthorhombic_model(cell) + noise for cell in cells]
 
     legacy = [npt.anneal(legacy_model, start, config, jax.random.PRNGKey(3), 5) for _ in range(2)]
     np.testing.assert_array_equal(legacy[0].history["volume_bohr3"], legacy[1].history["volume_bohr3"])

@@ -1,6 +1,7 @@
 import numpy as np
+import pytest
 
-from qsolid.stats import reblock
+from qsolid.stats import integrated_autocorrelation_time, reblock
 
 
 def _ar1(n, rho, rng):
@@ -36,3 +37,13 @@ def test_ar1_error_bar_covers_true_mean():
     normalised = np.array([e.mean / e.error for e in z])
     # The true mean is 0: the normalised deviations must have unit spread (not ~sqrt(tau) = 3).
     assert 0.7 < normalised.std() < 1.4
+
+
+def test_integrated_autocorrelation_time_of_ar1_chains():
+    # x_t = rho x_{t-1} + noise has tau_int = (1 + rho) / (1 - rho) exactly.
+    rng = np.random.default_rng(0)
+    for rho in (0.0, 0.5, 0.8):
+        chains = np.array([_ar1(2000, rho, rng) for _ in range(200)])
+        # 200 x 2000 samples: the window estimator's error is ~1-2 % here.
+        exact = (1 + rho) / (1 - rho)
+        assert integrated_autocorrelation_time(chains) == pytest.approx(exact, rel=0.05), rho

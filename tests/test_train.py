@@ -177,6 +177,7 @@ NPT = {
     "npt.wavefunction_steps": 2,
     "npt.cycles": 2,
     "npt.annealing_steps_per_lattice_step": 2,
+    "npt.reestimate_current": True,  # the main job's correlated sampling of G and G'
 }
 
 

@@ -1,9 +1,10 @@
 """Built-in hydrogen structures and structure-file import (through ASE).
 
 Every builder returns ``(lattice_bohr, fractional_positions)`` with lattice
-vectors as rows. Cubic lattices are conventional cells; the Cmcm structure is
-the seed paper's Table IV (conventional cell, 32 atoms); the molecule and atom
-live in a cubic box.
+vectors as rows. Cubic lattices are conventional cells; Pa-3 is the
+orientationally ordered molecular fcc crystal (4 H2 molecules, 8 atoms); the Cmcm
+structure is the seed paper's Table IV (conventional cell, 32 atoms); the
+molecule and atom live in a cubic box.
 """
 
 from pathlib import Path
@@ -39,6 +40,17 @@ def cmcm():
     return np.diag([a, b, c]), np.array(structure.frac_coords) % 1.0
 
 
+def pa3(lattice_constant_bohr: float, bond_length_bohr: float):
+    """Molecular Pa-3 (phase II-like ordering): H2 centres on an fcc lattice, each molecule along a
+    different body diagonal; the atoms occupy Wyckoff 8c (x, x, x) with x = R / (2 sqrt(3) a)."""
+    from pymatgen.core import Lattice, Structure
+
+    a = lattice_constant_bohr
+    x = bond_length_bohr / (2.0 * np.sqrt(3.0) * a)
+    structure = Structure.from_spacegroup("Pa-3", Lattice.cubic(a), ["H"], [[x, x, x]])
+    return np.eye(3) * a, np.array(structure.frac_coords) % 1.0
+
+
 def molecule_in_box(box_bohr: float, bond_length_bohr: float):
     """H2 along x, centred in a cubic box."""
     half = 0.5 * bond_length_bohr / box_bohr
@@ -64,5 +76,5 @@ def read_structure_file(path):
     return lattice, np.array(atoms.get_scaled_positions(wrap=True)), atoms.get_chemical_symbols()
 
 
-BUILTIN = ("bcc", "fcc", "sc", "cmcm", "h2-molecule", "h-atom")
+BUILTIN = ("bcc", "fcc", "sc", "pa3", "cmcm", "h2-molecule", "h-atom")
 MOLECULAR_BOXES = ("h2-molecule", "h-atom")
