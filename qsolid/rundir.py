@@ -83,7 +83,7 @@ class StatsFile:
         with open(self.path, newline="") as file:
             rows = [row for row in csv.DictReader(file) if int(row["step"]) <= step]
         text = ",".join(self.columns) + "\n"
-        text += "".join(",".join(row[c] for c in self.columns) + "\n" for row in rows)
+        text += "".join(",".join(row.get(c) or "nan" for c in self.columns) + "\n" for row in rows)
         atomic_write_text(self.path, text)
 
     def append(self, rows) -> None:

@@ -27,7 +27,7 @@ from qsolid import checkpoint, npt, sampling
 from qsolid import lattice as lat
 from qsolid.optim import learning_rate_schedule
 from qsolid.rundir import StatsFile, StopRequest
-from qsolid.units import gpa_to_ha_bohr3
+from qsolid.units import gpa_to_ha_bohr3, ha_bohr3_to_gpa
 from qsolid.vmc import Problem
 
 STATS_COLUMNS = (
@@ -37,6 +37,7 @@ STATS_COLUMNS = (
     "variance_ha2",
     "kinetic_ha",
     "potential_ha",
+    "virial_pressure_gpa",
     "kinetic_bo_ha",
     "kinetic_nonbo_ha",
     "enthalpy_ha",
@@ -222,6 +223,12 @@ def _cell_columns(problem: Problem, lattice) -> dict:
     }
 
 
+def virial_pressure_gpa(local, lattice) -> float:
+    """P = (2<K> + <V>) / (3 Omega) of the all-Coulomb system (Sec. II B; see qsolid.evaluate)."""
+    pressure = float(jnp.mean(2.0 * local.kinetic + local.potential)) / (3.0 * float(lat.volume(np.asarray(lattice))))
+    return ha_bohr3_to_gpa(pressure)
+
+
 def enthalpy_ha(problem: Problem, energy_ha: float, lattice) -> float:
     """G = E + P Omega per cell (P = 0 at fixed cell, where G is just E)."""
     pressure = gpa_to_ha_bohr3(problem.config.npt.pressure_gpa) if is_npt(problem) else 0.0
@@ -259,6 +266,7 @@ def optimisation_step(problem: Problem, state: State, logger) -> dict:
         "variance_ha2": float(np.var(energies)),
         "kinetic_ha": float(jnp.mean(local.kinetic)),
         "potential_ha": float(jnp.mean(local.potential)),
+        "virial_pressure_gpa": virial_pressure_gpa(local, state.lattice),
         "kinetic_bo_ha": float(jnp.mean(local.kinetic_bo)),
         "kinetic_nonbo_ha": float(jnp.mean(local.kinetic_nonbo)),
         "enthalpy_ha": enthalpy_ha(problem, energy, state.lattice),
@@ -325,6 +333,7 @@ def lattice_step(problem: Problem, state: State, logger) -> dict:
         "variance_ha2": float(np.var(energies)),
         "kinetic_ha": float(jnp.mean(local.kinetic)),
         "potential_ha": float(jnp.mean(local.potential)),
+        "virial_pressure_gpa": float("nan"),  # the local energies are those of the last trial cell
         "kinetic_bo_ha": float(jnp.mean(local.kinetic_bo)),
         "kinetic_nonbo_ha": float(jnp.mean(local.kinetic_nonbo)),
         "enthalpy_ha": float(result.enthalpy_ha),

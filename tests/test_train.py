@@ -210,3 +210,26 @@ def test_constant_pressure_run_resumes_mid_lattice_stage(tmp_path, monkeypatch):
     assert (run_dir / "final.cif").is_file()
     assert main(["plot", str(run_dir)]) == 0
     assert (run_dir / "plots" / "cell.png").is_file()
+
+
+def test_virial_pressure_is_minus_dE_dOmega_of_the_scaled_cell(float64):
+    """For Psi fixed in the unit cube (Eq. S5), E_loc(lambda L) = K_loc / lambda^2 + V_loc / lambda for
+    every walker (Eq. S3 metric; Ewald is homogeneous of degree -1), so the virial pressure equals
+    -dE/dOmega: checked by central differences, electrons and protons quantum, triclinic cell."""
+    from qsolid import lattice as lat
+    from qsolid.train import initial_state, virial_pressure_gpa
+    from qsolid.units import ha_bohr3_to_gpa
+    from qsolid.vmc import build_problem
+
+    problem = build_problem(
+        load_config(overrides={**TINY, "precision": "float64", "system.supercell": [2, 1, 1], "system.nuclei": "quantum"})
+    )
+    state = initial_state(problem)
+    walkers, _, _ = problem.sample(state.params, state.walkers, jax.random.PRNGKey(2), 0.3, 0.05, 20, state.lattice)
+    lattice = lat.lattice_from_parameters(*lat.parameters_from_lattice(state.lattice)[:3], 80.0, 95.0, 105.0)
+    h = 1e-4
+    energies = [np.mean(np.asarray(problem.measure(state.params, walkers, s * lattice).energy)) for s in (1 + h, 1 - h)]
+    volumes = [lat.volume(s * lattice) for s in (1 + h, 1 - h)]
+    finite_difference = -(energies[0] - energies[1]) / (volumes[0] - volumes[1])
+    estimate = virial_pressure_gpa(problem.measure(state.params, walkers, lattice), lattice)
+    np.testing.assert_allclose(estimate, ha_bohr3_to_gpa(finite_difference), rtol=1e-6)
