@@ -233,3 +233,29 @@ def test_virial_pressure_is_minus_dE_dOmega_of_the_scaled_cell(float64):
     finite_difference = -(energies[0] - energies[1]) / (volumes[0] - volumes[1])
     estimate = virial_pressure_gpa(problem.measure(state.params, walkers, lattice), lattice)
     np.testing.assert_allclose(estimate, ha_bohr3_to_gpa(finite_difference), rtol=1e-6)
+
+
+def test_main_job_shortened_runs_end_to_end(tmp_path, capsys):
+    """The built-in main job (8-atom H2 crystal, quantum protons, paired annealing at 130 GPa),
+    with a tiny network and schedule: writes the enthalpy, volume, final.cif and evaluation."""
+    import tomli_w
+
+    from qsolid.cli import main
+    from qsolid.config import MAIN_JOB
+
+    job = {section: dict(values) for section, values in MAIN_JOB.items()}
+    job["network"].update({"one_electron_width": 8, "two_electron_width": 4, "layers": 1, "determinants": 1, "nuclear_width": 4})
+    job["sampling"] = {"batch_size": 8, "burn_in_sweeps": 5, "sweeps_per_step": 2}
+    job["npt"].update({"warmup_steps": 2, "lattice_steps": 2, "wavefunction_steps": 1, "cycles": 1})
+    job["pretrain"] = {"steps": 0}
+    job["evaluation"] = {"steps": 4}
+    path = tmp_path / "job.toml"
+    path.write_text(tomli_w.dumps(job))
+    assert main(["run", str(path), "--out", str(tmp_path / "run")]) == 0
+    assert "at 130 GPa: H = E + P Omega" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["n_atoms"] == 8 and summary["pressure_gpa"] == 130.0
+    assert np.isfinite(summary["virial_pressure_gpa"]) and np.isfinite(summary["kinetic_bo_ha"])
+    stats = rundir.read_stats(tmp_path / "run" / "stats.csv")
+    assert stats["stage"] == ["warmup"] * 2 + ["lattice"] * 2 + ["wavefunction"]
+    assert (tmp_path / "run" / "final.cif").is_file()
