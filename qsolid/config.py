@@ -140,6 +140,11 @@ class OptimisationConfig:
     learning_rate: float = option(0.05, "lr in lr / (1 + t / delay)^decay.")
     learning_rate_delay: float = option(1000.0, "delay in lr / (1 + t / delay)^decay.")
     learning_rate_decay: float = option(1.0, "decay in lr / (1 + t / delay)^decay.")
+    nuclear_learning_rate: float = option(
+        1e-3,
+        "Quantum nuclei: Adam learning rate of chi's parameters (Alg. 1, Eq. 3), decayed like the\n"
+        "electrons'; chi takes Adam steps because KFAC's natural-gradient steps leave it almost fixed.",
+    )
     damping: float = option(1e-3, "KFAC damping.")
     norm_constraint: float = option(1e-3, "KFAC norm constraint on the update.")
     clip_local_energy: float = option(
@@ -150,6 +155,7 @@ class OptimisationConfig:
     def check(self):
         require(self.steps >= 0, "steps", f"must be >= 0, got {self.steps}")
         require(self.learning_rate > 0, "learning_rate", "must be > 0")
+        require(self.nuclear_learning_rate >= 0, "nuclear_learning_rate", "must be >= 0")
         require(self.learning_rate_delay > 0, "learning_rate_delay", "must be > 0")
         require(self.learning_rate_decay >= 0, "learning_rate_decay", "must be >= 0")
         require(self.damping > 0, "damping", "must be > 0")
@@ -220,10 +226,10 @@ MAIN_JOB = {
         "reestimate_current": True,
         "reequilibration_sweeps": 2,
         "annealing_steps_per_lattice_step": 5,
-        "warmup_steps": 300,
+        "warmup_steps": 250,
         "lattice_steps": 10,
         "wavefunction_steps": 100,
-        "cycles": 5,
+        "cycles": 4,
     },
     "pretrain": {"steps": 200},
     "evaluation": {"steps": 100},

@@ -1,11 +1,9 @@
-"""The nuclear wavefunction ln chi(R) (Alg. 1, Eq. 3): initial value, symmetries, derivatives, KFAC."""
+"""The nuclear wavefunction ln chi(R) (Alg. 1, Eq. 3): initial value, symmetries, derivatives."""
 
-import functools
 
 import folx
 import jax
 import jax.numpy as jnp
-import kfac_jax
 import numpy as np
 
 from qsolid import features
@@ -94,45 +92,6 @@ def test_gradient_and_forward_laplacian_match_the_hessian(float64):
     assert np.all(np.isfinite(gradient)) and np.isfinite(laplacian) and abs(laplacian) > 1.0
     np.testing.assert_allclose(folx_gradient, gradient, rtol=1e-10)
     np.testing.assert_allclose(laplacian, hessian_trace, rtol=1e-8)
-
-
-def test_kfac_registers_dense_layers_and_steps(float64):
-    spec, params, reference, _ = _setup()
-    batch = jnp.stack([_displaced(reference, seed) for seed in range(8)])
-
-    def loss(params, batch):
-        log_chi = jax.vmap(nuclei.apply, in_axes=(None, None, 0))(params, spec, batch)
-        kfac_jax.register_normal_predictive_distribution(log_chi[:, None])
-        return jnp.mean(log_chi)
-
-    tagged = kfac_jax.tag_graph_matcher.auto_register_tags(loss, (params, batch))
-    equations = jax.make_jaxpr(tagged)(params, batch).jaxpr.eqns
-    variants = [e.params["meta"].variant for e in equations if e.primitive.name == "layer_tag"]
-    assert sum("dense" in v for v in variants) == spec.layers + 1  # the pair stream and the distance head
-    assert sum(v == "generic" for v in variants) == 3  # alpha, b, sigma
-
-    optimizer = kfac_jax.Optimizer(
-        value_and_grad_func=jax.value_and_grad(loss),
-        l2_reg=0.0,
-        value_func_has_aux=False,
-        learning_rate_schedule=lambda t: 1e-3,
-        momentum_schedule=lambda t: 0.0,
-        damping_schedule=lambda t: 1e-3,
-        multi_device=False,
-        estimation_mode="fisher_exact",
-        num_burnin_steps=0,
-        # At alpha = 0 every output gradient of the stream is exactly zero, which kfac-jax's default
-        # masking reads as "all repeats padded" (0/0 -> NaN); there is no padding here.
-        layer_tag_to_block_ctor={
-            "repeated_dense": functools.partial(kfac_jax.RepeatedDenseKroneckerFactored, use_masking=False)
-        },
-    )
-    key = jax.random.PRNGKey(5)
-    state = optimizer.init(jax.tree.map(jnp.copy, params), key, batch)
-    updated, _, _ = optimizer.step(jax.tree.map(jnp.copy, params), state, key, batch=batch)
-    assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(updated))
-    assert not np.allclose(updated["alpha"], params["alpha"])
-    assert not np.allclose(updated["b"], params["b"])
 
 
 def test_single_nucleus_is_constant(float64):
