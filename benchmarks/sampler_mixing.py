@@ -48,7 +48,7 @@ def mixing(run_dir: Path, sampler: str, measurements: int, evaluations: int, ada
 
     config = load_config(run_dir / "config.toml", overrides={"sampling.sampler": sampler})
     problem = build_problem(config)
-    state = train.load_checkpoint(problem, checkpoint.latest(run_dir / "checkpoints"))
+    state = train.load_checkpoint(problem, checkpoint.latest(run_dir / "checkpoints"), with_optimiser=False)
     sweeps = max(1, evaluations // COST_PER_SWEEP[sampler])
     state = adapted_state(problem, state, adapt_rounds, sweeps)
     energies, electron_rates, nuclear_rates = [], [], []

@@ -258,7 +258,7 @@ def command_evaluate(args) -> int:
         raise ConfigError(f"run_dir: {run_dir} has no checkpoint to evaluate")
     problem = build_problem(config)
     logger = rundir.setup_logging(run_dir)
-    state = train.load_checkpoint(problem, latest)
+    state = train.load_checkpoint(problem, latest, with_optimiser=False)
     results, finished = _run_with_progress(
         "evaluation", steps, 0, lambda update: evaluate(problem, state, steps, run_dir, update)
     )

@@ -27,6 +27,7 @@ from qsolid import checkpoint, npt, sampling
 from qsolid import lattice as lat
 from qsolid.optim import learning_rate_schedule
 from qsolid.rundir import StatsFile, StopRequest
+from qsolid.schema import ConfigError
 from qsolid.units import gpa_to_ha_bohr3, ha_bohr3_to_gpa
 from qsolid.vmc import Problem
 
@@ -155,7 +156,8 @@ def save_checkpoint(problem: Problem, state: State, directory) -> None:
     checkpoint.prune(directory, problem.config.output.keep_checkpoints)
 
 
-def load_checkpoint(problem: Problem, path) -> State:
+def load_checkpoint(problem: Problem, path, with_optimiser: bool = True) -> State:
+    """The state saved at `path`; the optimiser state only if `with_optimiser` (to resume training)."""
     arrays, metadata = checkpoint.load_arrays(path)
     template = initial_state(problem)
     params = checkpoint.unflatten(template.params, arrays, "params/")
@@ -174,8 +176,14 @@ def load_checkpoint(problem: Problem, path) -> State:
         held_enthalpy_ha=metadata.get("held_enthalpy_ha"),
         acceptance_window=metadata["acceptance_window"],
     )
-    if any(key.startswith("opt_state/") for key in arrays):
-        state.opt_state = checkpoint.unflatten(init_optimiser(problem, state), arrays, "opt_state/")
+    if with_optimiser and any(key.startswith("opt_state/") for key in arrays):
+        try:
+            state.opt_state = checkpoint.unflatten(init_optimiser(problem, state), arrays, "opt_state/")
+        except ValueError as error:
+            raise ConfigError(
+                f"{path}: its optimiser state does not fit this version's optimiser ({error}); "
+                "`qsolid evaluate` still works, resuming does not"
+            ) from None
         state.opt_state = jax.tree.map(jnp.asarray, state.opt_state)
     return state
 

@@ -259,3 +259,22 @@ def test_main_job_shortened_runs_end_to_end(tmp_path, capsys):
     stats = rundir.read_stats(tmp_path / "run" / "stats.csv")
     assert stats["stage"] == ["warmup"] * 2 + ["lattice"] * 2 + ["wavefunction"]
     assert (tmp_path / "run" / "final.cif").is_file()
+
+
+def test_checkpoint_with_a_foreign_optimiser_state_evaluates_but_does_not_resume(uninterrupted, tmp_path, capsys):
+    """A run saved by an earlier optimiser layout: `evaluate` ignores the optimiser state, resuming
+    refuses with one line instead of a traceback."""
+    import shutil
+
+    from qsolid import checkpoint
+    from qsolid.cli import main
+
+    run_dir = tmp_path / "old"
+    shutil.copytree(uninterrupted[0], run_dir)
+    path = checkpoint.latest(run_dir / "checkpoints")
+    arrays, metadata = checkpoint.load_arrays(path)
+    renamed = {key.replace("opt_state/0/", "opt_state/"): value for key, value in arrays.items()}
+    checkpoint.save(path, renamed, {**metadata, "step": metadata["step"] - 1})  # so the run is unfinished
+    assert main(["run", "--resume", str(run_dir)]) == 2
+    assert "does not fit this version's optimiser" in capsys.readouterr().err
+    assert main(["evaluate", str(run_dir), "--steps", "2"]) == 0
