@@ -143,7 +143,8 @@ class OptimisationConfig:
     nuclear_learning_rate: float = option(
         1e-3,
         "Quantum nuclei: Adam learning rate of chi's parameters (Alg. 1, Eq. 3), decayed like the\n"
-        "electrons'; chi takes Adam steps because KFAC's natural-gradient steps leave it almost fixed.",
+        "electrons' (0 keeps chi fixed); chi takes Adam steps because KFAC's natural-gradient steps\n"
+        "leave it almost fixed.",
     )
     damping: float = option(1e-3, "KFAC damping.")
     norm_constraint: float = option(1e-3, "KFAC norm constraint on the update.")
