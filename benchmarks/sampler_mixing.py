@@ -22,18 +22,12 @@ COST_PER_SWEEP = {"gibbs": 2, "joint": 1}
 
 def adapted_state(problem, state, rounds: int, sweeps: int):
     """Step widths adapted to their target acceptances on the run's walkers (no measurement)."""
-    from qsolid import sampling, train
+    from qsolid import train
 
-    targets = problem.config.sampling
     for index in range(rounds):
         key = train.step_key(problem.config.seed, index, stream=7)
         state.walkers, electron, nuclear = train.sample(problem, state, state.params, key, sweeps)
-        state.electron_step_bohr = sampling.adapt_step(
-            state.electron_step_bohr, float(electron), targets.target_acceptance, problem.max_step_bohr
-        )
-        state.nuclear_step_bohr = sampling.adapt_step(
-            state.nuclear_step_bohr, float(nuclear), targets.nuclear_target_acceptance, problem.max_nuclear_step_bohr
-        )
+        train.adapt_steps(problem, state, float(electron), float(nuclear))
     return state
 
 

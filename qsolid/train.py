@@ -203,19 +203,29 @@ def burn_in(problem: Problem, state: State, sweeps: int) -> State:
 
 def adapt(problem: Problem, state: State, electron_acceptance: float, nuclear_acceptance: float) -> None:
     """Every `adapt_every` steps, move each step width towards its target acceptance (bounded)."""
-    config = problem.config.sampling
     state.acceptance_window.append([electron_acceptance, nuclear_acceptance])
-    if len(state.acceptance_window) < config.adapt_every:
+    if len(state.acceptance_window) < problem.config.sampling.adapt_every:
         return
-    electron_mean, nuclear_mean = np.mean(state.acceptance_window, axis=0)
+    adapt_steps(problem, state, *np.mean(state.acceptance_window, axis=0))
+    state.acceptance_window = []
+
+
+def adapt_steps(problem: Problem, state: State, electron_acceptance: float, nuclear_acceptance: float) -> None:
+    """One bounded update of the step widths. Gibbs blocks: each width to its own target.
+    Joint moves have one acceptance for both, so both widths follow the electrons' target
+    together (two targets for one rate would shrink one width without end)."""
+    config = problem.config.sampling
     state.electron_step_bohr = sampling.adapt_step(
-        state.electron_step_bohr, electron_mean, config.target_acceptance, problem.max_step_bohr
+        state.electron_step_bohr, electron_acceptance, config.target_acceptance, problem.max_step_bohr
     )
     if problem.system.quantum_nuclei:
+        joint = config.sampler == "joint"
         state.nuclear_step_bohr = sampling.adapt_step(
-            state.nuclear_step_bohr, nuclear_mean, config.nuclear_target_acceptance, problem.max_nuclear_step_bohr
+            state.nuclear_step_bohr,
+            nuclear_acceptance,
+            config.target_acceptance if joint else config.nuclear_target_acceptance,
+            problem.max_nuclear_step_bohr,
         )
-    state.acceptance_window = []
 
 
 def _cell_columns(problem: Problem, lattice) -> dict:

@@ -278,3 +278,13 @@ def test_checkpoint_with_a_foreign_optimiser_state_evaluates_but_does_not_resume
     assert main(["run", "--resume", str(run_dir)]) == 2
     assert "does not fit this version's optimiser" in capsys.readouterr().err
     assert main(["evaluate", str(run_dir), "--steps", "2"]) == 0
+
+
+def test_joint_moves_adapt_both_widths_together():
+    """One acceptance rate for electrons and nuclei: both widths move by the same factor."""
+    problem = build_problem(load_config(overrides={**TINY, "system.nuclei": "quantum", "sampling.sampler": "joint"}))
+    state = train.initial_state(problem)
+    ratio = state.electron_step_bohr / state.nuclear_step_bohr
+    for acceptance in (0.52, 0.52, 0.9, 0.52):  # between the nuclear (0.5) and electron (0.55) targets
+        train.adapt_steps(problem, state, acceptance, acceptance)
+    assert state.electron_step_bohr / state.nuclear_step_bohr == pytest.approx(ratio, rel=1e-12)
