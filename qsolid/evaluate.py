@@ -30,7 +30,7 @@ from qsolid import checkpoint
 from qsolid import lattice as lat
 from qsolid.rundir import StopRequest, atomic_write_bytes
 from qsolid.stats import reblock
-from qsolid.train import State, burn_in, sample, step_key
+from qsolid.train import State, burn_in, sample, step_key, virial_pressure_ha_bohr3
 from qsolid.units import ha_bohr3_to_gpa
 
 SERIES = (
@@ -69,7 +69,7 @@ def _measure_step(problem, state: State, key):
         "kinetic_nonbo": jnp.mean(local.kinetic_nonbo),
         "dipole_sq": jnp.mean(dipole_sq),
         "energy_isolated": jnp.mean(local.energy + correction * dipole_sq),
-        "virial_pressure": jnp.mean(2.0 * local.kinetic + local.potential) / (3.0 * volume),
+        "virial_pressure": virial_pressure_ha_bohr3(local, state.lattice),
         "acceptance": acceptance,
         "proton_acceptance": proton_acceptance,
     }

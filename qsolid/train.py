@@ -241,10 +241,13 @@ def _cell_columns(problem: Problem, lattice) -> dict:
     }
 
 
-def virial_pressure_gpa(local, lattice) -> float:
+def virial_pressure_ha_bohr3(local, lattice) -> float:
     """P = (2<K> + <V>) / (3 Omega) of the all-Coulomb system (Sec. II B; see qsolid.evaluate)."""
-    pressure = float(jnp.mean(2.0 * local.kinetic + local.potential)) / (3.0 * float(lat.volume(np.asarray(lattice))))
-    return ha_bohr3_to_gpa(pressure)
+    return float(jnp.mean(2.0 * local.kinetic + local.potential)) / (3.0 * float(lat.volume(np.asarray(lattice))))
+
+
+def virial_pressure_gpa(local, lattice) -> float:
+    return ha_bohr3_to_gpa(virial_pressure_ha_bohr3(local, lattice))
 
 
 def enthalpy_ha(problem: Problem, energy_ha: float, lattice) -> float:
