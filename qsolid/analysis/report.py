@@ -24,6 +24,7 @@ import numpy as np
 from qsolid import lattice as lattice_module
 from qsolid.analysis import eos, plots, xrd
 from qsolid.analysis.crystal import Crystal, read_structure
+from qsolid.analysis.geometry import distance_matrix
 from qsolid.analysis.modes import ROWS, gamma_modes
 from qsolid.analysis.molecules import DEFAULT_MIN_RATIO, pair_molecules, sampled_bond_vectors
 from qsolid.analysis.orientation import orientation_distribution, orientation_summary
@@ -87,6 +88,24 @@ def _cell_summary(crystal: Crystal) -> dict:
         "n_atoms": crystal.n_atoms,
         "volume_per_atom_a3": crystal.volume_per_atom_a3(),
     }
+
+
+def _sampled_mean_symprec(crystal: Crystal, source: dict) -> float:
+    """Default tolerance for a sampled mean structure, reduced below the closest pair of mean positions.
+
+    When molecules reorient, the mean positions of their two protons merge towards the
+    molecular centre; spglib treats atoms closer than symprec as one and finds no group.
+    The tolerance is then lowered to half the closest distance, and the report says so.
+    """
+    distances = distance_matrix(crystal.lattice_bohr, crystal.fractional) * BOHR_ANGSTROM
+    closest = float(np.min(distances))  # the diagonal is infinite
+    if closest > 2 * DEFAULT_SYMPREC_SAMPLES_ANGSTROM:
+        return DEFAULT_SYMPREC_SAMPLES_ANGSTROM
+    source["symprec_note"] = (
+        f"mean positions of two atoms are {closest:.4f} A apart (molecules reorient, so the mean of their "
+        f"protons merges): symprec lowered from {DEFAULT_SYMPREC_SAMPLES_ANGSTROM} A to half that distance"
+    )
+    return min(DEFAULT_SYMPREC_SAMPLES_ANGSTROM, 0.5 * closest)
 
 
 def _write_spread_table(mean, path) -> None:
@@ -284,7 +303,7 @@ def analyze(path, out=None, options: AnalysisOptions = AnalysisOptions()) -> dic
             "lattice": "mean of per-sample lattices (constant pressure)" if samples.constant_pressure else "fixed",
             "rms_spread_angstrom_mean": float(mean.rms_spread_bohr.mean() * BOHR_ANGSTROM),
         })
-        symprec = options.symprec_angstrom or DEFAULT_SYMPREC_SAMPLES_ANGSTROM
+        symprec = options.symprec_angstrom or _sampled_mean_symprec(crystal, report["source"])
     else:
         crystal = source
         symprec = options.symprec_angstrom or DEFAULT_SYMPREC_FILE_ANGSTROM
@@ -327,6 +346,7 @@ def summary_markdown(report: dict) -> str:
         "",
         f"- space group **{report['space_group_symbol']}** (No. {report['space_group_number']}), point group "
         f"{report['point_group_schoenflies']}, symprec {report['symprec_angstrom']} Å",
+        *([f"- note: {report['source']['symprec_note']}"] if "symprec_note" in report["source"] else []),
         f"- Wyckoff sites: {report['wyckoff']}; molecular centres: {report['molecule_centre_wyckoff'] or 'n/a'}",
         f"- volume {report['cell']['volume_per_atom_a3']:.4f} Å³/atom ({report['cell']['n_atoms']} atoms)",
         f"- molecules: {molecules['n_molecules']}, nearest-neighbour distance "

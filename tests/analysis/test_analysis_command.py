@@ -71,6 +71,28 @@ def test_run_directory_report(tmp_path):
     assert find_symmetry(read_structure(tmp_path / "mean_structure.cif"), 0.1).number == 63
 
 
+def test_reorienting_molecules_lower_the_default_symprec(tmp_path):
+    """In 45 % of the samples every molecule is flipped head to tail: the mean positions of its two
+    protons end 0.1 bond lengths apart (< 0.1 A), which spglib cannot tell apart at the default
+    tolerance; the analysis lowers it, says so, and still reports the distributions."""
+    from qsolid.analysis.molecules import pair_molecules
+
+    crystal = cmcm_crystal()
+    pairs = pair_molecules(crystal).pairs
+    fractional, lattices = synthetic_samples(crystal, n_samples=200, noise_bohr=0.02, seed=3)
+    flipped = np.arange(200) < 90
+    swapped = fractional.copy()
+    swapped[:, pairs[:, 0]], swapped[:, pairs[:, 1]] = fractional[:, pairs[:, 1]], fractional[:, pairs[:, 0]]
+    fractional = np.where(flipped[:, None, None], swapped, fractional)
+    np.savez(tmp_path / "samples.npz", protons_frac=fractional, lattice_bohr=lattices, numbers=crystal.numbers)
+    assert analyze(tmp_path) == 0
+    report = json.loads((tmp_path / "analysis.json").read_text())
+    assert "symprec lowered" in report["source"]["symprec_note"]
+    assert report["symprec_angstrom"] < 0.05
+    assert report["bond_length"]["mean_bohr"] == pytest.approx(1.3992, abs=0.02)
+    assert "note: mean positions" in (tmp_path / "summary.md").read_text()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["analyze", "/nonexistent/structure.cif"], "path:"),
     (["analyze", "CIF", "--symprec", "-1"], "symprec:"),
