@@ -6,13 +6,12 @@ periodic HF (pyscf.pbc KRHF, exxdiv='ewald', Gaussian density fitting) at volume
 each requested volume, P = -dE/dV by central differences, for k-meshes n x n x n (centred at Gamma,
 or at a twist (t, t, t) to test a single twisted boundary condition).
 
-    python benchmarks/finite_size_hf.py --volumes 14.14 19.0 --meshes 1 2 3 --basis 6-31g
+    python benchmarks/finite_size_hf.py --volumes 14.55 19.0 --meshes 1 2 3 --basis 6-31g
 """
 
 import argparse
 import time
 
-import numpy as np
 from pyscf.pbc import gto, scf
 
 from qsolid.structures import pa3
@@ -37,7 +36,7 @@ def hf_energy_per_atom(volume_per_atom_bohr3, bond_length_bohr, mesh, basis, twi
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--volumes", type=float, nargs="+", default=[14.14, 19.0], help="bohr^3/atom")
+    parser.add_argument("--volumes", type=float, nargs="+", default=[14.55, 19.0], help="bohr^3/atom")
     parser.add_argument("--meshes", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--basis", default="6-31g")
     parser.add_argument("--bond-length-bohr", type=float, default=1.40)

@@ -90,22 +90,21 @@ def _cell_summary(crystal: Crystal) -> dict:
     }
 
 
-def _sampled_mean_symprec(crystal: Crystal, source: dict) -> float:
-    """Default tolerance for a sampled mean structure, reduced below the closest pair of mean positions.
+def _sampled_mean_symprec(crystal: Crystal) -> tuple[float, str | None]:
+    """Default tolerance for a sampled mean structure, and a note when it had to be lowered.
 
     When molecules reorient, the mean positions of their two protons merge towards the
     molecular centre; spglib treats atoms closer than symprec as one and finds no group.
-    The tolerance is then lowered to half the closest distance, and the report says so.
+    The tolerance is then lowered to half the closest distance.
     """
-    distances = distance_matrix(crystal.lattice_bohr, crystal.fractional) * BOHR_ANGSTROM
-    closest = float(np.min(distances))  # the diagonal is infinite
-    if closest > 2 * DEFAULT_SYMPREC_SAMPLES_ANGSTROM:
-        return DEFAULT_SYMPREC_SAMPLES_ANGSTROM
-    source["symprec_note"] = (
+    closest = float(np.min(distance_matrix(crystal.lattice_bohr, crystal.fractional))) * BOHR_ANGSTROM
+    if closest > 2 * DEFAULT_SYMPREC_SAMPLES_ANGSTROM:  # the diagonal is infinite, so one atom lands here
+        return DEFAULT_SYMPREC_SAMPLES_ANGSTROM, None
+    note = (
         f"mean positions of two atoms are {closest:.4f} A apart (molecules reorient, so the mean of their "
         f"protons merges): symprec lowered from {DEFAULT_SYMPREC_SAMPLES_ANGSTROM} A to half that distance"
     )
-    return min(DEFAULT_SYMPREC_SAMPLES_ANGSTROM, 0.5 * closest)
+    return min(DEFAULT_SYMPREC_SAMPLES_ANGSTROM, 0.5 * closest), note
 
 
 def _write_spread_table(mean, path) -> None:
@@ -303,7 +302,11 @@ def analyze(path, out=None, options: AnalysisOptions = AnalysisOptions()) -> dic
             "lattice": "mean of per-sample lattices (constant pressure)" if samples.constant_pressure else "fixed",
             "rms_spread_angstrom_mean": float(mean.rms_spread_bohr.mean() * BOHR_ANGSTROM),
         })
-        symprec = options.symprec_angstrom or _sampled_mean_symprec(crystal, report["source"])
+        symprec = options.symprec_angstrom
+        if symprec is None:
+            symprec, note = _sampled_mean_symprec(crystal)
+            if note:
+                report["source"]["symprec_note"] = note
     else:
         crystal = source
         symprec = options.symprec_angstrom or DEFAULT_SYMPREC_FILE_ANGSTROM
