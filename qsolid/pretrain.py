@@ -120,10 +120,8 @@ def pretrain(problem, state, hf, logger, progress=None):
     walkers = state.walkers
     target_dtype = jnp.result_type(walkers.electrons.dtype, jnp.complex64) if spec.is_complex else walkers.electrons.dtype
     for step in range(config.pretrain.steps):
-        params = {**state.params, "electrons": electron_params}
-        walkers = dataclasses.replace(walkers, log_abs=problem.log_abs(params, walkers))
         walkers, _, _ = problem.sample(
-            params,
+            {**state.params, "electrons": electron_params},
             walkers,
             step_key(config.seed, step, stream=2),
             state.electron_step_bohr,

@@ -38,7 +38,7 @@ class Walkers:
     nuclei: jax.Array
     """(batch, n_nuclei, 3)"""
     log_abs: jax.Array
-    """(batch,) log|Psi| of the current configuration."""
+    """(batch,) log|Psi| of the current configuration under the parameters last sampled with."""
 
 
 jax.tree_util.register_dataclass(Walkers, data_fields=["electrons", "nuclei", "log_abs"], meta_fields=[])
@@ -94,8 +94,14 @@ def metropolis_sweeps(
         block of electron moves from p(r|R), each block with its own step width.
     mode "joint" (Alg. 4): one-shot moves of electrons and nuclei together.
     log_psi_batch(params, electrons, nuclei) -> log|Psi| for a batch.
+
+    The walkers' cached log|Psi| is first recomputed with `params`: after a
+    parameter update it is stale, and a walker whose |Psi| dropped would
+    otherwise compare every proposal against its old, higher value and stop
+    moving (the optimiser then lowers |Psi| there further).
     """
     inverse = jnp.linalg.inv(lattice)
+    walkers = Walkers(walkers.electrons, walkers.nuclei, log_psi_batch(params, walkers.electrons, walkers.nuclei))
 
     def block(walkers, key, electron, nuclear):
         def move(i, carry):
