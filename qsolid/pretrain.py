@@ -140,7 +140,5 @@ def pretrain(problem, state, hf, logger, progress=None):
             progress(step + 1, {"pretrain_loss": float(value)})
         if step % 20 == 0:
             logger.info("pretrain step %d loss %.6g", step, float(value))
-    params = {**state.params, "electrons": electron_params}
-    walkers = dataclasses.replace(walkers, log_abs=problem.log_abs(params, walkers))
-    state.params, state.walkers, state.pretrained = params, walkers, True
+    state.params, state.walkers, state.pretrained = {**state.params, "electrons": electron_params}, walkers, True
     return state
