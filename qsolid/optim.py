@@ -5,9 +5,10 @@ The energy gradient (seed 000, Eq. 6, first term, for Psi = exp(a + i b)) is
     grad E = 2 E[ (Re E_L - E) grad a + Im E_L grad b ],
 
 estimated on the walkers. It is the gradient of the surrogate loss
-2 mean( sg(E_L - E) a + sg(Im E_L) b ) with sg the stop-gradient, with local
-energies clipped to median +- c * (mean absolute deviation) to tame the
-heavy tails near nodes and coalescence points. KFAC's curvature is the Fisher
+2 mean( sg(E_L - E) a + sg(Im E_L) b ) with sg the stop-gradient, with the
+real and imaginary parts of the local energies each clipped to median +- c *
+(mean absolute deviation) to tame the heavy tails near nodes and coalescence
+points. KFAC's curvature is the Fisher
 matrix of log|Psi| (registered as the mean of a unit normal predictive
 distribution), i.e. natural-gradient descent.
 
@@ -77,7 +78,8 @@ def make_surrogate_loss(wavefunction, clip_width: float):
         kfac_jax.register_normal_predictive_distribution(log_abs[:, None])
         clipped = clip_outliers(batch.energy, clip_width)
         centred = jax.lax.stop_gradient(clipped - jnp.mean(clipped))
-        imag = jax.lax.stop_gradient(batch.energy_imag - jnp.mean(batch.energy_imag))
+        clipped_imag = clip_outliers(batch.energy_imag, clip_width)
+        imag = jax.lax.stop_gradient(clipped_imag - jnp.mean(clipped_imag))
         surrogate = 2.0 * jnp.mean(centred * log_abs + imag * phase)
         return surrogate, {"energy": jnp.mean(batch.energy)}
 

@@ -164,7 +164,7 @@ def load_checkpoint(problem: Problem, path, with_optimiser: bool = True) -> Stat
     walkers = checkpoint.unflatten(template.walkers, arrays, "walkers/")
     walkers = problem.shard(jax.tree.map(lambda x: jnp.asarray(x, problem.dtype), walkers))
     state = State(
-        params=jax.tree.map(jnp.asarray, params),
+        params=_as_dtype(params, problem.dtype),
         opt_state=None,
         walkers=walkers,
         lattice=np.asarray(metadata.get("lattice_bohr", template.lattice), dtype=np.float64),
@@ -184,8 +184,17 @@ def load_checkpoint(problem: Problem, path, with_optimiser: bool = True) -> Stat
                 f"{path}: its optimiser state does not fit this version's optimiser ({error}); "
                 "`qsolid evaluate` still works, resuming does not"
             ) from None
-        state.opt_state = jax.tree.map(jnp.asarray, state.opt_state)
+        state.opt_state = _as_dtype(state.opt_state, problem.dtype)
     return state
+
+
+def _as_dtype(tree, dtype):
+    """Floating-point leaves as `dtype` (a checkpoint resumed at another precision), the rest unchanged."""
+    def cast(x):
+        x = jnp.asarray(x)
+        return x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x
+
+    return jax.tree.map(cast, tree)
 
 
 def sample(problem: Problem, state: State, params, key, sweeps: int, lattice=None):

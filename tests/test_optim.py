@@ -44,3 +44,25 @@ def test_clamped_nuclei_have_only_electronic_parameters():
     old, new = _step({"system.nuclei": "clamped"})
     assert set(new) == {"electrons"}
     assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(old), jax.tree.leaves(new)))
+
+
+def test_imaginary_local_energy_outliers_are_clipped_like_the_real_part():
+    """Psi = exp(a x + i b x): the gradient along b from Im E_L equals the gradient along a when the same
+    values are the real part, outlier included (both clipped); unclipped, the outlier would dominate."""
+    import jax.numpy as jnp
+
+    from qsolid import optim
+
+    class Toy:
+        @staticmethod
+        def apply(params, electrons, nuclei):
+            return params["b"] * electrons[0, 0], params["a"] * electrons[0, 0]
+
+    x = jnp.linspace(-1.0, 1.0, 9)[:, None, None]
+    values = jnp.array([0.1, -0.2, 0.05, 0.0, 0.15, -0.1, 0.2, -0.05, 50.0])
+    zeros = jnp.zeros(9)
+    loss = optim.make_surrogate_loss(Toy, clip_width=2.0)
+    grad = lambda real, imag: jax.grad(lambda p: loss(p, optim.Batch(x, x, real, imag))[0])({"a": 0.0, "b": 0.0})
+    assert float(grad(zeros, values)["b"]) == pytest.approx(float(grad(values, zeros)["a"]), rel=1e-6)
+    unclipped = 2 * np.mean((values - values.mean()) * np.ravel(x))
+    assert abs(float(grad(zeros, values)["b"]) - unclipped) > 1.0

@@ -115,6 +115,21 @@ def test_two_devices_then_resume_on_one(uninterrupted, tmp_path):
     np.testing.assert_allclose(stats["energy_ha"], expected["energy_ha"], rtol=1e-3)
 
 
+def test_float32_checkpoint_resumes_in_float64(uninterrupted):
+    """A run's precision can be raised to check that its energies are not precision-limited."""
+    from qsolid import checkpoint
+
+    path = checkpoint.latest(uninterrupted[0] / "checkpoints")
+    energies = {}
+    for precision in ("float32", "float64"):
+        problem = build_problem(load_config(overrides={**TINY, "precision": precision}))
+        state = train.load_checkpoint(problem, path)
+        floats = [x for x in jax.tree.leaves((state.params, state.opt_state)) if jnp.issubdtype(x.dtype, jnp.floating)]
+        assert floats and all(x.dtype == problem.dtype for x in floats)
+        energies[precision] = np.asarray(problem.measure(state.params, state.walkers, state.lattice).energy)
+    np.testing.assert_allclose(energies["float64"], energies["float32"], rtol=1e-4)
+
+
 def test_step_width_stays_bounded_when_acceptance_never_reaches_target():
     """2-atom bcc cell: even huge moves are often accepted, so an unreachable target must not grow the step forever."""
     config = load_config(overrides={**TINY, "sampling.target_acceptance": 0.01})

@@ -113,6 +113,11 @@ class Pressure:
     relax_every: int = option(20, "Training steps between cell updates (pressure averaged over them).")
     strain_per_gpa: float = option(0.005, "Strain step per GPa of stress imbalance, epsilon_aa = s (P_aa - P*).")
     relax_until_step: int = option(0, "No cell updates after this training step (0 = until the end of training).")
+    average_cells: bool = option(
+        True,
+        "Polyak averaging: the last cell update sets the cell to the mean of the cells of the updates in the "
+        "second half of the relaxation, so the final cell does not carry the noise of one stress window.",
+    )
     measure: bool = option(True, "Measure the virial pressure and stress tensor in the evaluation phase (crystals).")
 
     def check(self):

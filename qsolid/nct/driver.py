@@ -7,7 +7,10 @@ stats.csv, so an interrupted and resumed run reports exactly what an
 uninterrupted one would. At constant pressure the cell is strained every
 `relax_every` training steps from the stress averaged over them, and the
 Hessian and modes are recomputed for the new cell (the flow and occupation
-parameters carry over, mode by mode).
+parameters carry over, mode by mode). With `average_cells` the last update
+sets the cell to the mean of the cells reached in the second half of the
+relaxation (Polyak averaging): each update follows one noisy stress window,
+the mean of n of them has 1/sqrt(n) of that noise.
 """
 
 import json
@@ -87,11 +90,14 @@ class Run:
         fresh = training.init_state(config, self.vibrations, self.optimizer, jax.random.PRNGKey(config.run.seed),
                                     config.run.rdf_bins, burn_in=not resume)
         self.step = 0
+        self.cell_sum, self.cell_count = np.zeros((3, 3)), 0
         if resume:
             path = checkpoint.latest(self.run_dir / "checkpoints")
             fresh, metadata = checkpoint.load(path, fresh)
             fresh = training.place(fresh, config.sampling.walkers)
             self.step = int(metadata["step"])
+            self.cell_sum = np.asarray(metadata.get("cell_sum", self.cell_sum))
+            self.cell_count = int(metadata.get("cell_count", 0))
             self.stats.truncate_after(self.step)
             if self.crystal and not np.allclose(np.asarray(fresh["cell"]), self.vibrations.reference.cell, rtol=0, atol=0):
                 self._set_cell(np.asarray(fresh["cell"]))
@@ -120,16 +126,30 @@ class Run:
             )
         return self._steps[train]
 
+    def _cell_update_steps(self) -> np.ndarray:
+        """Training steps at which the cell is updated."""
+        pressure = self.config.pressure
+        last = min(pressure.relax_until_step or self.config.run.steps, self.config.run.steps - 1)
+        return np.arange(pressure.relax_every, last + 1, pressure.relax_every)
+
     def _relax_cell(self):
-        window = np.asarray(self.state["pressure_window"]) / self.config.pressure.relax_every
-        cell = pressure_cell(self.vibrations.reference.cell, np.diag(window), self.config.pressure)
+        pressure = self.config.pressure
+        window = np.asarray(self.state["pressure_window"]) / pressure.relax_every
+        cell = pressure_cell(self.vibrations.reference.cell, np.diag(window), pressure)
         self.logger.info("cell update: stress diag %s GPa -> a,b,c = %s bohr", np.diag(window), np.diag(cell))
+        updates = self._cell_update_steps()
+        if pressure.average_cells and self.step > updates[-1] / 2:
+            self.cell_sum, self.cell_count = self.cell_sum + cell, self.cell_count + 1
+            if self.step == updates[-1]:
+                cell = self.cell_sum / self.cell_count
+                self.logger.info("final cell: mean of the last %d updates, a,b,c = %s bohr", self.cell_count, np.diag(cell))
         self._set_cell(cell)
         self.state = training.place(dict(self.state, cell=cell, pressure_window=np.zeros((3, 3))), self.config.sampling.walkers)
 
     def _checkpoint(self):
         directory = self.run_dir / "checkpoints"
-        checkpoint.save(checkpoint.step_path(directory, self.step), self.state, {"step": self.step})
+        metadata = {"step": self.step, "cell_sum": self.cell_sum.tolist(), "cell_count": self.cell_count}
+        checkpoint.save(checkpoint.step_path(directory, self.step), self.state, metadata)
         checkpoint.prune(directory, self.config.run.keep_checkpoints)
 
     def _row(self, stats, phase):
@@ -149,9 +169,7 @@ class Run:
         with rundir.StopRequest() as stop, plots.progress_bar(self.total_steps, self.step, self.progress) as advance:
             while self.step < self.total_steps:
                 train = self.step < config.run.steps
-                relax_until = config.pressure.relax_until_step or config.run.steps
-                if (train and config.pressure.constant_pressure and self.step > 0
-                        and self.step % config.pressure.relax_every == 0 and self.step <= relax_until):
+                if config.pressure.constant_pressure and self.step in self._cell_update_steps():
                     self._relax_cell()
                 self.state, stats = self._step_function(train)(self.state)
                 self.step += 1

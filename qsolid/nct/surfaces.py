@@ -42,13 +42,27 @@ def energy_forces_virial(surface: Surface, positions, cell):
     the derivative of E(x (1 + eps), L (1 + eps)) at eps = 0.
     """
     if not surface.differentiable:
-        return surface.forces_virial(np.asarray(positions), None if cell is None else np.asarray(cell))
+        return _host_forces_virial(surface, positions, cell)
     if cell is None:
         energy, grad = jax.value_and_grad(surface.energy)(positions, None)
         return energy, -grad, -(positions.T @ grad)
     energy, (grad_x, grad_cell) = jax.value_and_grad(surface.energy, argnums=(0, 1))(positions, cell)
     virial = -(positions.T @ grad_x + cell.T @ grad_cell)
     return energy, -grad_x, virial
+
+
+def _host_forces_virial(surface: Surface, positions, cell):
+    """surface.forces_virial through jax.pure_callback, so it also runs inside jit and vmap."""
+    n, dim = positions.shape
+    shapes = (jax.ShapeDtypeStruct((), jnp.float64), jax.ShapeDtypeStruct((n, dim), jnp.float64),
+              jax.ShapeDtypeStruct((dim, dim), jnp.float64))
+
+    def host(x, *c):
+        result = surface.forces_virial(np.asarray(x), np.asarray(c[0]) if c else None)
+        return tuple(np.asarray(v, np.float64) for v in result)
+
+    arguments = (positions,) if cell is None else (positions, cell)
+    return jax.pure_callback(host, shapes, *arguments, vmap_method="sequential")
 
 
 def _coordinates(positions):

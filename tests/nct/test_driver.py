@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 
@@ -81,3 +83,41 @@ def test_training_from_perturbed_flow_returns_to_harmonic_free_energy(tmp_path):
     exact = summary["harmonic_free_energy"]
     assert first - exact > 0.02
     assert abs(summary["free_energy"] - exact) < max(3 * summary["free_energy_error"], 2e-3)
+
+
+def _argon_npt_config():
+    return config.from_dict({
+        "system": {"kind": "crystal"},
+        "crystal": {"lattice": "fcc", "element": "Ar", "mass_amu": 39.948, "volume_per_atom_angstrom3": 40.0,
+                    "supercell": [1, 1, 1], "temperature_k": 40.0, "potential": "ase",
+                    "ase_calculator_args": '{"sigma": 3.4, "epsilon": 0.0104, "rc": 7.0, "smooth": true}'},
+        "ansatz": {"levels": 4, "flow_depth": 1, "flow_hidden": 4},
+        "sampling": {"walkers": 16, "sweeps": 2, "burn_in_sweeps": 10},
+        "pressure": {"constant_pressure": True, "target_gpa": 0.1, "relax_every": 2, "relax_until_step": 6,
+                     "strain_per_gpa": 0.05},
+        "run": {"steps": 8, "eval_steps": 1, "checkpoint_every": 5, "excitation_walkers": 0, "progress": False},
+    })
+
+
+def _logged_cells(run_dir):
+    lines = (run_dir / "qsolid.log").read_text().splitlines()
+    updates = [float(line.split("= [")[1].split()[0]) for line in lines if "cell update" in line]
+    final = [float(line.split("= [")[1].split()[0]) for line in lines if "final cell" in line]
+    return np.array(updates), np.array(final)
+
+
+def test_constant_pressure_averages_cells_and_resumes(tmp_path):
+    """Updates at steps 2, 4, 6; the last sets the cell to the mean of those after step 3 (4, 6)."""
+    driver.run(_argon_npt_config(), tmp_path / "straight")
+    updates, final = _logged_cells(tmp_path / "straight")
+    assert len(updates) == 3 and len(final) == 1
+    np.testing.assert_allclose(final[0], np.mean(updates[1:]), rtol=1e-7)  # logged to 8 digits
+    stats = rundir.read_stats(tmp_path / "straight" / "stats.csv")
+    volume = stats["volume_per_atom_angstrom3"][-1] / 0.529177210903**3
+    np.testing.assert_allclose((4 * volume) ** (1 / 3), final[0], rtol=1e-7)
+    # Resumed from the step-5 checkpoint, between the averaged updates: the running sum is kept.
+    split = tmp_path / "split"
+    shutil.copytree(tmp_path / "straight", split)
+    (split / "checkpoints" / "step_00000009.npz").unlink()
+    driver.run(_argon_npt_config(), split, resume=True)
+    assert rundir.read_stats(split / "stats.csv") == stats
