@@ -273,6 +273,10 @@ def optimisation_step(problem: Problem, state: State, logger) -> dict:
         key = step_key(config.seed, state.step, attempt)
         sample_key, update_key = jax.random.split(key)
         walkers, acceptance, proton_acceptance = sample(problem, state, state.params, sample_key, config.sampling.sweeps_per_step)
+        if config.sampling.respawn_below_median > 0:
+            walkers, count = sampling.respawn_stranded(walkers, jax.random.fold_in(sample_key, 1), config.sampling.respawn_below_median)
+            if int(count):
+                logger.info("step %d: %d stranded walkers replaced by copies of others", state.step, int(count))
         local = problem.measure(state.params, walkers, state.lattice)
         energies = np.asarray(local.energy)
         if np.all(np.isfinite(energies)):

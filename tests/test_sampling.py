@@ -43,3 +43,18 @@ def test_walkers_cached_under_other_parameters_sample_the_new_distribution():
     assert abs(variance / 0.25 - 1.0) < 4 * np.sqrt(2 / (3 * batch))
     assert float(acceptance) > 0.3
     np.testing.assert_allclose(walkers.log_abs, _gaussian_log_psi(0.5, walkers.electrons, nuclei), rtol=1e-5)
+
+
+def test_stranded_walkers_are_replaced_by_copies_of_others():
+    n = 64
+    electrons = jnp.arange(n, dtype=jnp.float32)[:, None, None] * jnp.ones((n, 2, 3))
+    log_abs = jnp.zeros(n).at[jnp.array([5, 40])].set(jnp.array([-30.0, -16.0])).at[7].set(-14.0)
+    walkers = sampling.Walkers(electrons, electrons[:, :1], log_abs)
+    new, count = sampling.respawn_stranded(walkers, jax.random.PRNGKey(0), 15.0)
+    assert int(count) == 2
+    kept = np.setdiff1d(np.arange(n), [5, 40])
+    np.testing.assert_array_equal(np.asarray(new.electrons)[kept], np.asarray(electrons)[kept])  # walker 7 stays
+    for i in (5, 40):
+        donor = int(new.electrons[i, 0, 0])
+        assert donor not in (5, 40)
+        assert float(new.log_abs[i]) == float(log_abs[donor]) and float(new.nuclei[i, 0, 0]) == donor
