@@ -8,9 +8,8 @@ estimated on the walkers. It is the gradient of the surrogate loss
 2 mean( sg(E_L - E) a + sg(Im E_L) b ) with sg the stop-gradient, with the
 real and imaginary parts of the local energies each clipped to median +- c *
 (mean absolute deviation) to tame the heavy tails near nodes and coalescence
-points. KFAC's curvature is the Fisher
-matrix of log|Psi| (registered as the mean of a unit normal predictive
-distribution), i.e. natural-gradient descent.
+points. KFAC's curvature is the Fisher matrix of log|Psi| (registered as the
+mean of a unit normal predictive distribution), i.e. natural-gradient descent.
 
 Learning rate: lr / (1 + t / delay)^decay.
 

@@ -162,7 +162,7 @@ def load_checkpoint(problem: Problem, path, with_optimiser: bool = True) -> Stat
     template = initial_state(problem)
     params = checkpoint.unflatten(template.params, arrays, "params/")
     walkers = checkpoint.unflatten(template.walkers, arrays, "walkers/")
-    walkers = problem.shard(jax.tree.map(lambda x: jnp.asarray(x, problem.dtype), walkers))
+    walkers = problem.shard(_as_dtype(walkers, problem.dtype))
     state = State(
         params=_as_dtype(params, problem.dtype),
         opt_state=None,
@@ -276,6 +276,7 @@ def optimisation_step(problem: Problem, state: State, logger) -> dict:
         if config.sampling.respawn_below_median > 0:
             walkers, count = sampling.respawn_stranded(walkers, jax.random.fold_in(sample_key, 1), config.sampling.respawn_below_median)
             if int(count):
+                walkers = problem.shard(walkers)  # the gather need not keep the walker-axis sharding
                 logger.info("step %d: %d stranded walkers replaced by copies of others", state.step, int(count))
         local = problem.measure(state.params, walkers, state.lattice)
         energies = np.asarray(local.energy)
