@@ -115,8 +115,8 @@ class Pressure:
     relax_until_step: int = option(0, "No cell updates after this training step (0 = until the end of training).")
     average_cells: bool = option(
         True,
-        "Polyak averaging: the last cell update sets the cell to the mean of the cells of the updates in the "
-        "second half of the relaxation, so the final cell does not carry the noise of one stress window.",
+        "Polyak averaging: the last cell update is one step from the mean of the cells measured in the second "
+        "half of the relaxation with their mean stress, so the final cell does not carry one window's noise.",
     )
     measure: bool = option(True, "Measure the virial pressure and stress tensor in the evaluation phase (crystals).")
 

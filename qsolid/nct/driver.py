@@ -61,6 +61,44 @@ def harmonic_baseline(vibrations, temperature: float, levels: int) -> dict:
     }
 
 
+class AveragedWindows:
+    """Stress windows of the second half of a relaxation (Polyak-Ruppert averaging).
+
+    The final cell is one relaxation step from the mean of the cells at which
+    the windows were measured, with their mean stress: in the linear regime
+    that is the root of Pi(cell) = P* estimated from every averaged window,
+    and the scatter of the window pressures gives its standard error.
+    """
+
+    def __init__(self, cells=(), stresses=()):
+        self.cells, self.stresses = [np.asarray(c) for c in cells], [np.asarray(p) for p in stresses]
+
+    @property
+    def count(self) -> int:
+        return len(self.cells)
+
+    def add(self, cell, stress_diagonal_gpa):
+        self.cells.append(np.asarray(cell))
+        self.stresses.append(np.asarray(stress_diagonal_gpa))
+
+    def means(self):
+        """(mean measured cell, mean stress diagonal in GPa)."""
+        return np.mean(self.cells, axis=0), np.mean(self.stresses, axis=0)
+
+    def pressure_gpa(self):
+        """Mean window pressure tr(Pi)/3 and its standard error from the windows' scatter."""
+        pressures = np.mean(self.stresses, axis=1)
+        error = np.std(pressures, ddof=1) / np.sqrt(len(pressures)) if len(pressures) > 1 else float("nan")
+        return float(np.mean(pressures)), float(error)
+
+    def to_metadata(self) -> dict:
+        return {"cells": [c.tolist() for c in self.cells], "stresses": [p.tolist() for p in self.stresses]}
+
+    @classmethod
+    def from_metadata(cls, data):
+        return cls(**data) if data else cls()
+
+
 class Run:
     """A run directory bound to a config: owns the vibrations, state and jitted steps."""
 
@@ -90,14 +128,13 @@ class Run:
         fresh = training.init_state(config, self.vibrations, self.optimizer, jax.random.PRNGKey(config.run.seed),
                                     config.run.rdf_bins, burn_in=not resume)
         self.step = 0
-        self.cell_sum, self.cell_count = np.zeros((3, 3)), 0
+        self.averaged = AveragedWindows()
         if resume:
             path = checkpoint.latest(self.run_dir / "checkpoints")
             fresh, metadata = checkpoint.load(path, fresh)
             fresh = training.place(fresh, config.sampling.walkers)
             self.step = int(metadata["step"])
-            self.cell_sum = np.asarray(metadata.get("cell_sum", self.cell_sum))
-            self.cell_count = int(metadata.get("cell_count", 0))
+            self.averaged = AveragedWindows.from_metadata(metadata.get("averaged_windows"))
             self.stats.truncate_after(self.step)
             if self.crystal and not np.allclose(np.asarray(fresh["cell"]), self.vibrations.reference.cell, rtol=0, atol=0):
                 self._set_cell(np.asarray(fresh["cell"]))
@@ -139,16 +176,19 @@ class Run:
         self.logger.info("cell update: stress diag %s GPa -> a,b,c = %s bohr", np.diag(window), np.diag(cell))
         updates = self._cell_update_steps()
         if pressure.average_cells and self.step > updates[-1] / 2:
-            self.cell_sum, self.cell_count = self.cell_sum + cell, self.cell_count + 1
+            self.averaged.add(self.vibrations.reference.cell, np.diag(window))
             if self.step == updates[-1]:
-                cell = self.cell_sum / self.cell_count
-                self.logger.info("final cell: mean of the last %d updates, a,b,c = %s bohr", self.cell_count, np.diag(cell))
+                cell = pressure_cell(*self.averaged.means(), pressure)
+                mean_gpa, error_gpa = self.averaged.pressure_gpa()
+                self.logger.info("final cell: one step from the mean of the last %d measured cells, at mean stress "
+                                 "%.5f +- %.5f GPa -> a,b,c = %s bohr", self.averaged.count, mean_gpa, error_gpa,
+                                 np.diag(cell))
         self._set_cell(cell)
         self.state = training.place(dict(self.state, cell=cell, pressure_window=np.zeros((3, 3))), self.config.sampling.walkers)
 
     def _checkpoint(self):
         directory = self.run_dir / "checkpoints"
-        metadata = {"step": self.step, "cell_sum": self.cell_sum.tolist(), "cell_count": self.cell_count}
+        metadata = {"step": self.step, "averaged_windows": self.averaged.to_metadata()}
         checkpoint.save(checkpoint.step_path(directory, self.step), self.state, metadata)
         checkpoint.prune(directory, self.config.run.keep_checkpoints)
 
@@ -224,6 +264,10 @@ class Run:
             if config.pressure.constant_pressure:
                 pv = units.gpa_to_ha_bohr3(config.pressure.target_gpa) * abs(np.linalg.det(vibrations.reference.cell))
                 out["target_pressure_gpa"] = config.pressure.target_gpa
+                if self.averaged.count:
+                    mean_gpa, error_gpa = self.averaged.pressure_gpa()
+                    out["relaxation_windows_averaged"] = self.averaged.count
+                    out["relaxation_pressure_gpa"], out["relaxation_pressure_gpa_error"] = mean_gpa, error_gpa
                 out["gibbs_free_energy"] = out["free_energy"] + pv * report.scale
                 out["gibbs_free_energy_error"] = out["free_energy_error"]
         else:

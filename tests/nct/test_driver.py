@@ -101,17 +101,28 @@ def _argon_npt_config():
 
 def _logged_cells(run_dir):
     lines = (run_dir / "qsolid.log").read_text().splitlines()
-    updates = [float(line.split("= [")[1].split()[0]) for line in lines if "cell update" in line]
+    updates = [line for line in lines if "cell update" in line]
+    cells = [float(line.split("= [")[1].split()[0]) for line in updates]
+    stresses = [[float(x) for x in line.split("diag [")[1].split("]")[0].split()] for line in updates]
     final = [float(line.split("= [")[1].split()[0]) for line in lines if "final cell" in line]
-    return np.array(updates), np.array(final)
+    return np.array(cells), np.array(stresses), np.array(final)
 
 
 def test_constant_pressure_averages_cells_and_resumes(tmp_path):
-    """Updates at steps 2, 4, 6; the last sets the cell to the mean of those after step 3 (4, 6)."""
-    driver.run(_argon_npt_config(), tmp_path / "straight")
-    updates, final = _logged_cells(tmp_path / "straight")
+    """Updates at steps 2, 4, 6; the last is one step from the mean cell and stress of the windows at 4 and 6."""
+    cfg = _argon_npt_config()
+    summary = driver.run(cfg, tmp_path / "straight")
+    updates, stresses, final = _logged_cells(tmp_path / "straight")
     assert len(updates) == 3 and len(final) == 1
-    np.testing.assert_allclose(final[0], np.mean(updates[1:]), rtol=1e-7)  # logged to 8 digits
+    measured_cell = np.mean(updates[:2])  # the windows ending at steps 4 and 6 ran at the cells set at 2 and 4
+    mean_stress = np.mean(stresses[1:])
+    expected = measured_cell * (1 + cfg.pressure.strain_per_gpa * (mean_stress - cfg.pressure.target_gpa))
+    np.testing.assert_allclose(final[0], expected, rtol=1e-7)  # logged to 8 digits
+    window_pressures = np.mean(stresses[1:], axis=1)
+    assert summary["relaxation_windows_averaged"] == 2
+    np.testing.assert_allclose(summary["relaxation_pressure_gpa"], window_pressures.mean(), rtol=1e-6)
+    np.testing.assert_allclose(summary["relaxation_pressure_gpa_error"],
+                               abs(window_pressures[1] - window_pressures[0]) / 2, rtol=1e-5)
     stats = rundir.read_stats(tmp_path / "straight" / "stats.csv")
     volume = stats["volume_per_atom_angstrom3"][-1] / 0.529177210903**3
     np.testing.assert_allclose((4 * volume) ** (1 / 3), final[0], rtol=1e-7)
