@@ -120,11 +120,11 @@ class SamplingConfig:
     max_nuclear_step_bohr: float = option(0.5, "Upper bound of the adapted nuclear move width (bohr).")
     nuclear_target_acceptance: float = option(0.5, "Acceptance the nuclear step width is adapted to.")
     adapt_every: int = option(10, "Steps between step-width adaptations.")
-    respawn_below_median: float = option(
-        0.0,
-        "Before each optimisation step, walkers whose log|Psi| lies more than this below the batch\n"
-        "median (a density exp(-2x) times smaller: stranded where the optimiser has emptied |Psi|^2)\n"
-        "are replaced by copies of random other walkers; 0 disables.",
+    resample_after_update: bool = option(
+        False,
+        "Sequential Monte Carlo: before each optimisation step, resample the walkers in proportion to\n"
+        "|Psi_new/Psi_old|^2 at their positions, the change of |Psi|^2 made by the last update, so that\n"
+        "walkers in regions it emptied are not kept at full weight until the sampler moves them out.",
     )
 
     def check(self):
@@ -144,7 +144,6 @@ class SamplingConfig:
         require(self.max_nuclear_step_bohr >= self.nuclear_step_bohr, "max_nuclear_step_bohr", "must be >= nuclear_step_bohr")
         require(0.0 < self.nuclear_target_acceptance < 1.0, "nuclear_target_acceptance", "must lie in (0, 1)")
         require(self.adapt_every >= 1, "adapt_every", "must be >= 1")
-        require(self.respawn_below_median >= 0, "respawn_below_median", "must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -57,20 +57,26 @@ def initial_electrons(key, system, batch_size: int, spread_bohr: float = 1.0):
     return lat.wrap((centres + noise) @ jnp.linalg.inv(jnp.asarray(system.lattice)))
 
 
-def respawn_stranded(walkers: Walkers, key, threshold: float):
-    """(walkers, count): those with log|Psi| below median - threshold replaced by copies of random others.
+def resample_after_update(walkers: Walkers, log_abs_now, key):
+    """Walkers resampled for the parameters after an update (sequential Monte Carlo).
 
-    A walker can be stranded in a region that the optimiser has emptied of
-    probability (measured on the 16-atom quantum crystal: one walker 22 below the
-    median of ln|phi| for 100 sweeps at fixed parameters). Its weight in |Psi|^2 is
-    then ~exp(-2 threshold) of a typical walker's, yet it counts 1/batch in every
-    estimate and keeps steering the gradient; the copy removes that bias.
+    Walkers distributed as |Psi_old|^2 represent |Psi_new|^2 with importance
+    weights w_i = |Psi_new(x_i)|^2 / |Psi_old(x_i)|^2 (Del Moral, Doucet & Jasra
+    2006); resampling in proportion to w_i (systematic: each walker kept
+    floor or ceil of n w_i / sum w times) gives equally weighted walkers again,
+    and the Metropolis sweeps that follow, which leave |Psi_new|^2 invariant,
+    spread the copies. A walker whose region the update emptied is dropped at
+    once instead of counting fully until the sampler carries it out.
+    `walkers.log_abs` is log|Psi_old|; log_abs_now is log|Psi_new| at the same
+    positions. Returns (walkers with log_abs = log|Psi_new|, effective sample
+    size (sum w)^2 / sum w^2).
     """
-    stranded = walkers.log_abs < jnp.median(walkers.log_abs) - threshold
-    n = walkers.log_abs.shape[0]
-    donors = jax.random.choice(key, n, (n,), p=(~stranded) / jnp.sum(~stranded))
-    index = jnp.where(stranded, donors, jnp.arange(n))
-    return jax.tree.map(lambda x: x[index], walkers), jnp.sum(stranded)
+    weights = jax.nn.softmax(2.0 * (log_abs_now - walkers.log_abs))
+    n = weights.shape[0]
+    points = (jax.random.uniform(key, dtype=weights.dtype) + jnp.arange(n, dtype=weights.dtype)) / n
+    index = jnp.minimum(jnp.searchsorted(jnp.cumsum(weights), points), n - 1)
+    walkers = dataclasses.replace(walkers, log_abs=log_abs_now)
+    return jax.tree.map(lambda x: x[index], walkers), 1.0 / jnp.sum(weights**2)
 
 
 def max_step_bohr(lattice, configured_max: float) -> float:

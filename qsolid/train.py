@@ -265,6 +265,17 @@ def enthalpy_ha(problem: Problem, energy_ha: float, lattice) -> float:
     return npt.enthalpy(energy_ha, float(lat.volume(np.asarray(lattice))), pressure)
 
 
+def resample(problem: Problem, state: State, key, logger):
+    """The state's walkers, resampled for its parameters if sampling.resample_after_update."""
+    if not problem.config.sampling.resample_after_update:
+        return state.walkers
+    walkers, ess = sampling.resample_after_update(state.walkers, problem.log_abs(state.params, state.walkers), key)
+    if ess < 0.5 * len(walkers.log_abs):
+        logger.info("step %d: the last update left an effective sample size of %.1f of %d walkers",
+                    state.step, float(ess), len(walkers.log_abs))
+    return problem.shard(walkers)  # the gather need not keep the walker-axis sharding
+
+
 def optimisation_step(problem: Problem, state: State, logger) -> dict:
     """One sampled and measured step followed by a parameter update; rewinds on non-finite values."""
     config = problem.config
@@ -272,12 +283,11 @@ def optimisation_step(problem: Problem, state: State, logger) -> dict:
         start = time.perf_counter()
         key = step_key(config.seed, state.step, attempt)
         sample_key, update_key = jax.random.split(key)
-        walkers, acceptance, proton_acceptance = sample(problem, state, state.params, sample_key, config.sampling.sweeps_per_step)
-        if config.sampling.respawn_below_median > 0:
-            walkers, count = sampling.respawn_stranded(walkers, jax.random.fold_in(sample_key, 1), config.sampling.respawn_below_median)
-            if int(count):
-                walkers = problem.shard(walkers)  # the gather need not keep the walker-axis sharding
-                logger.info("step %d: %d stranded walkers replaced by copies of others", state.step, int(count))
+        walkers = resample(problem, state, jax.random.fold_in(sample_key, 2), logger)
+        walkers, acceptance, proton_acceptance = problem.sample(
+            state.params, walkers, sample_key, state.electron_step_bohr, state.nuclear_step_bohr,
+            config.sampling.sweeps_per_step, state.lattice,
+        )
         local = problem.measure(state.params, walkers, state.lattice)
         energies = np.asarray(local.energy)
         if np.all(np.isfinite(energies)):

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from qsolid import sampling
 
@@ -45,19 +46,21 @@ def test_walkers_cached_under_other_parameters_sample_the_new_distribution():
     np.testing.assert_allclose(walkers.log_abs, _gaussian_log_psi(0.5, walkers.electrons, nuclei), rtol=1e-5)
 
 
-def test_stranded_walkers_are_replaced_by_copies_of_others():
-    n = 64
-    electrons = jnp.arange(n, dtype=jnp.float32)[:, None, None] * jnp.ones((n, 2, 3))
-    log_abs = jnp.zeros(n).at[jnp.array([5, 40])].set(jnp.array([-30.0, -16.0])).at[7].set(-14.0)
-    walkers = sampling.Walkers(electrons, electrons[:, :1], log_abs)
-    new, count = sampling.respawn_stranded(walkers, jax.random.PRNGKey(0), 15.0)
-    assert int(count) == 2
-    kept = np.setdiff1d(np.arange(n), [5, 40])
-    np.testing.assert_array_equal(np.asarray(new.electrons)[kept], np.asarray(electrons)[kept])  # walker 7 stays
-    for i in (5, 40):
-        donor = int(new.electrons[i, 0, 0])
-        assert donor not in (5, 40)
-        assert float(new.log_abs[i]) == float(log_abs[donor]) and float(new.nuclei[i, 0, 0]) == donor
+def test_resampling_after_an_update_turns_old_samples_into_the_new_distribution():
+    """Samples of |psi_old|^2 = N(0, 1) resampled for |psi_new|^2 = N(mu, 1): ESS/n = exp(-mu^2), the
+    resampled walkers have the new mean and variance, and positions and log|psi_new| move together."""
+    n, mu = 40000, 0.3
+    x = jax.random.normal(jax.random.PRNGKey(0), (n,))
+    walkers = sampling.Walkers(x[:, None, None], x[:, None, None], -0.25 * x**2)
+    new, ess = sampling.resample_after_update(walkers, -0.25 * (x - mu) ** 2, jax.random.PRNGKey(1))
+    np.testing.assert_allclose(float(ess) / n, np.exp(-mu**2), atol=4 * np.sqrt(np.expm1(4 * mu**2) / n))
+    y = np.asarray(new.electrons[:, 0, 0])
+    assert abs(y.mean() - mu) < 4 / np.sqrt(float(ess))
+    assert abs(y.var() - 1.0) < 4 * np.sqrt(2 / float(ess))
+    np.testing.assert_array_equal(new.nuclei, new.electrons)
+    np.testing.assert_allclose(new.log_abs, -0.25 * (y - mu) ** 2, rtol=1e-6)
+    same, ess = sampling.resample_after_update(walkers, walkers.log_abs, jax.random.PRNGKey(1))
+    assert float(ess) == pytest.approx(n, rel=1e-4) and np.mean(np.asarray(same.electrons) == np.asarray(walkers.electrons)) > 0.999
 
 
 def test_gibbs_nuclear_block_takes_its_own_number_of_moves():

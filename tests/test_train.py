@@ -27,6 +27,7 @@ TINY = {
     "sampling.burn_in_sweeps": 5,
     "sampling.sweeps_per_step": 2,
     "sampling.adapt_every": 2,
+    "sampling.resample_after_update": True,
     "optimisation.steps": 6,
     "pretrain.steps": 0,
     "evaluation.steps": 4,
