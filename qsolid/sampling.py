@@ -62,8 +62,8 @@ def resample_after_update(walkers: Walkers, log_abs_now, key):
 
     Walkers distributed as |Psi_old|^2 represent |Psi_new|^2 with importance
     weights w_i = |Psi_new(x_i)|^2 / |Psi_old(x_i)|^2 (Del Moral, Doucet & Jasra
-    2006); resampling in proportion to w_i (systematic: each walker kept
-    floor or ceil of n w_i / sum w times) gives equally weighted walkers again,
+    2006); resampling in proportion to w_i (systematic: with w normalised,
+    each walker is kept floor or ceil of n w_i times) gives equally weighted walkers again,
     and the Metropolis sweeps that follow, which leave |Psi_new|^2 invariant,
     spread the copies. A walker whose region the update emptied is dropped at
     once instead of counting fully until the sampler carries it out.
