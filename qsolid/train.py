@@ -197,10 +197,12 @@ def _as_dtype(tree, dtype):
     return jax.tree.map(cast, tree)
 
 
-def sample(problem: Problem, state: State, params, key, sweeps: int, lattice=None):
-    """Sweeps from the state's walkers with its step widths: (walkers, electron, nuclear acceptance)."""
+def sample(problem: Problem, state: State, params, key, sweeps: int, lattice=None, walkers=None):
+    """Sweeps from `walkers` (default the state's) with the state's step widths:
+    (walkers, electron, nuclear acceptance)."""
     lattice = state.lattice if lattice is None else lattice
-    return problem.sample(params, state.walkers, key, state.electron_step_bohr, state.nuclear_step_bohr, sweeps, lattice)
+    walkers = state.walkers if walkers is None else walkers
+    return problem.sample(params, walkers, key, state.electron_step_bohr, state.nuclear_step_bohr, sweeps, lattice)
 
 
 def burn_in(problem: Problem, state: State, sweeps: int) -> State:
@@ -284,9 +286,8 @@ def optimisation_step(problem: Problem, state: State, logger) -> dict:
         key = step_key(config.seed, state.step, attempt)
         sample_key, update_key = jax.random.split(key)
         walkers = resample(problem, state, jax.random.fold_in(sample_key, 2), logger)
-        walkers, acceptance, proton_acceptance = problem.sample(
-            state.params, walkers, sample_key, state.electron_step_bohr, state.nuclear_step_bohr,
-            config.sampling.sweeps_per_step, state.lattice,
+        walkers, acceptance, proton_acceptance = sample(
+            problem, state, state.params, sample_key, config.sampling.sweeps_per_step, walkers=walkers
         )
         local = problem.measure(state.params, walkers, state.lattice)
         energies = np.asarray(local.energy)
