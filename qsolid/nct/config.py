@@ -69,9 +69,17 @@ class Ansatz:
     train_flow: bool = option(True, "Optimise the flow (theta); false keeps the harmonic wavefunctions.")
     train_occupations: bool = option(True, "Optimise the occupation probabilities (mu).")
     initial_flow_noise: float = option(0.0, "Standard deviation of a random perturbation of the initial flow parameters (tests).")
+    level_mixing: bool = option(
+        False,
+        "Beyond Eq. 6: rotate each mode's K Hermite functions by a learned orthogonal matrix (qsolid.nct.mode_basis); "
+        "the states stay orthonormal and F variational.",
+    )
+    mixing_band: int = option(4, "Level mixing couples levels n and m only for |n - m| <= mixing_band.")
 
     def check(self):
         require(1 <= self.levels <= 500, "levels", "must be between 1 and 500")
+        require(self.mixing_band >= 1, "mixing_band", "must be positive")
+        require(not self.level_mixing or self.levels >= 2, "level_mixing", "needs levels >= 2 (one level has nothing to mix)")
         require(self.flow_depth >= 0, "flow_depth", "must be non-negative")
         require(self.flow_hidden >= 1, "flow_hidden", "must be positive")
         require(self.initial_flow_noise >= 0, "initial_flow_noise", "must be non-negative")
@@ -81,12 +89,14 @@ class Ansatz:
 class Optimizer:
     learning_rate_flow: float = option(1e-3, "Adam learning rate of the flow parameters.")
     learning_rate_occupations: float = option(1e-2, "Adam learning rate of the occupation logits.")
+    learning_rate_mixing: float = option(1e-3, "Adam learning rate of the level-mixing generators (ansatz.level_mixing).")
     decay_steps: int = option(0, "Learning rates decay as d / (d + step) with d = decay_steps (0 = constant).")
     clip_width: float = option(0.0, "Clip f and E_loc in the gradients to median +- clip_width mean absolute deviations (0 = off).")
 
     def check(self):
         require(self.learning_rate_flow > 0, "learning_rate_flow", "must be positive")
         require(self.learning_rate_occupations > 0, "learning_rate_occupations", "must be positive")
+        require(self.learning_rate_mixing > 0, "learning_rate_mixing", "must be positive")
         require(self.decay_steps >= 0, "decay_steps", "must be non-negative")
         require(self.clip_width >= 0, "clip_width", "must be non-negative")
 

@@ -233,7 +233,7 @@ class Run:
         out = {"energy_unit": report.energy_unit, "per": report.per, "steps": config.run.steps,
                "eval_steps": int(np.sum(evaluation)), "modes": vibrations.modes.count,
                "walkers": config.sampling.walkers, "seed": config.run.seed, "levels": config.ansatz.levels,
-               "flow_depth": config.ansatz.flow_depth}
+               "flow_depth": config.ansatz.flow_depth, "level_mixing": config.ansatz.level_mixing}
         n_sites = len(vibrations.reference.positions)
         entropy_scale = 1.0 / n_sites if self.crystal else 1.0
         for name in ("free_energy", "energy", "kinetic", "potential", "entropy"):

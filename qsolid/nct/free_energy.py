@@ -6,7 +6,7 @@ to S / k_B (Eq. 5). Gradients:
 
 - occupations (score function): dF/dmu = E[(f - b_f) d ln p_n / dmu]; the
   T ln p term's own derivative averages to zero;
-- flow (VMC): dF/dtheta = 2 E[(E_loc - b_E) d ln Psi_n(q) / dtheta] at fixed
+- flow and level mixing (VMC): dF/dtheta = 2 E[(E_loc - b_E) d ln Psi_n(q) / dtheta] at fixed
   q, unbiased for any baseline b_E(n) that depends on the state only, since
   E_q[d ln Psi_n / dtheta] = 0 for every normalised state. We take
   b_E(n) = sum_k omega_k n_k + c, the harmonic level spacing plus the batch
@@ -25,15 +25,15 @@ step. Clipping biases the gradient where the spread between states is real
 import jax
 import jax.numpy as jnp
 
-from qsolid.nct import flow, occupations, wavefunction
+from qsolid.nct import flow, mode_basis, occupations, wavefunction
 from qsolid.stats import clip_outliers
 
 
 def walker_terms(params, vibrations, occupation, zeta, temperature: float, levels: int) -> dict:
     """Per-walker z, kinetic, potential and local energies, ln p_n and f (arrays over walkers)."""
     z = jax.vmap(flow.inverse, in_axes=(None, 0))(params["flow"], zeta)
-    kinetic, gradient = jax.vmap(wavefunction.local_kinetic, in_axes=(None, 0, 0, None, None))(
-        params["flow"], occupation, z, vibrations.frequencies, levels
+    kinetic, gradient = jax.vmap(wavefunction.local_kinetic, in_axes=(None, 0, 0, None, None, None))(
+        params["flow"], occupation, z, vibrations.frequencies, levels, mode_basis.rotations(params)
     )
     potential = jax.vmap(vibrations.potential)(z)
     log_p = occupations.log_prob(params["occupations"], occupation)
@@ -55,7 +55,9 @@ def surrogate_loss(params, occupation, z, free_energy, energy, frequencies, leve
     residual = clip_outliers(energy - occupation @ jnp.asarray(frequencies), clip_width)
     free_energy = clip_outliers(free_energy, clip_width)
     log_p = occupations.log_prob(params["occupations"], occupation)
-    log_psi = jax.vmap(wavefunction.log_psi, in_axes=(None, 0, 0, None))(params["flow"], occupation, z, levels)
+    log_psi = jax.vmap(wavefunction.log_psi, in_axes=(None, 0, 0, None, None))(
+        params["flow"], occupation, z, levels, mode_basis.rotations(params)
+    )
     return jnp.mean((free_energy - jnp.mean(free_energy)) * log_p) + 2.0 * jnp.mean(
         (residual - jnp.mean(residual)) * log_psi
     )

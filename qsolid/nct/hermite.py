@@ -47,3 +47,15 @@ def log_abs_hermite(n, x, levels: int):
     value = jnp.take_along_axis(values, n[None], axis=0)[0]
     log_scale = jnp.take_along_axis(log_scales, n[None], axis=0)[0]
     return jnp.log(jnp.abs(value)) + log_scale - 0.5 * jnp.asarray(x) ** 2 - _LOG_PI_QUARTER
+
+
+def log_abs_combination(coefficients, x, levels: int):
+    """log|sum_m c_m psi_m(x)| elementwise; coefficients of shape (levels, *x.shape).
+
+    The terms are summed at the largest scale of the recurrence, so the
+    combination stays finite wherever the single functions do.
+    """
+    values, log_scales = _recurrence(x, levels)
+    top = jax.lax.stop_gradient(jnp.max(log_scales, axis=0))
+    total = jnp.sum(coefficients * values * jnp.exp(log_scales - top), axis=0)
+    return jnp.log(jnp.abs(total)) + top - 0.5 * jnp.asarray(x) ** 2 - _LOG_PI_QUARTER

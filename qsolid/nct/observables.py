@@ -12,12 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qsolid.nct import flow, sampling, wavefunction
+from qsolid.nct import flow, mode_basis, sampling, wavefunction
 
 
-def _local_energy(params, vibrations, occupation, zeta, levels):
+def _local_energy(params, vibrations, occupation, zeta, levels, rotation):
     z = flow.inverse(params["flow"], zeta)
-    kinetic, _ = wavefunction.local_kinetic(params["flow"], occupation, z, vibrations.frequencies, levels)
+    kinetic, _ = wavefunction.local_kinetic(params["flow"], occupation, z, vibrations.frequencies, levels, rotation)
     return kinetic + vibrations.potential(z)
 
 
@@ -26,12 +26,12 @@ def excitation_energies(params, vibrations, key, walkers: int, sweeps: int, leve
     levels = max(levels, 2)
     dimension = vibrations.modes.count
     key_ground, key_excited = jax.random.split(key)
+    rotation = mode_basis.rotations(params)
     ground = jnp.zeros((walkers, dimension), dtype=jnp.int32)
-    zeta0, _ = sampling.metropolis(key_ground, sampling.initial_zeta(key_ground, ground), ground, 1.0, sweeps, levels)
-    one = jnp.ones((walkers, 1), dtype=jnp.int32)
-    zeta1, _ = sampling.metropolis(key_excited, sampling.initial_zeta(key_excited, one), one, 1.0, sweeps, levels)
-    zeta1 = jnp.broadcast_to(zeta1, (walkers, dimension))
-    energy = jax.jit(jax.vmap(lambda o, x: _local_energy(params, vibrations, o, x, levels)))
+    zeta0, _ = sampling.metropolis(key_ground, sampling.initial_zeta(key_ground, ground), ground, 1.0, sweeps, levels, rotation)
+    one = jnp.ones((walkers, dimension), dtype=jnp.int32)
+    zeta1, _ = sampling.metropolis(key_excited, sampling.initial_zeta(key_excited, one), one, 1.0, sweeps, levels, rotation)
+    energy = jax.jit(jax.vmap(lambda o, x: _local_energy(params, vibrations, o, x, levels, rotation)))
     e0 = energy(ground, zeta0)
 
     def excited(k):

@@ -17,14 +17,14 @@ nearly independent even when the occupations n change from step to step.
 import jax
 import jax.numpy as jnp
 
-from qsolid.nct import hermite
+from qsolid.nct import mode_basis
 
 TARGET_ACCEPTANCE = 0.5
 
 
-def log_density(occupation, zeta, levels: int):
-    """ln |Phi_n(zeta)|^2 per mode, shape of zeta."""
-    return 2.0 * hermite.log_abs_hermite(occupation, zeta, levels)
+def log_density(occupation, zeta, levels: int, rotation=None):
+    """ln |Phi_n(zeta)|^2 per mode, shape of zeta (rotation: level mixing, qsolid.nct.mode_basis)."""
+    return 2.0 * mode_basis.log_abs(rotation, occupation, zeta, levels)
 
 
 def initial_zeta(key, occupation):
@@ -41,7 +41,7 @@ def rescale_to_occupation(zeta, old_occupation, occupation):
     return zeta * jnp.sqrt((occupation + 0.5) / (old_occupation + 0.5))
 
 
-def metropolis(key, zeta, occupation, step, sweeps: int, levels: int):
+def metropolis(key, zeta, occupation, step, sweeps: int, levels: int, rotation=None):
     """`sweeps` Metropolis sweeps; returns (zeta, acceptance fraction)."""
     width = step * jnp.sqrt(occupation + 0.5)
 
@@ -49,7 +49,7 @@ def metropolis(key, zeta, occupation, step, sweeps: int, levels: int):
         current, log_p, accepted = carry
         key_move, key_accept = jax.random.split(key_sweep)
         proposal = current + width * jax.random.normal(key_move, current.shape)
-        log_p_proposal = log_density(occupation, proposal, levels)
+        log_p_proposal = log_density(occupation, proposal, levels, rotation)
         accept = jnp.log(jax.random.uniform(key_accept, current.shape)) < log_p_proposal - log_p
         return (
             jnp.where(accept, proposal, current),
@@ -57,7 +57,7 @@ def metropolis(key, zeta, occupation, step, sweeps: int, levels: int):
             accepted + jnp.mean(accept.astype(jnp.float64)),
         ), None
 
-    start = (zeta, log_density(occupation, zeta, levels), jnp.zeros((), jnp.float64))
+    start = (zeta, log_density(occupation, zeta, levels, rotation), jnp.zeros((), jnp.float64))
     (zeta, _, accepted), _ = jax.lax.scan(sweep, start, jax.random.split(key, sweeps))
     return zeta, accepted / sweeps
 

@@ -15,7 +15,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from qsolid import units
-from qsolid.nct import flow, free_energy, observables, occupations, pressure, sampling
+from qsolid.nct import flow, free_energy, mode_basis, observables, occupations, pressure, sampling
 
 
 def walker_sharding(walkers: int) -> NamedSharding:
@@ -47,13 +47,13 @@ def make_optimizer(config) -> optax.GradientTransformation:
         schedule = (lambda count: rate * decay / (decay + count)) if decay else rate
         return optax.adam(schedule) if train else optax.set_to_zero()
 
-    return optax.multi_transform(
-        {
-            "flow": part(config.ansatz.train_flow, config.optimizer.learning_rate_flow),
-            "occupations": part(config.ansatz.train_occupations, config.optimizer.learning_rate_occupations),
-        },
-        {"flow": "flow", "occupations": "occupations"},
-    )
+    transforms = {
+        "flow": part(config.ansatz.train_flow, config.optimizer.learning_rate_flow),
+        "occupations": part(config.ansatz.train_occupations, config.optimizer.learning_rate_occupations),
+    }
+    if config.ansatz.level_mixing:
+        transforms["mixing"] = part(True, config.optimizer.learning_rate_mixing)
+    return optax.multi_transform(transforms, {name: name for name in transforms})
 
 
 def init_params(config, frequencies, key) -> dict:
@@ -65,7 +65,10 @@ def init_params(config, frequencies, key) -> dict:
         noise = config.ansatz.initial_flow_noise
         leaves = [x + noise * jax.random.normal(k, x.shape) for x, k in zip(leaves, keys)]
         flow_params = jax.tree_util.tree_unflatten(tree, leaves)
-    return {"flow": flow_params, "occupations": occupations.init(frequencies, config.temperature, config.ansatz.levels)}
+    params = {"flow": flow_params, "occupations": occupations.init(frequencies, config.temperature, config.ansatz.levels)}
+    if config.ansatz.level_mixing:
+        params["mixing"] = mode_basis.init(dimension, config.ansatz.levels, config.ansatz.mixing_band)
+    return params
 
 
 def init_state(config, vibrations, optimizer, key, rdf_bins: int, burn_in: bool = True) -> dict:
@@ -106,7 +109,9 @@ def make_step(config, vibrations, optimizer, train: bool, measure_pressure: bool
         key, key_occupation, key_sweeps = jax.random.split(state["key"], 3)
         occupation = jax.lax.with_sharding_constraint(occupations.sample(params["occupations"], key_occupation, walkers), sharding)
         zeta = sampling.rescale_to_occupation(state["zeta"], state["occupation"], occupation)
-        zeta, acceptance = sampling.metropolis(key_sweeps, zeta, occupation, state["step_size"], sweeps, levels)
+        zeta, acceptance = sampling.metropolis(
+            key_sweeps, zeta, occupation, state["step_size"], sweeps, levels, mode_basis.rotations(params)
+        )
         zeta = jax.lax.with_sharding_constraint(zeta, sharding)
         terms = free_energy.walker_terms(params, vibrations, occupation, zeta, temperature, levels)
         stats = free_energy.batch_means(terms)

@@ -11,10 +11,11 @@ REQUIRED_KEYS = {"free_energy", "free_energy_error", "entropy_kb", "energy", "ha
                  "harmonic_entropy_kb", "zero_point_energy_harmonic", "beta", "energy_unit", "per"}
 
 
-def _config(**run):
+def _config(level_mixing=False, **run):
     return config.from_dict({
         "system": {"kind": "harmonic", "frequencies": [0.8, 1.3], "beta": 1.0},
-        "ansatz": {"levels": 12, "flow_depth": 1, "flow_hidden": 4, "initial_flow_noise": 0.05},
+        "ansatz": {"levels": 12, "flow_depth": 1, "flow_hidden": 4, "initial_flow_noise": 0.05,
+                   "level_mixing": level_mixing},
         "optimizer": {"learning_rate_flow": 1e-2},
         "sampling": {"walkers": 64, "sweeps": 4, "burn_in_sweeps": 20},
         "run": {"steps": 6, "eval_steps": 4, "checkpoint_every": 2, "excitation_walkers": 0, "progress": False} | run,
@@ -39,14 +40,16 @@ class _StopAfter:
         return self.polls < 0
 
 
-def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch):
-    reference = driver.run(_config(), tmp_path / "straight")
+@pytest.mark.parametrize("level_mixing", [False, True])
+def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch, level_mixing):
+    reference = driver.run(_config(level_mixing), tmp_path / "straight")
     assert REQUIRED_KEYS <= set(reference)
     assert reference["per"] == "system"
+    assert reference["level_mixing"] is level_mixing
     monkeypatch.setattr(rundir, "StopRequest", lambda: _StopAfter(2))
-    assert driver.run(_config(), tmp_path / "split") is None
+    assert driver.run(_config(level_mixing), tmp_path / "split") is None
     monkeypatch.setattr(rundir, "StopRequest", lambda: _StopAfter(10**6))
-    resumed = driver.run(_config(), tmp_path / "split", resume=True)
+    resumed = driver.run(_config(level_mixing), tmp_path / "split", resume=True)
     straight_stats = rundir.read_stats(tmp_path / "straight" / "stats.csv")
     split_stats = rundir.read_stats(tmp_path / "split" / "stats.csv")
     assert straight_stats == split_stats
