@@ -252,7 +252,10 @@ class Run:
             out["volume_per_atom_angstrom3"] = self.volume_per_atom_angstrom3()
             out["cell_angstrom"] = (vibrations.reference.cell * units.BOHR_ANGSTROM).tolist()
             out["atoms"] = n_sites
-            out["max_displacement_angstrom"] = float(np.nanmax(columns["max_displacement_angstrom"]))
+            # the reported estimates come from the evaluation: its walkers decide whether the topology held
+            displacement = np.asarray(columns["max_displacement_angstrom"])
+            out["max_displacement_angstrom"] = float(np.nanmax(displacement[evaluation]))
+            out["max_displacement_angstrom_training"] = float(np.nanmax(displacement))
             if config.crystal.potential == "deepmd":
                 out["skin_angstrom"] = config.crystal.skin_angstrom
                 out["neighbour_topology_exact"] = bool(out["max_displacement_angstrom"] < 0.5 * config.crystal.skin_angstrom)

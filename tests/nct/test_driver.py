@@ -127,6 +127,10 @@ def test_constant_pressure_averages_cells_and_resumes(tmp_path):
     np.testing.assert_allclose(summary["relaxation_pressure_gpa_error"],
                                abs(window_pressures[1] - window_pressures[0]) / 2, rtol=1e-5)
     stats = rundir.read_stats(tmp_path / "straight" / "stats.csv")
+    evaluation = np.asarray(stats["phase"]) == 1
+    displacement = np.asarray(stats["max_displacement_angstrom"])
+    assert summary["max_displacement_angstrom"] == displacement[evaluation].max()
+    assert summary["max_displacement_angstrom_training"] == displacement.max()
     volume = stats["volume_per_atom_angstrom3"][-1] / 0.529177210903**3
     np.testing.assert_allclose((4 * volume) ** (1 / 3), final[0], rtol=1e-7)
     # Resumed from the step-5 checkpoint, between the averaged updates: the running sum is kept.
