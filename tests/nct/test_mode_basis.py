@@ -78,7 +78,7 @@ def _banded(skew):
     return out
 
 
-def test_level_mixing_reaches_the_exact_quartic_free_energy_with_zero_variance():
+def test_level_mixing_reaches_the_exact_quartic_free_energy():
     """The exact 1D quartic F (beta = 1) from walkers, beyond the 0.75 % limit of Eq. 6 alone.
 
     With U the eigenvectors of H in K = 16 Hermite functions and p_n Boltzmann
