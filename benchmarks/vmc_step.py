@@ -2,7 +2,8 @@
 
 For each case (2-atom and 16-atom bcc hydrogen with clamped protons, forward and
 Hessian Laplacians; 8-atom Pa-3 H2 crystal and 16-atom bcc hydrogen with
-quantum protons, Gibbs block and joint samplers; batch 256, the default
+quantum protons, Gibbs block (also with resampling after each update) and
+joint samplers; batch 256, the default
 network) a fresh process builds the problem,
 times the first step (compilation included) and then the median of the next
 `--steps` steps (sampling + local energy + KFAC update), and reports its peak
@@ -23,6 +24,9 @@ CASES = {
     "bcc16-forward": {"system.supercell": [2, 2, 2], "system.rs": 1.31, "hamiltonian.laplacian": "forward"},
     "bcc16-hessian": {"system.supercell": [2, 2, 2], "system.rs": 1.31, "hamiltonian.laplacian": "hessian"},
     "pa3-8-quantum-gibbs": {"system.structure": "pa3", "system.rs": 1.5, "system.nuclei": "quantum"},
+    "pa3-8-quantum-gibbs-resample": {
+        "system.structure": "pa3", "system.rs": 1.5, "system.nuclei": "quantum", "sampling.resample_after_update": True,
+    },
     "bcc16-quantum-gibbs": {"system.supercell": [2, 2, 2], "system.rs": 1.31, "system.nuclei": "quantum"},
     "bcc16-quantum-joint": {
         "system.supercell": [2, 2, 2], "system.rs": 1.31, "system.nuclei": "quantum", "sampling.sampler": "joint",

@@ -118,6 +118,7 @@ def metropolis_sweeps(
     moves_per_block: int,
     mode: str,
     nuclear_moves_per_block: int | None = None,
+    refresh_log_abs: bool = True,
 ):
     """Run `sweeps` sweeps; returns (walkers, electron acceptance, nuclear acceptance).
 
@@ -131,10 +132,13 @@ def metropolis_sweeps(
     The walkers' cached log|Psi| is first recomputed with `params`: after a
     parameter update it is stale, and a walker whose |Psi| dropped would
     otherwise compare every proposal against its old, higher value and stop
-    moving (the optimiser then lowers |Psi| there further).
+    moving (the optimiser then lowers |Psi| there further). Walkers that
+    resample_after_update has just returned carry the current value already
+    (refresh_log_abs=False).
     """
     inverse = jnp.linalg.inv(lattice)
-    walkers = Walkers(walkers.electrons, walkers.nuclei, log_psi_batch(params, walkers.electrons, walkers.nuclei))
+    if refresh_log_abs:
+        walkers = Walkers(walkers.electrons, walkers.nuclei, log_psi_batch(params, walkers.electrons, walkers.nuclei))
 
     def block(walkers, key, electron, nuclear, moves=moves_per_block):
         def move(i, carry):

@@ -197,12 +197,14 @@ def _as_dtype(tree, dtype):
     return jax.tree.map(cast, tree)
 
 
-def sample(problem: Problem, state: State, params, key, sweeps: int, lattice=None, walkers=None):
+def sample(problem: Problem, state: State, params, key, sweeps: int, lattice=None, walkers=None, refresh_log_abs=True):
     """Sweeps from `walkers` (default the state's) with the state's step widths:
     (walkers, electron, nuclear acceptance)."""
     lattice = state.lattice if lattice is None else lattice
     walkers = state.walkers if walkers is None else walkers
-    return problem.sample(params, walkers, key, state.electron_step_bohr, state.nuclear_step_bohr, sweeps, lattice)
+    return problem.sample(
+        params, walkers, key, state.electron_step_bohr, state.nuclear_step_bohr, sweeps, lattice, refresh_log_abs
+    )
 
 
 def burn_in(problem: Problem, state: State, sweeps: int) -> State:
@@ -268,14 +270,15 @@ def enthalpy_ha(problem: Problem, energy_ha: float, lattice) -> float:
 
 
 def resample(problem: Problem, state: State, key, logger):
-    """The state's walkers, resampled for its parameters if sampling.resample_after_update."""
+    """The state's walkers, resampled for its parameters (their log|Psi| current) if
+    sampling.resample_after_update, else the state's walkers (their log|Psi| stale)."""
     if not problem.config.sampling.resample_after_update:
         return state.walkers
-    walkers, ess = sampling.resample_after_update(state.walkers, problem.log_abs(state.params, state.walkers), key)
+    walkers, ess = problem.resample(state.params, state.walkers, key)
     if ess < 0.5 * len(walkers.log_abs):
         logger.info("step %d: the last update left an effective sample size of %.1f of %d walkers",
                     state.step, float(ess), len(walkers.log_abs))
-    return problem.shard(walkers)  # the gather need not keep the walker-axis sharding
+    return walkers
 
 
 def optimisation_step(problem: Problem, state: State, logger) -> dict:
@@ -287,7 +290,8 @@ def optimisation_step(problem: Problem, state: State, logger) -> dict:
         sample_key, update_key = jax.random.split(key)
         walkers = resample(problem, state, jax.random.fold_in(sample_key, 2), logger)
         walkers, acceptance, proton_acceptance = sample(
-            problem, state, state.params, sample_key, config.sampling.sweeps_per_step, walkers=walkers
+            problem, state, state.params, sample_key, config.sampling.sweeps_per_step, walkers=walkers,
+            refresh_log_abs=not config.sampling.resample_after_update,
         )
         local = problem.measure(state.params, walkers, state.lattice)
         energies = np.asarray(local.energy)

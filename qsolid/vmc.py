@@ -41,8 +41,11 @@ class Problem:
     optimiser: Optimiser
     walker_sharding: NamedSharding
     sample: Callable
-    """sample(params, walkers, key, electron_step_bohr, nuclear_step_bohr, sweeps, lattice)
+    """sample(params, walkers, key, electron_step_bohr, nuclear_step_bohr, sweeps, lattice, refresh_log_abs=True)
     -> (walkers, electron acceptance, nuclear acceptance)"""
+    resample: Callable
+    """resample(params, walkers, key) -> (walkers resampled for params, effective sample size);
+    sampling.resample_after_update, jitted so the gather across devices happens inside XLA"""
     measure: Callable
     """measure(params, walkers, lattice) -> LocalEnergy per walker"""
     dipoles: Callable
@@ -116,10 +119,10 @@ def build_problem(config) -> Problem:
             nuclear_moves_per_block=config.sampling.nuclear_moves_per_block,
             mode=mode,
         ),
-        static_argnames="sweeps",
+        static_argnames=("sweeps", "refresh_log_abs"),
     )
 
-    def sample(params, walkers, key, electron_step_bohr, nuclear_step_bohr, sweeps_count, lattice):
+    def sample(params, walkers, key, electron_step_bohr, nuclear_step_bohr, sweeps_count, lattice, refresh_log_abs=True):
         return sweeps(
             params,
             walkers,
@@ -128,7 +131,14 @@ def build_problem(config) -> Problem:
             jnp.asarray(nuclear_step_bohr, dtype),
             jnp.asarray(lattice, dtype),
             sweeps=sweeps_count,
+            refresh_log_abs=refresh_log_abs,
         )
+
+    @jax.jit
+    def resample(params, walkers, key):
+        log_abs_now = wavefunction.log_abs_batch(params, walkers.electrons, walkers.nuclei)
+        walkers, ess = sampling.resample_after_update(walkers, log_abs_now, key)
+        return jax.lax.with_sharding_constraint(walkers, walker_sharding), ess
 
     return Problem(
         config=config,
@@ -137,6 +147,7 @@ def build_problem(config) -> Problem:
         optimiser=make_optimiser(wavefunction, config.optimisation),
         walker_sharding=walker_sharding,
         sample=sample,
+        resample=resample,
         measure=measure,
         dipoles=dipoles,
         log_abs_batch=jax.jit(wavefunction.log_abs_batch),

@@ -148,6 +148,20 @@ def test_step_width_stays_bounded_when_acceptance_never_reaches_target():
     assert np.all(np.isfinite(energies))
 
 
+def test_jitted_resampling_leaves_current_log_psi_on_the_walker_mesh():
+    """problem.resample returns walkers of the old batch whose cached log|Psi| is that of the new
+    parameters (the sweeps that follow skip recomputing it) and that stay sharded by walker."""
+    problem = build_problem(load_config(overrides={**TINY, "precision": "float64"}))
+    state = train.initial_state(problem)
+    updated = jax.tree.map(lambda x: 1.01 * x if jnp.issubdtype(x.dtype, jnp.floating) else x, state.params)
+    walkers, ess = problem.resample(updated, state.walkers, jax.random.PRNGKey(0))
+    np.testing.assert_allclose(walkers.log_abs, problem.log_abs(updated, walkers), rtol=0, atol=1e-12)
+    old = {tuple(np.round(np.asarray(x).ravel(), 12)) for x in state.walkers.electrons}
+    assert all(tuple(np.round(np.asarray(x).ravel(), 12)) in old for x in walkers.electrons)
+    assert 1.0 <= float(ess) <= 8.0
+    assert walkers.electrons.sharding.is_equivalent_to(problem.walker_sharding, walkers.electrons.ndim)
+
+
 def test_non_finite_local_energy_is_rewound(tmp_path, monkeypatch):
     config = load_config(overrides=TINY)
     problem = build_problem(config)
