@@ -22,7 +22,7 @@ COST_PER_SWEEP = {"gibbs": 2, "joint": 1}
 
 def adapted_state(problem, state, rounds: int, sweeps: int):
     """Step widths adapted to their target acceptances on the run's walkers (no measurement)."""
-    from qsolid import train
+    from qsolid.vmc import train
 
     for index in range(rounds):
         key = train.step_key(problem.config.seed, index, stream=7)
@@ -35,10 +35,11 @@ def mixing(run_dir: Path, sampler: str, measurements: int, evaluations: int, ada
     import jax
     import numpy as np
 
-    from qsolid import checkpoint, train
-    from qsolid.config import load_config
+    from qsolid import checkpoint
+    from qsolid.vmc import train
+    from qsolid.vmc.config import load_config
     from qsolid.stats import integrated_autocorrelation_time
-    from qsolid.vmc import build_problem
+    from qsolid.vmc.problem import build_problem
 
     config = load_config(run_dir / "config.toml", overrides={"sampling.sampler": sampler})
     problem = build_problem(config)

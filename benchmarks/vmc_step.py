@@ -41,10 +41,10 @@ def measure(overrides: dict, steps: int) -> dict:
     import jax
     import numpy as np
 
-    from qsolid import train
-    from qsolid.config import load_config
+    from qsolid.vmc import train
+    from qsolid.vmc.config import load_config
     from qsolid.rundir import setup_logging
-    from qsolid.vmc import build_problem
+    from qsolid.vmc.problem import build_problem
 
     config = load_config(overrides={**overrides, "sampling.batch_size": 256, "pretrain.steps": 0})
     problem = build_problem(config)

@@ -13,7 +13,7 @@ from qsolid.schema import ConfigError
 EXIT_INVALID_INPUT = 2
 
 COMMAND_MODULES = (
-    "qsolid.commands",
+    "qsolid.vmc.command",
     "qsolid.analysis.command",
     "qsolid.nct.command",
 )

@@ -3,7 +3,7 @@ import spglib
 
 from qsolid import lattice as lat
 from qsolid import structures
-from qsolid.config import load_config
+from qsolid.vmc.config import load_config
 from qsolid.system import build_system
 from qsolid.units import volume_from_rs
 

@@ -6,7 +6,8 @@ import pytest
 from scipy.optimize import minimize, minimize_scalar
 
 from qsolid import lattice as lat
-from qsolid import npt, units
+from qsolid import units
+from qsolid.vmc import npt
 from qsolid.schema import ConfigError, parse, to_commented_toml
 
 PRESSURE = 0.01  # Ha/bohr^3 (294 GPa): model pressures are set in atomic units.

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from analysis_structures import cmcm_crystal, cmcm_structure, synthetic_samples
+from .analysis_structures import cmcm_crystal, cmcm_structure, synthetic_samples
 
 from qsolid.analysis import command
 from qsolid.analysis.crystal import read_structure

@@ -10,7 +10,7 @@ import numpy as np
 import tomli_w
 
 from qsolid import checkpoint, rundir
-from qsolid.config import load_config, main_job_config
+from qsolid.vmc.config import load_config, main_job_config
 from qsolid.schema import ConfigError, to_commented_toml, to_dict
 
 
@@ -80,7 +80,7 @@ def _run_with_progress(description, total, completed, body):
 
 
 def command_run(args) -> int:
-    from qsolid.vmc import build_problem
+    from qsolid.vmc.problem import build_problem
 
     if args.resume and args.config:
         raise ConfigError("run: give either a CONFIG or --resume RUN_DIR, not both")
@@ -122,8 +122,8 @@ def command_run(args) -> int:
 
 def run_to_completion(problem, run_dir: Path, logger):
     """Pretrain, train and evaluate, resuming from whatever the run directory holds."""
-    from qsolid import train
-    from qsolid.evaluate import evaluate
+    from qsolid.vmc import train
+    from qsolid.vmc.evaluate import evaluate
 
     config = problem.config
     checkpoints = run_dir / "checkpoints"
@@ -227,7 +227,7 @@ def _pretrain_if_needed(problem, state, run_dir: Path, logger):
     config = problem.config
     if config.pretrain.steps == 0:
         return None
-    from qsolid.pretrain import pretrain, solve_hartree_fock
+    from qsolid.vmc.pretrain import pretrain, solve_hartree_fock
 
     cached = run_dir / "hartree_fock.json"
     if state.pretrained and cached.exists():
@@ -242,9 +242,9 @@ def _pretrain_if_needed(problem, state, run_dir: Path, logger):
 
 
 def command_evaluate(args) -> int:
-    from qsolid import train
-    from qsolid.evaluate import evaluate
-    from qsolid.vmc import build_problem
+    from qsolid.vmc import train
+    from qsolid.vmc.evaluate import evaluate
+    from qsolid.vmc.problem import build_problem
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "config.toml").is_file():
@@ -272,7 +272,7 @@ def command_evaluate(args) -> int:
 
 
 def command_plot(args) -> int:
-    from qsolid.plots import plot_training
+    from qsolid.vmc.plots import plot_training
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "stats.csv").is_file():

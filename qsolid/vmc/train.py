@@ -3,7 +3,7 @@
 A run is a sequence of steps. At fixed cell every step is a wavefunction step:
 sample, measure the local energies, update the parameters (Eq. 6). At
 constant pressure the steps follow the schedule of the supplement
-(qsolid.npt): warm-up and wavefunction stages are such steps at the current
+(qsolid.vmc.npt): warm-up and wavefunction stages are such steps at the current
 cell; a lattice-stage step freezes the wavefunction and makes
 `annealing_steps_per_lattice_step` simulated-annealing moves of the cell,
 each judged on a fresh estimate of the enthalpy G = <E_loc> + P Omega
@@ -23,13 +23,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qsolid import checkpoint, npt, sampling
+from qsolid import checkpoint
+from qsolid.vmc import npt, sampling
 from qsolid import lattice as lat
-from qsolid.optim import learning_rate_schedule
+from qsolid.vmc.optim import learning_rate_schedule
 from qsolid.rundir import StatsFile, StopRequest
 from qsolid.schema import ConfigError
 from qsolid.units import gpa_to_ha_bohr3, ha_bohr3_to_gpa
-from qsolid.vmc import Problem
+from qsolid.vmc.problem import Problem
 
 STATS_COLUMNS = (
     "step",
@@ -255,7 +256,7 @@ def _cell_columns(problem: Problem, lattice) -> dict:
 
 
 def virial_pressure_ha_bohr3(local, lattice) -> float:
-    """P = (2<K> + <V>) / (3 Omega) of the all-Coulomb system (Sec. II B; see qsolid.evaluate)."""
+    """P = (2<K> + <V>) / (3 Omega) of the all-Coulomb system (Sec. II B; see qsolid.vmc.evaluate)."""
     return float(jnp.mean(2.0 * local.kinetic + local.potential)) / (3.0 * float(lat.volume(np.asarray(lattice))))
 
 

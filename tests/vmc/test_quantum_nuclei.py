@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from qsolid import units
-from qsolid.config import load_config
-from qsolid.hamiltonian import nuclear_kinetic_energy
+from qsolid.vmc.config import load_config
+from qsolid.vmc.hamiltonian import nuclear_kinetic_energy
 from qsolid.schema import ConfigError
 from qsolid.system import build_system
-from qsolid.vmc import _nuclear_network
-from qsolid.ansatz.wavefunction import make_wavefunction
+from qsolid.vmc.problem import nuclear_network
+from qsolid.vmc.ansatz.wavefunction import make_wavefunction
 
 SMALL = {"network.one_electron_width": 8, "network.two_electron_width": 4, "network.determinants": 2, "network.nuclear_width": 6}
 
@@ -19,7 +19,7 @@ SMALL = {"network.one_electron_width": 8, "network.two_electron_width": 4, "netw
 def _quantum(overrides):
     config = load_config(overrides={**SMALL, "system.nuclei": "quantum", **overrides})
     system = build_system(config.system)
-    wavefunction = make_wavefunction(system, config.network, _nuclear_network(system, config.network))
+    wavefunction = make_wavefunction(system, config.network, nuclear_network(system, config.network))
     params = wavefunction.init(jax.random.PRNGKey(0))
     params = jax.tree.map(lambda x: x + 0.05 * jax.random.normal(jax.random.PRNGKey(1), x.shape), params)
     return system, wavefunction, params

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from analysis_structures import rotated
+from .analysis_structures import rotated
 
 from qsolid.analysis.crystal import Crystal
 from qsolid.analysis.orientation import bond_angles, orientation_distribution

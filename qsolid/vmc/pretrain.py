@@ -1,8 +1,8 @@
 """Pretraining: fit the neural orbitals to periodic Hartree-Fock orbitals.
 
 Before the energy is minimised, every determinant's orbital matrix
-phi^sigma_kj of the network (qsolid.ansatz.electrons) is fitted to the
-occupied Hartree-Fock orbitals of the same cell and twist (qsolid.hartree_fock,
+phi^sigma_kj of the network (qsolid.vmc.ansatz.electrons) is fitted to the
+occupied Hartree-Fock orbitals of the same cell and twist (qsolid.vmc.hartree_fock,
 PySCF) evaluated at the walkers' electron positions. A determinant depends only
 on the span of its orbitals, and at the Gamma point of a supercell the HF
 orbitals of a degenerate shell are arbitrary real mixtures of the plane-wave
@@ -26,9 +26,9 @@ import numpy as np
 import optax
 
 from qsolid import lattice as lat
-from qsolid.ansatz import electrons as electron_ansatz
-from qsolid.hartree_fock import hartree_fock, occupied_orbitals
-from qsolid.train import step_key
+from qsolid.vmc.ansatz import electrons as electron_ansatz
+from qsolid.vmc.hartree_fock import hartree_fock, occupied_orbitals
+from qsolid.vmc.train import step_key
 
 
 def solve_hartree_fock(system, basis: str):
@@ -74,7 +74,7 @@ def hf_orbital_targets(hf, system, electrons_batch):
     return [m for m, count in ((up, system.n_up), (down, system.n_down)) if count > 0]
 
 
-def _span_residual(network, target):
+def span_residual(network, target):
     """|H - B N|^2 / |H|^2 with B = argmin: how far the HF orbitals are from the span of the network's.
 
     N and H are (orbital, sample) matrices. A determinant only depends on the span
@@ -102,7 +102,7 @@ def make_pretrain_loss(spec):
             flat_target = jnp.transpose(target, (1, 0, 2)).reshape(n_orbitals, -1)
             for det in range(network.shape[1]):
                 flat = jnp.transpose(network[:, det], (1, 0, 2)).reshape(n_orbitals, -1)
-                total = total + _span_residual(flat, flat_target)
+                total = total + span_residual(flat, flat_target)
         return total / (len(targets) * spec.determinants)
 
     return loss

@@ -5,8 +5,8 @@ import pytest
 from pyscf import gto as molecular_gto
 from pyscf import scf as molecular_scf
 
-import qsolid.hartree_fock
-from qsolid.hartree_fock import SCFNotConvergedError, hartree_fock, occupied_orbitals
+import qsolid.vmc.hartree_fock
+from qsolid.vmc.hartree_fock import SCFNotConvergedError, hartree_fock, occupied_orbitals
 
 BCC_A_BOHR = 3.77945227
 BCC_LATTICE = np.eye(3) * BCC_A_BOHR
@@ -133,6 +133,6 @@ def test_bcc_energy_is_variational_in_basis(bcc_gamma):
 
 
 def test_unconverged_scf_raises(monkeypatch):
-    monkeypatch.setattr(qsolid.hartree_fock, "MAX_CYCLES", 1)
+    monkeypatch.setattr(qsolid.vmc.hartree_fock, "MAX_CYCLES", 1)
     with pytest.raises(SCFNotConvergedError):
         hartree_fock(BCC_LATTICE, BCC_PROTONS, [1, 1], 1, 1)

@@ -9,7 +9,7 @@ when the system is built (qsolid.system.build_system).
 import dataclasses
 from typing import Literal
 
-from qsolid.npt import NptConfig
+from qsolid.vmc.npt import NptConfig
 from qsolid.schema import ConfigError, load_toml, option, parse, require, section
 from qsolid.units import NUCLEAR_MASSES_ME
 

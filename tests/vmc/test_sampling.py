@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsolid import sampling
+from qsolid.vmc import sampling
 
 CELL_BOHR = 20.0
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from analysis_structures import cmcm_crystal
+from .analysis_structures import cmcm_crystal
 
 from qsolid.analysis.crystal import Crystal
 from qsolid.analysis.plots import plot_xrd

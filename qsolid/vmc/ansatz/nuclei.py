@@ -4,7 +4,7 @@ For one walker with nuclear fractional coordinates S_I (R_I = L^T S_I):
 
 1. Relative phases (Alg. 1, lines 5-7): omega_IJ^k = (R_I - R_J) . b_k
    = 2 pi (S_I - S_J)_k, with b_k the reciprocal vectors (a_k . b_l = 2 pi delta_kl).
-2. Pair features (lines 8-10, Eq. S2, divided by 2 pi as in `qsolid.features`)
+2. Pair features (lines 8-10, Eq. S2, divided by 2 pi as in `qsolid.vmc.features`)
        h_IJ^1 = { sum_k sin(omega_IJ^k) a_k, sum_k cos(omega_IJ^k) a_k, d(omega_IJ) },
    with d(omega) the periodic distance of Eq. S1 (d -> |R_I - R_J| at short range).
 3. Residual tanh stream (lines 11-14): for every layer l
@@ -42,7 +42,7 @@ see the KFAC test.
 
 A single nucleus has no pairs and ln chi = 0. chi is real and positive, so it
 has no phase; it depends on fractional coordinates only, the feature lattice
-being fixed (see `qsolid.features`).
+being fixed (see `qsolid.vmc.features`).
 """
 
 import dataclasses
@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qsolid import features
+from qsolid.vmc import features
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from qsolid.ansatz import electrons
+from qsolid.vmc.ansatz import electrons
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from analysis_structures import cmcm_crystal, hcp_crystal, molecular_crystal, permuted, rotated
+from .analysis_structures import cmcm_crystal, hcp_crystal, molecular_crystal, permuted, rotated
 
 from qsolid.analysis.modes import atom_permutations, displacement_representation, gamma_modes
 from qsolid.analysis.symmetry import find_symmetry

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from qsolid import lattice as lat
-from qsolid.ansatz.wavefunction import make_wavefunction
-from qsolid.config import load_config
-from qsolid.hamiltonian import dipole, electron_kinetic_energy
+from qsolid.vmc.ansatz.wavefunction import make_wavefunction
+from qsolid.vmc.config import load_config
+from qsolid.vmc.hamiltonian import dipole, electron_kinetic_energy
 from qsolid.system import build_system
 
 

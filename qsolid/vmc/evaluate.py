@@ -30,7 +30,7 @@ from qsolid import checkpoint
 from qsolid import lattice as lat
 from qsolid.rundir import StopRequest, atomic_write_bytes
 from qsolid.stats import reblock
-from qsolid.train import State, burn_in, sample, step_key, virial_pressure_ha_bohr3
+from qsolid.vmc.train import State, burn_in, sample, step_key, virial_pressure_ha_bohr3
 from qsolid.units import ha_bohr3_to_gpa
 
 SERIES = (

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from analysis_structures import cmcm_crystal, hcp_crystal, permuted, rotated
+from .analysis_structures import cmcm_crystal, hcp_crystal, permuted, rotated
 
 from qsolid.analysis.molecules import pair_molecules
 from qsolid.analysis.symmetry import centre_sites, find_symmetry, symmetry_scan, wyckoff_counts

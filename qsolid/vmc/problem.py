@@ -17,12 +17,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from qsolid import sampling
-from qsolid.ansatz import nuclei as nuclei_ansatz
-from qsolid.ansatz.wavefunction import NuclearNetwork, Wavefunction, make_wavefunction
+from qsolid.vmc import sampling
+from qsolid.vmc.ansatz import nuclei as nuclei_ansatz
+from qsolid.vmc.ansatz.wavefunction import NuclearNetwork, Wavefunction, make_wavefunction
 from qsolid.ewald import make_ewald
-from qsolid.hamiltonian import LocalEnergy, dipole, make_local_energy
-from qsolid.optim import Batch, Optimiser, make_optimiser
+from qsolid.vmc.hamiltonian import LocalEnergy, dipole, make_local_energy
+from qsolid.vmc.optim import Batch, Optimiser, make_optimiser
 from qsolid.schema import ConfigError
 from qsolid.system import System, build_system
 
@@ -90,7 +90,7 @@ def build_problem(config) -> Problem:
     dtype = jnp.float64 if config.precision == "float64" else jnp.float32
     mesh = Mesh(np.array(devices), ("walkers",))
     walker_sharding = NamedSharding(mesh, PartitionSpec("walkers"))
-    wavefunction = make_wavefunction(system, config.network, _nuclear_network(system, config.network))
+    wavefunction = make_wavefunction(system, config.network, nuclear_network(system, config.network))
     charges = np.concatenate([-np.ones(system.n_electrons), system.nuclear_charges])
     ewald_setup = make_ewald(system.lattice, charges)
     local_energy = make_local_energy(wavefunction, ewald_setup, config.hamiltonian.laplacian, system.nuclear_masses)
@@ -156,7 +156,7 @@ def build_problem(config) -> Problem:
     )
 
 
-def _nuclear_network(system: System, network):
+def nuclear_network(system: System, network):
     """The nuclear wavefunction chi (Alg. 1) for quantum nuclei; None when clamped or for a single
     nucleus, which has no pairs (chi = 1: its motion relative to the electrons lives in phi)."""
     if not system.quantum_nuclei or system.n_nuclei == 1:

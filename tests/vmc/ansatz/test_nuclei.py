@@ -6,8 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qsolid import features
-from qsolid.ansatz import nuclei
+from qsolid.vmc import features
+from qsolid.vmc.ansatz import nuclei
 
 LATTICE = np.array([[3.0, 0.0, 0.0], [0.5, 3.2, 0.0], [0.3, 0.4, 3.6]])
 N_NUCLEI = 4

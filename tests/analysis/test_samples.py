@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from analysis_structures import NOISE_BOHR, cmcm_crystal, synthetic_samples
+from .analysis_structures import NOISE_BOHR, cmcm_crystal, synthetic_samples
 
 from qsolid import lattice as lattice_module
 from qsolid.analysis.samples import load_samples, mean_structure

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qsolid import features
+from qsolid.vmc import features
 from qsolid import lattice as lat
 
 

@@ -5,7 +5,7 @@ import tomllib
 import pytest
 
 from qsolid.cli import main
-from qsolid.config import Config, load_config, main_job_config
+from qsolid.vmc.config import Config, load_config, main_job_config
 from qsolid.schema import ConfigError, parse, to_commented_toml
 
 

@@ -13,10 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsolid import rundir, sampling, train
-from qsolid.commands import run_to_completion
-from qsolid.config import load_config
-from qsolid.vmc import build_problem
+from qsolid import rundir
+from qsolid.vmc import sampling, train
+from qsolid.vmc.command import run_to_completion
+from qsolid.vmc.config import load_config
+from qsolid.vmc.problem import build_problem
 
 TINY = {
     "network.one_electron_width": 8,
@@ -99,14 +100,14 @@ def test_two_devices_then_resume_on_one(uninterrupted, tmp_path):
         f"""
         import jax, pathlib, pytest
         assert len(jax.devices()) == 2
-        import tests.test_train as t
+        import tests.vmc.test_train as t
         mp = pytest.MonkeyPatch()
         summary = t._run(pathlib.Path({str(run_dir)!r}), stop_after=3, monkeypatch=mp)
         assert summary is None
         """
     )
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=os.path.dirname(os.path.dirname(__file__)))
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert len(jax.devices()) == 1
     summary = _run(run_dir)
     assert summary["steps"] == TINY["optimisation.steps"]
@@ -247,9 +248,9 @@ def test_virial_pressure_is_minus_dE_dOmega_of_the_scaled_cell(float64):
     every walker (Eq. S3 metric; Ewald is homogeneous of degree -1), so the virial pressure equals
     -dE/dOmega: checked by central differences, electrons and protons quantum, triclinic cell."""
     from qsolid import lattice as lat
-    from qsolid.train import initial_state, virial_pressure_gpa
+    from qsolid.vmc.train import initial_state, virial_pressure_gpa
     from qsolid.units import ha_bohr3_to_gpa
-    from qsolid.vmc import build_problem
+    from qsolid.vmc.problem import build_problem
 
     problem = build_problem(
         load_config(overrides={**TINY, "precision": "float64", "system.supercell": [2, 1, 1], "system.nuclei": "quantum"})
@@ -271,7 +272,7 @@ def test_main_job_shortened_runs_end_to_end(tmp_path, capsys):
     import tomli_w
 
     from qsolid.cli import main
-    from qsolid.config import MAIN_JOB
+    from qsolid.vmc.config import MAIN_JOB
 
     job = {section: dict(values) for section, values in MAIN_JOB.items()}
     job["network"].update({"one_electron_width": 8, "two_electron_width": 4, "layers": 1, "determinants": 1, "nuclear_width": 4})

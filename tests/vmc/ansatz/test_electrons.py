@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsolid.ansatz import electrons
-from qsolid.ansatz.wavefunction import make_wavefunction
-from qsolid.config import load_config
+from qsolid.vmc.ansatz import electrons
+from qsolid.vmc.ansatz.wavefunction import make_wavefunction
+from qsolid.vmc.config import load_config
 from qsolid.system import build_system
 
 

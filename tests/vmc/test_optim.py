@@ -2,9 +2,9 @@ import jax
 import numpy as np
 import pytest
 
-from qsolid import train
-from qsolid.config import load_config
-from qsolid.vmc import build_problem
+from qsolid.vmc import train
+from qsolid.vmc.config import load_config
+from qsolid.vmc.problem import build_problem
 
 TINY = {
     "network.one_electron_width": 8,
@@ -51,7 +51,7 @@ def test_imaginary_local_energy_outliers_are_clipped_like_the_real_part():
     values are the real part, outlier included (both clipped); unclipped, the outlier would dominate."""
     import jax.numpy as jnp
 
-    from qsolid import optim
+    from qsolid.vmc import optim
 
     class Toy:
         @staticmethod
