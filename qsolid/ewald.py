@@ -107,6 +107,8 @@ import numpy as np
 from scipy.special import erfc as _erfc_np
 from scipy.special import erfcinv as _erfcinv_np
 
+from qsolid.lattice import heights
+
 __all__ = ["coulomb_energy", "EwaldSetup", "make_ewald", "ewald_energy", "reduce_lattice"]
 
 _REFERENCE_X = 6.2
@@ -380,10 +382,9 @@ def make_ewald(lattice, charges, precision: float = 1e-6, margin: float = 1.0 / 
     # Candidate real-space shells T(R) = {n : box distance < R} for the distinct
     # box distances R up to 3.5 heights (the grid |n_k| <= 3 is complete there).
     # kappa = x_r (1 + margin) / R makes every excluded image negligible.
-    heights = 2.0 * np.pi / np.linalg.norm(2.0 * np.pi * np.linalg.inv(reduced).T, axis=1)
     grid = _integer_box((3, 3, 3))
     dist = _box_distance(grid, reduced)
-    unit = heights.min()
+    unit = heights(reduced).min()
     candidates = np.unique(np.round(dist[dist > 0] / unit, 9))
     candidates = candidates[candidates <= 3.5] * unit
     best = None

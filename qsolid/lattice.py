@@ -64,6 +64,22 @@ def volume(lattice):
     return xp.abs(xp.linalg.det(lattice))
 
 
+def heights(lattice):
+    """Spacings d_k = Omega / |a_i x a_j| of the three pairs of opposite cell faces (numpy).
+
+    Any nonzero lattice vector has a component |n_k| d_k >= d_k along the normal of the face
+    (a_i, a_j), so two periodic images are at least min_k d_k apart."""
+    lattice = np.asarray(lattice, dtype=float)
+    areas = np.linalg.norm(np.cross(lattice[[1, 2, 0]], lattice[[2, 0, 1]]), axis=-1)
+    return abs(np.linalg.det(lattice)) / areas
+
+
+def inscribed_radius(lattice) -> float:
+    """Radius min_k d_k / 2 of the largest sphere inside the cell: minimum-image distances
+    (and distance histograms) are exact up to it."""
+    return float(heights(lattice).min() / 2.0)
+
+
 def metric(lattice):
     """Metric tensor g = L L^T (g_kl = a_k . a_l)."""
     return lattice @ lattice.T

@@ -1,10 +1,7 @@
 """Periodic distances: minimum-image vectors and the radius up to which they are unique.
 
-For any cell, a nonzero lattice vector n1 a1 + n2 a2 + n3 a3 has a component
-|n_k| d_k >= d_k along the normal of the face (a_i, a_j), with d_k the spacing
-of those faces. Two images of an atom are therefore at least min_k d_k apart,
-and within the inscribed radius r_in = min_k d_k / 2 an atom sees at most one
-image of any other: distance histograms are exact up to r_in.
+Within the inscribed radius r_in = min_k d_k / 2 of the cell (qsolid.lattice.heights) an
+atom sees at most one image of any other: distance histograms are exact up to r_in.
 """
 
 import numpy as np
@@ -12,19 +9,6 @@ import numpy as np
 from qsolid import lattice as lattice_module
 
 _SHIFTS = np.array([(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], dtype=float)
-
-
-def face_spacings(lattice) -> np.ndarray:
-    """Spacings d_k = Omega / |a_i x a_j| of the three pairs of cell faces (lattice units)."""
-    lattice = np.asarray(lattice, dtype=float)
-    omega = abs(np.linalg.det(lattice))
-    areas = np.linalg.norm(np.cross(lattice[[1, 2, 0]], lattice[[2, 0, 1]]), axis=-1)
-    return omega / areas
-
-
-def inscribed_radius(lattice) -> float:
-    """Radius of the largest sphere inside the cell, min_k d_k / 2."""
-    return float(face_spacings(lattice).min() / 2.0)
 
 
 def minimum_image_vectors(lattice, fractional_from, fractional_to) -> np.ndarray:

@@ -14,7 +14,8 @@ import dataclasses
 
 import numpy as np
 
-from qsolid.analysis.geometry import inscribed_radius, minimum_image_vectors
+from qsolid.analysis.geometry import minimum_image_vectors
+from qsolid.lattice import inscribed_radius
 from qsolid.schema import ConfigError
 
 

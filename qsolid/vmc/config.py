@@ -7,6 +7,7 @@ when the system is built (qsolid.system.build_system).
 """
 
 import dataclasses
+from pathlib import Path
 from typing import Literal
 
 from qsolid.vmc.npt import NptConfig
@@ -220,44 +221,20 @@ class Config:
     npt: NptConfig = section(
         "Constant pressure (seed 000, Sec. II B): lattice_mode 'fixed' keeps the cell (NVT, run length\n"
         "optimisation.steps); 'lengths' or 'full' anneal it at pressure_gpa on the schedule below.",
-        lambda: NptConfig(lattice_mode="fixed"),
+        NptConfig,
     )
     pretrain: PretrainConfig = section("Pretraining of the orbitals to periodic Hartree-Fock.", PretrainConfig)
     evaluation: EvaluationConfig = section("Inference with frozen parameters.", EvaluationConfig)
     output: OutputConfig = section("Checkpoints.", OutputConfig)
 
 
-MAIN_JOB = {
-    "system": {"structure": "pa3", "rs": 1.5, "bond_length_bohr": 1.40, "nuclei": "quantum"},
-    "network": {"determinants": 2, "nuclear_width": 16},
-    "sampling": {"burn_in_sweeps": 100},
-    "npt": {
-        "pressure_gpa": 130.0,
-        "lattice_mode": "lengths",
-        "move_width": 0.01,
-        "initial_temperature_ha": 0.005,
-        "cooling_rate": 0.05,
-        "reestimate_current": True,
-        "reequilibration_sweeps": 2,
-        "annealing_steps_per_lattice_step": 5,
-        "warmup_steps": 250,
-        "lattice_steps": 10,
-        "wavefunction_steps": 100,
-        "cycles": 4,
-    },
-    "pretrain": {"steps": 200},
-    "evaluation": {"steps": 100},
-}
-"""The built-in main job, `qsolid run` without a config: four H2 molecules (8 atoms, Pa-3 start at
-r_s = 1.5) with quantum protons, cell lengths annealed at 130 GPa. Correlated sampling
-(reestimate_current) because an 8-atom cell's enthalpy differences are far below the noise of one
-estimate; a cooler, faster annealing than Table II's because tau_0 is per cell. Options not set
-here take their documented defaults; examples/h2_crystal_130gpa_npt.toml is the longer run."""
+MAIN_JOB_PATH = Path(__file__).with_name("main_job.toml")
+"""The built-in main job, `qsolid run` without a config (also examples/main_job.toml)."""
 
 
 def main_job_config() -> Config:
-    """The config `qsolid run` and `qsolid config` use when no file is given (MAIN_JOB)."""
-    return parse(Config, MAIN_JOB)
+    """The config `qsolid run` runs when no file is given (MAIN_JOB_PATH)."""
+    return load_config(MAIN_JOB_PATH)
 
 
 def load_config(path=None, overrides: dict | None = None) -> Config:
@@ -272,4 +249,4 @@ def load_config(path=None, overrides: dict | None = None) -> Config:
     return parse(Config, data)
 
 
-__all__ = ["Config", "ConfigError", "MAIN_JOB", "load_config", "main_job_config"]
+__all__ = ["Config", "ConfigError", "MAIN_JOB_PATH", "load_config", "main_job_config"]

@@ -28,7 +28,9 @@ import numpy as np
 
 from qsolid import checkpoint
 from qsolid import lattice as lat
-from qsolid.rundir import StopRequest, atomic_write_bytes
+from qsolid.progress import Progress
+from qsolid.rundir import atomic_write_bytes
+from qsolid.runloop import run_steps
 from qsolid.stats import reblock
 from qsolid.vmc.train import State, burn_in, sample, step_key, virial_pressure_ha_bohr3
 from qsolid.units import ha_bohr3_to_gpa
@@ -79,7 +81,7 @@ def _measure_step(problem, state: State, key):
     return values, np.asarray(walkers.nuclei[:SAMPLED_WALKERS])
 
 
-def evaluate(problem, state: State, steps: int, run_dir, progress=None):
+def evaluate(problem, state: State, steps: int, run_dir, progress: Progress):
     """Run `steps` inference steps; returns (results, finished).
 
     An evaluation of the same checkpoint that was interrupted (or shorter) is
@@ -97,25 +99,21 @@ def evaluate(problem, state: State, steps: int, run_dir, progress=None):
             samples = list(arrays["samples"][:steps])
     if not series["energy"]:
         state = burn_in(problem, state, problem.config.sampling.burn_in_sweeps)
-    every = problem.config.output.checkpoint_every
-    with StopRequest() as stop:
-        while len(series["energy"]) < steps:
-            done = len(series["energy"])
-            values, nuclei = _measure_step(problem, state, step_key(problem.config.seed, done, stream=EVALUATION_STREAM))
-            samples.append(nuclei)
-            for name in SERIES:
-                series[name].append(values[name])
-            if progress is not None:
-                progress(done + 1, values)
-            if (done + 1) % every == 0 or stop.requested or done + 1 == steps:
-                tree = {
-                    "walkers": state.walkers,
-                    "series": {k: np.asarray(v) for k, v in series.items()},
-                    "samples": np.asarray(samples),
-                }
-                checkpoint.save(checkpoint_path, tree, {"training_step": state.step})
-            if stop.requested:
-                return None, False
+
+    def step(done):
+        values, nuclei = _measure_step(problem, state, step_key(problem.config.seed, done, stream=EVALUATION_STREAM))
+        samples.append(nuclei)
+        for name in SERIES:
+            series[name].append(values[name])
+        return values
+
+    def save(_):
+        tree = {"walkers": state.walkers, "series": {k: np.asarray(v) for k, v in series.items()}, "samples": np.asarray(samples)}
+        checkpoint.save(checkpoint_path, tree, {"training_step": state.step})
+
+    if not run_steps(step, len(series["energy"]), steps, save, problem.config.output.checkpoint_every, progress):
+        return None, False
+    save(steps)
     _write_samples(problem, np.asarray(samples), state.lattice, run_dir / "samples.npz")
     return summarise(problem, series), True
 

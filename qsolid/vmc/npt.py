@@ -68,7 +68,7 @@ StageName = Literal["warmup", "lattice", "wavefunction"]
 class NptConfig:
     pressure_gpa: float = option(130.0, "External pressure P_ext (GPa).")
     lattice_mode: LatticeMode = option(
-        "lengths",
+        "fixed",
         "Which lattice parameters anneal: 'fixed' (none; no lattice stages), 'lengths' (a, b, c with\n"
         "the angles held, the paper's production mode) or 'full' (lengths and angles).",
     )

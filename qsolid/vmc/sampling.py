@@ -81,8 +81,7 @@ def resample_after_update(walkers: Walkers, log_abs_now, key):
 
 def max_step_bohr(lattice, configured_max: float) -> float:
     """Upper bound of the adapted step: configured maximum or half the shortest cell height."""
-    heights = lat.volume(np.asarray(lattice)) / np.linalg.norm(np.cross(np.roll(lattice, 1, 0), np.roll(lattice, 2, 0)), axis=1)
-    return float(min(configured_max, 0.5 * np.min(heights)))
+    return float(min(configured_max, lat.inscribed_radius(lattice)))
 
 
 def _metropolis_move(log_psi_batch, params, walkers: Walkers, key, electron_step, nuclear_step, inverse):

@@ -27,7 +27,9 @@ from qsolid import checkpoint
 from qsolid.vmc import npt, sampling
 from qsolid import lattice as lat
 from qsolid.vmc.optim import learning_rate_schedule
-from qsolid.rundir import StatsFile, StopRequest
+from qsolid.progress import Progress
+from qsolid.rundir import StatsFile
+from qsolid.runloop import run_steps
 from qsolid.schema import ConfigError
 from qsolid.units import gpa_to_ha_bohr3, ha_bohr3_to_gpa
 from qsolid.vmc.problem import Problem
@@ -401,11 +403,23 @@ def lattice_step(problem: Problem, state: State, logger) -> dict:
     return row
 
 
-def train(problem: Problem, state: State, run_dir, logger, progress=None) -> tuple[State, bool]:
+def stage_span(problem: Problem, step: int) -> tuple[str, int, int]:
+    """(name, first step, end) of the run of consecutive steps in the stage of `step`."""
+    name, total = stage_name(problem, step), run_length(problem)
+    first, end = step, step
+    while first > 0 and stage_name(problem, first - 1) == name:
+        first -= 1
+    while end < total and stage_name(problem, end) == name:
+        end += 1
+    return name, first, end
+
+
+def train(problem: Problem, state: State, run_dir, logger, progress: Progress) -> tuple[State, bool]:
     """Run the schedule to its end; returns (state, finished).
 
     Checkpoints every `output.checkpoint_every` steps and when SIGINT/SIGTERM
-    arrives (then returns finished = False).
+    arrives (then returns finished = False). Each stage of the schedule is
+    announced to `progress` with its own length.
     """
     config = problem.config
     directory = run_dir / "checkpoints"
@@ -414,17 +428,22 @@ def train(problem: Problem, state: State, run_dir, logger, progress=None) -> tup
     if state.opt_state is None:
         state.opt_state = init_optimiser(problem, state)
     total = run_length(problem)
-    with StopRequest() as stop:
-        while state.step < total:
-            step = lattice_step if stage_name(problem, state.step) == "lattice" else optimisation_step
-            row = step(problem, state, logger)
-            stats.append([row])
-            if progress is not None:
-                progress(state.step, row)
-            if state.step % config.output.checkpoint_every == 0 or stop.requested:
-                save_checkpoint(problem, state, directory)
-            if stop.requested:
-                logger.info("stopped by signal at step %d; checkpoint written", state.step)
-                return state, False
+    while state.step < total:
+        name, first, end = stage_span(problem, state.step)
+        progress.stage(f"training ({name})", end - first, state.step - first)
+        step = lattice_step if name == "lattice" else optimisation_step
+        finished = run_steps(
+            lambda _: step(problem, state, logger),
+            state.step,
+            end,
+            lambda _: save_checkpoint(problem, state, directory),
+            config.output.checkpoint_every,
+            progress,
+            stats,
+            offset=first,
+        )
+        if not finished:
+            logger.info("stopped by signal at step %d; checkpoint written", state.step)
+            return state, False
     save_checkpoint(problem, state, directory)
     return state, True

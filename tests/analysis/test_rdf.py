@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from qsolid import lattice as lattice_module
-from qsolid.analysis.geometry import inscribed_radius
+from qsolid.lattice import inscribed_radius
 from qsolid.analysis.rdf import probability_density, radial_distribution
 from qsolid.schema import ConfigError
 

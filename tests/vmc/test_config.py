@@ -65,8 +65,18 @@ def test_default_config_prints_as_commented_toml_that_round_trips(capsys):
     text = capsys.readouterr().out
     assert "# Number of walkers" in text
     assert load_config(overrides=None) == Config()
-    parsed = tomllib.loads(text)
-    assert parse(Config, parsed) == main_job_config()  # what `qsolid run` runs without a config
+    assert parse(Config, tomllib.loads(text)) == Config()  # `qsolid config` prints the defaults
+
+
+def test_main_job_is_the_example_file_and_anneals_the_cell():
+    """`qsolid run` without a config runs examples/main_job.toml; a config naming only a pressure
+    keeps the cell fixed (one default for lattice_mode, wherever it is read)."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "main_job.toml"
+    assert main_job_config() == load_config(example)
+    assert main_job_config().npt.lattice_mode == "lengths"
+    assert load_config(overrides={"npt.pressure_gpa": 100.0}).npt.lattice_mode == Config().npt.lattice_mode == "fixed"
 
 
 def test_every_field_is_documented():

@@ -13,9 +13,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsolid import rundir
+import qsolid
+from qsolid import rundir, runloop
 from qsolid.vmc import sampling, train
-from qsolid.vmc.command import run_to_completion
 from qsolid.vmc.config import load_config
 from qsolid.vmc.problem import build_problem
 
@@ -37,14 +37,9 @@ TINY = {
 
 
 def _run(run_dir, stop_after=None, monkeypatch=None, overrides=TINY):
+    """qsolid.run through the Python API: a new run, or a resumed one when run_dir holds a config."""
     config = load_config(overrides=overrides)
-    problem = build_problem(config)
-    run_dir.mkdir(exist_ok=True)
-    import tomli_w
-
-    from qsolid.schema import to_dict
-
-    rundir.atomic_write_text(run_dir / "config.toml", tomli_w.dumps(to_dict(config)))
+    resume = (run_dir / "config.toml").exists()
     if stop_after is not None:
         calls = {"n": 0}
 
@@ -58,8 +53,8 @@ def _run(run_dir, stop_after=None, monkeypatch=None, overrides=TINY):
             def requested(self, value):
                 pass
 
-        monkeypatch.setattr(train, "StopRequest", StopAfter)
-    return run_to_completion(problem, run_dir, rundir.setup_logging(run_dir))
+        monkeypatch.setattr(runloop, "StopRequest", StopAfter)
+    return qsolid.run(config, run_dir, resume=resume)
 
 
 @pytest.fixture(scope="module")
@@ -272,9 +267,11 @@ def test_main_job_shortened_runs_end_to_end(tmp_path, capsys):
     import tomli_w
 
     from qsolid.cli import main
-    from qsolid.vmc.config import MAIN_JOB
+    import tomllib
 
-    job = {section: dict(values) for section, values in MAIN_JOB.items()}
+    from qsolid.vmc.config import MAIN_JOB_PATH
+
+    job = tomllib.loads(MAIN_JOB_PATH.read_text())
     job["network"].update({"one_electron_width": 8, "two_electron_width": 4, "layers": 1, "determinants": 1, "nuclear_width": 4})
     job["sampling"] = {"batch_size": 8, "burn_in_sweeps": 5, "sweeps_per_step": 2}
     job["npt"].update({"warmup_steps": 2, "lattice_steps": 2, "wavefunction_steps": 1, "cycles": 1})
@@ -289,7 +286,8 @@ def test_main_job_shortened_runs_end_to_end(tmp_path, capsys):
     assert np.isfinite(summary["virial_pressure_gpa"]) and np.isfinite(summary["kinetic_bo_ha"])
     stats = rundir.read_stats(tmp_path / "run" / "stats.csv")
     assert stats["stage"] == ["warmup"] * 2 + ["lattice"] * 2 + ["wavefunction"]
-    assert (tmp_path / "run" / "final.cif").is_file()
+    assert (tmp_path / "run" / "final.cif").is_file() and (tmp_path / "run" / "mean_positions.cif").is_file()
+    assert (tmp_path / "run" / "plots" / "training.png").is_file()
 
 
 def test_checkpoint_with_a_foreign_optimiser_state_evaluates_but_does_not_resume(uninterrupted, tmp_path, capsys):

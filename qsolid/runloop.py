@@ -1,0 +1,42 @@
+"""The run loop every engine shares: steps until done, statistics, checkpoints, signals, progress.
+
+An engine hands `run_steps` a step function (`step(index) -> statistics row`, which advances the
+engine's own state) and a `save(steps_done)` that writes its checkpoint. The loop appends each row
+to the statistics file, reports it to the progress, saves every `checkpoint_every` steps and when
+SIGINT/SIGTERM arrives — then it returns False and the run can be resumed from that
+checkpoint with nothing lost. Precision and the device mesh are set by the engine when it builds
+its problem, before the loop starts.
+"""
+
+from typing import Callable
+
+from qsolid.progress import Progress
+from qsolid.rundir import StatsFile, StopRequest
+
+
+def run_steps(
+    step: Callable[[int], dict],
+    start: int,
+    end: int,
+    save: Callable[[int], None],
+    checkpoint_every: int,
+    progress: Progress,
+    stats: StatsFile | None = None,
+    offset: int = 0,
+) -> bool:
+    """Steps start .. end-1; True if all were taken (the caller saves the end state), False if a
+    signal stopped the loop (after saving).
+
+    `offset` is subtracted from the step count reported to the progress (a stage's first step).
+    """
+    with StopRequest() as stop:
+        for index in range(start, end):
+            row = step(index)
+            if stats is not None:
+                stats.append([row])
+            progress.advance(index + 1 - offset, row)
+            if (index + 1) % checkpoint_every == 0 or stop.requested:
+                save(index + 1)
+            if stop.requested:
+                return False
+    return True

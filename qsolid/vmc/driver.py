@@ -1,0 +1,290 @@
+"""A VMC run from config to a complete run directory: the engine's one entry point.
+
+    import qsolid
+    summary = qsolid.run("examples/bcc2_gamma_clamped.toml", "runs/bcc2")
+
+`run` validates everything it can before the run directory exists, then pretrains the orbitals
+to periodic Hartree-Fock, trains (fixed cell, or constant pressure by Lundy-Mees annealing of the
+cell), evaluates with frozen parameters, writes the final structure, the training plots and
+summary.json, and returns the summary. `run(..., resume=True)` continues the run in `run_dir`
+from its last checkpoint; a config that differs from the run's own is refused. `evaluate_run`
+extends the evaluation of a finished run. The CLI (`qsolid run`, `qsolid evaluate`) calls these
+and only prints.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import tomli_w
+
+from qsolid import checkpoint, rundir, units
+from qsolid import lattice as lat
+from qsolid.progress import Progress, Silent
+from qsolid.schema import ConfigError, to_dict
+from qsolid.vmc import train
+from qsolid.vmc.config import Config, load_config
+from qsolid.vmc.evaluate import evaluate
+from qsolid.vmc.problem import Problem, build_problem
+
+SUMMARY_KEYS_FROM_EVALUATION = (
+    "n_atoms", "energy_ha", "energy_error_ha", "energy_per_atom_ha", "energy_per_atom_error_ha", "variance_ha2",
+    "virial_pressure_gpa", "virial_pressure_error_gpa", "energy_isolated_ha", "energy_isolated_error_ha",
+    "dipole_sq_bohr2", "kinetic_bo_ha", "kinetic_bo_error_ha", "kinetic_nonbo_ha", "kinetic_nonbo_error_ha",
+    "proton_acceptance",
+)
+SHORTEST_DISTANCE_ANGSTROM = 0.5
+"""A structure file with two nuclei closer than this gets a warning: no H-H bond is shorter than ~0.6 A."""
+
+
+def run(config, run_dir, resume: bool = False, progress: Progress | None = None) -> dict | None:
+    """The whole VMC job in `run_dir`; returns summary.json's contents, or None if stopped by a signal.
+
+    `config` is a path to a TOML file or a validated `Config`; with `resume` it may be omitted
+    (None), and if given it must equal the run's own config.toml.
+    """
+    run_dir = Path(run_dir)
+    progress = progress or Silent()
+    if resume:
+        config = _resumed_config(run_dir, config)
+    else:
+        config = config if isinstance(config, Config) else load_config(config)
+        _require_new_directory(run_dir)
+    problem = build_problem(config)
+    if not resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rundir.atomic_write_text(run_dir / "config.toml", tomli_w.dumps(to_dict(config)))
+    logger = rundir.setup_logging(run_dir)
+    logger.info("qsolid run in %s (resume=%s, precision %s)", run_dir, resume, config.precision)
+    return _run_to_completion(problem, run_dir, logger, progress)
+
+
+def evaluate_run(run_dir, steps: int | None = None, progress: Progress | None = None) -> dict | None:
+    """Evaluate (or extend the evaluation of) the newest checkpoint of `run_dir` to `steps` steps.
+
+    Returns evaluation.json's contents (None if stopped). The evaluation only grows: fewer steps
+    than are already evaluated is refused, so evaluation.json and summary.json always describe
+    every evaluation step taken.
+    """
+    run_dir = Path(run_dir)
+    config = _resumed_config(run_dir, None)
+    steps = config.evaluation.steps if steps is None else steps
+    if steps < 1:
+        raise ConfigError(f"--steps: must be >= 1, got {steps}")
+    done = evaluated_steps(run_dir)
+    if steps < done:
+        raise ConfigError(f"--steps: {run_dir} already has {done} evaluation steps; give more to extend it")
+    latest = checkpoint.latest(run_dir / "checkpoints")
+    if latest is None:
+        raise ConfigError(f"run_dir: {run_dir} has no checkpoint to evaluate")
+    problem = build_problem(config)
+    logger = rundir.setup_logging(run_dir)
+    state = train.load_checkpoint(problem, latest, with_optimiser=False)
+    results = _evaluate(problem, state, steps, run_dir, progress or Silent())
+    if results is None:
+        return None
+    if (run_dir / "summary.json").exists():
+        summary = rundir.read_json(run_dir / "summary.json")
+        _write_summary(problem, run_dir, {**summary, **_from_evaluation(results)}, logger)
+    logger.info("evaluation: %s", json.dumps(results))
+    return results
+
+
+def evaluated_steps(run_dir) -> int:
+    """Evaluation steps recorded in RUN_DIR/evaluation.json (0 if none)."""
+    path = Path(run_dir) / "evaluation.json"
+    return int(rundir.read_json(path).get("steps", 0)) if path.exists() else 0
+
+
+def _resumed_config(run_dir: Path, config) -> Config:
+    """The run's own config; a different one given alongside is refused, naming what changed."""
+    if not (run_dir / "config.toml").is_file():
+        raise ConfigError(f"run_dir: {run_dir} is not a qsolid run directory (no config.toml)")
+    own = load_config(run_dir / "config.toml")
+    if config is not None:
+        given = config if isinstance(config, Config) else load_config(config)
+        changed = _changed_fields(to_dict(own), to_dict(given))
+        if changed:
+            raise ConfigError(f"resume: the config differs from {run_dir / 'config.toml'} in {', '.join(changed)}")
+    return own
+
+
+def _changed_fields(old: dict, new: dict, prefix: str = "") -> list[str]:
+    names = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            names += _changed_fields(a, b, f"{prefix}{key}.")
+        elif a != b:
+            names.append(f"{prefix}{key}")
+    return names
+
+
+def _require_new_directory(run_dir: Path) -> None:
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ConfigError(f"run_dir: {run_dir} exists and is not empty (resume it, or choose a new one)")
+
+
+def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progress) -> dict | None:
+    """Pretrain, train and evaluate, resuming from whatever the run directory holds."""
+    config = problem.config
+    checkpoints = run_dir / "checkpoints"
+    latest = checkpoint.latest(checkpoints)
+    if latest is not None:
+        state = train.load_checkpoint(problem, latest)
+        logger.info("resumed from %s (step %d)", latest.name, state.step)
+    else:
+        state = train.initial_state(problem)
+    hf_energy = _pretrain_if_needed(problem, state, run_dir, logger, progress)
+    if latest is None:
+        progress.note(f"burn-in: {config.sampling.burn_in_sweeps} sweeps (compiling the sampler)")
+        state = train.burn_in(problem, state, config.sampling.burn_in_sweeps)
+        train.save_checkpoint(problem, state, checkpoints)
+
+    start = time.perf_counter()
+    state, finished = train.train(problem, state, run_dir, logger, progress)
+    if not finished:
+        return None
+    logger.info("training finished at step %d (%.1f s this session)", state.step, time.perf_counter() - start)
+    results = _evaluate(problem, state, config.evaluation.steps, run_dir, progress)
+    if results is None:
+        return None
+    stats = rundir.read_stats(run_dir / "stats.csv")
+    summary = {
+        **_from_evaluation(results),
+        "steps": state.step,
+        "seconds_per_step": float(np.median(stats["seconds"])) if stats else float("nan"),
+        "rewinds": state.rewinds,
+        **write_final_structure(run_dir, logger),
+    }
+    if hf_energy is not None:
+        summary["hartree_fock_energy_ha"] = hf_energy
+        summary["hartree_fock_energy_per_atom_ha"] = hf_energy / problem.system.n_nuclei
+    if train.is_npt(problem):
+        summary.update(npt_summary(problem, state, results))
+        summary.update(cell_convergence(stats))
+    _write_summary(problem, run_dir, summary, logger)
+    from qsolid.vmc.plots import plot_training
+
+    summary_plots = plot_training(run_dir)
+    logger.info("plots: %s", ", ".join(str(path) for path in summary_plots))
+    return summary
+
+
+def _from_evaluation(results: dict) -> dict:
+    return {key: results[key] for key in SUMMARY_KEYS_FROM_EVALUATION if key in results}
+
+
+def _write_summary(problem: Problem, run_dir: Path, summary: dict, logger) -> None:
+    rundir.atomic_write_json(run_dir / "summary.json", summary)
+    logger.info("summary: %s", json.dumps(summary))
+
+
+def _evaluate(problem: Problem, state, steps: int, run_dir: Path, progress: Progress) -> dict | None:
+    progress.stage("evaluation", steps, evaluated_steps(run_dir))
+    results, finished = evaluate(problem, state, steps, run_dir, progress)
+    if not finished:
+        return None
+    rundir.atomic_write_json(run_dir / "evaluation.json", results)
+    return results
+
+
+def npt_summary(problem: Problem, state, results) -> dict:
+    """Enthalpy H = E + P Omega (per atom), volume and cell of a constant-pressure run at its final cell."""
+    from qsolid.vmc.npt import enthalpy
+
+    n_atoms = problem.system.n_nuclei
+    volume_per_atom = float(lat.volume(state.lattice)) / n_atoms
+    pressure = units.gpa_to_ha_bohr3(problem.config.npt.pressure_gpa)
+    enthalpy_per_atom = enthalpy(results["energy_per_atom_ha"], volume_per_atom, pressure)
+    a, b, c, alpha, beta, gamma = (float(x) for x in lat.parameters_from_lattice(state.lattice))
+    return {
+        "pressure_gpa": problem.config.npt.pressure_gpa,
+        "enthalpy_per_atom_ha": enthalpy_per_atom,
+        "enthalpy_per_atom_error_ha": results["energy_per_atom_error_ha"],
+        "enthalpy_per_atom_ev": units.ha_to_ev(enthalpy_per_atom),
+        "volume_per_atom_bohr3": volume_per_atom,
+        "volume_per_atom_a3": units.bohr3_to_angstrom3(volume_per_atom),
+        "lattice_abc_bohr": [a, b, c],
+        "lattice_angles_deg": [alpha, beta, gamma],
+    }
+
+
+CELL_MOVING_PERCENT = 1.0
+"""A last lattice stage whose volume changed by more than this (percent) has not converged."""
+
+
+def cell_convergence(stats: dict) -> dict:
+    """How far the volume moved over the last lattice stage: a cell that still moves there has not
+    reached its constant-pressure volume (run more cycles)."""
+    stages = stats["stage"]
+    last = max(index for index, stage in enumerate(stages) if stage == "lattice")
+    first = last
+    while first > 0 and stages[first - 1] == "lattice":
+        first -= 1
+    volumes = np.asarray(stats["volume_per_atom_bohr3"][first : last + 1])
+    change = 100.0 * float(volumes[-1] - volumes[0]) / float(volumes[0])
+    return {"last_lattice_stage_volume_change_percent": change, "cell_converged": abs(change) <= CELL_MOVING_PERCENT}
+
+
+def write_final_structure(run_dir: Path, logger) -> dict:
+    """RUN_DIR/final.cif, a sampled configuration of the evaluation (the one nearest the mean, a real
+    structure one can start from), and RUN_DIR/mean_positions.cif, the mean nuclear positions (which
+    merge for rotating molecules). Returns their shortest interatomic distances (angstrom)."""
+    from qsolid.analysis.crystal import Crystal
+    from qsolid.analysis.samples import load_samples, mean_structure, unwrapped_samples
+
+    samples = load_samples(run_dir)
+    mean = mean_structure(samples)
+    unwrapped = unwrapped_samples(samples)
+    nearest = int(np.argmin(np.sum(((unwrapped - unwrapped.mean(axis=0)) ** 2), axis=(1, 2))))
+    lattice = samples.lattice_per_sample()[nearest]
+    representative = Crystal(lattice, lat.wrap(unwrapped[nearest]), samples.numbers)
+    distances = {}
+    for name, crystal in (("final", representative), ("mean_positions", mean.crystal)):
+        _write_cif(crystal, run_dir / f"{name}.cif")
+        distances[f"{name}_shortest_distance_angstrom"] = shortest_distance_angstrom(crystal)
+    if distances["final_shortest_distance_angstrom"] < SHORTEST_DISTANCE_ANGSTROM:
+        logger.warning("final.cif has nuclei %.3f angstrom apart: not a physical structure",
+                       distances["final_shortest_distance_angstrom"])
+    return distances
+
+
+def shortest_distance_angstrom(crystal) -> float:
+    """Shortest distance between two nuclei under periodic boundary conditions (inf for one nucleus)."""
+    if crystal.n_atoms == 1:
+        return float("inf")
+    distances = crystal.to_ase().get_all_distances(mic=True)
+    return float(np.min(distances[~np.eye(crystal.n_atoms, dtype=bool)]))
+
+
+def _write_cif(crystal, path: Path) -> None:
+    import io
+
+    import ase.io
+
+    buffer = io.BytesIO()
+    ase.io.write(buffer, crystal.to_ase(), format="cif")
+    rundir.atomic_write_bytes(path, buffer.getvalue())
+
+
+def _pretrain_if_needed(problem: Problem, state, run_dir: Path, logger, progress: Progress):
+    """Hartree-Fock (its energy cached in RUN_DIR/hartree_fock.json) and, on a fresh state, the orbital fit."""
+    config = problem.config
+    if config.pretrain.steps == 0:
+        return None
+    from qsolid.vmc.pretrain import pretrain, solve_hartree_fock
+
+    cached = run_dir / "hartree_fock.json"
+    if state.pretrained and cached.exists():
+        return rundir.read_json(cached)["energy_ha"]
+    logger.info("periodic Hartree-Fock (%s basis)", config.pretrain.basis)
+    progress.note(f"periodic Hartree-Fock (PySCF, {config.pretrain.basis} basis)")
+    hf = solve_hartree_fock(problem.system, config.pretrain.basis)
+    rundir.atomic_write_json(cached, {"energy_ha": hf.energy_ha, "basis": config.pretrain.basis})
+    logger.info("Hartree-Fock energy %.6f Ha per cell", hf.energy_ha)
+    if not state.pretrained:
+        progress.stage("pretraining", config.pretrain.steps)
+        pretrain(problem, state, hf, logger, progress.advance)
+    return hf.energy_ha
