@@ -193,3 +193,50 @@ def load_toml(path) -> dict:
         raise ConfigError(f"config: file not found: {path}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config: {path} is not valid TOML ({error})") from None
+
+
+def _flat(value, path: str, out: dict) -> dict:
+    if dataclasses.is_dataclass(value):
+        value = to_dict(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flat(item, f"{path}.{key}" if path else str(key), out)
+    else:
+        out[path] = _as_plain(value)
+    return out
+
+
+def changed_fields(old_config, new_config) -> list[str]:
+    """Dotted names of the fields whose values differ between two configs (or plain nested dicts),
+    sorted; a field present in only one of them counts as changed."""
+    old, new = _flat(old_config, "", {}), _flat(new_config, "", {})
+    return sorted(key for key in old.keys() | new.keys() if old.get(key, ()) != new.get(key, ()))
+
+
+EXTENSIBLE_ON_RESUME = ("optimisation.steps", "evaluation.steps")
+"""The rule for resuming a run directory: its config is frozen when the run starts, and a resume
+may change nothing but the run length, i.e. these fields may grow (never shrink), and only through
+an explicit command-line flag (e.g. `qsolid run --resume RUN_DIR --steps N`), never by editing
+RUN_DIR/config.toml. Anything else (learning rate, network shape, seed, ...) would make the
+checkpoints, statistics and summary of one run describe two different calculations."""
+
+
+def check_resume(old_config, new_config, extensible=EXTENSIBLE_ON_RESUME) -> None:
+    """Raise ConfigError naming every changed field that the resume rule does not allow
+    (see EXTENSIBLE_ON_RESUME): `old_config` is the one the run started with, `new_config`
+    the one it would continue with."""
+    old, new = _flat(old_config, "", {}), _flat(new_config, "", {})
+    changed = changed_fields(old, new)
+    shrunk = [k for k in changed if k in extensible and k in old and k in new and new[k] < old[k]]
+    refused = [k for k in changed if k not in extensible] + shrunk
+    if shrunk:
+        raise ConfigError(
+            f"{', '.join(refused)}: cannot decrease on resume ("
+            + ", ".join(f"{k} {old[k]} -> {new[k]}" for k in shrunk)
+            + "); a resume may only extend a run"
+        )
+    if refused:
+        raise ConfigError(
+            f"{', '.join(refused)}: changed since the run started; a resume may only extend "
+            f"{' / '.join(extensible)} (start a new run with --out for anything else)"
+        )
