@@ -38,14 +38,23 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_INVALID_INPUT
+    from qsolid.rundir import Terminated, terminate_by_exception
+
     try:
-        return int(args.func(args) or 0)
+        with terminate_by_exception():
+            return int(args.func(args) or 0)
     except ConfigError as error:
         print(f"qsolid: error: {error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    except PermissionError as error:
+        print(f"qsolid: error: {error.filename}: permission denied", file=sys.stderr)
         return EXIT_INVALID_INPUT
     except KeyboardInterrupt:
         print("qsolid: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("qsolid: terminated", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def command_run(args) -> int:
     summary = run_to_completion(problem, run_dir, logger)
     if summary is None:
         print(f"stopped; continue with: qsolid run --resume {run_dir}")
-        return 130
+        return rundir.StopRequest.exit_status()
     print(
         f"E = {summary['energy_per_atom_ha']:.6f} +- {summary['energy_per_atom_error_ha']:.6f} Ha/atom "
         f"({summary['energy_ha']:.6f} +- {summary['energy_error_ha']:.6f} Ha/cell, {summary['n_atoms']} atoms)"
@@ -120,6 +120,14 @@ def command_run(args) -> int:
     return 0
 
 
+def _latest_valid_checkpoint(directory: Path, logger):
+    """checkpoint.latest_valid, with a console warning when newer corrupt checkpoints were skipped."""
+    path = checkpoint.latest_valid(directory, logger)
+    if path is not None and path != checkpoint.latest(directory):
+        print(f"qsolid: warning: newer checkpoints are corrupt (see {directory.parent / 'qsolid.log'}); using {path.name}", file=sys.stderr)
+    return path
+
+
 def run_to_completion(problem, run_dir: Path, logger):
     """Pretrain, train and evaluate, resuming from whatever the run directory holds."""
     from qsolid import train
@@ -127,7 +135,7 @@ def run_to_completion(problem, run_dir: Path, logger):
 
     config = problem.config
     checkpoints = run_dir / "checkpoints"
-    latest = checkpoint.latest(checkpoints)
+    latest = _latest_valid_checkpoint(checkpoints, logger)
     if latest is not None:
         state = train.load_checkpoint(problem, latest)
         logger.info("resumed from %s (step %d)", latest.name, state.step)
@@ -211,12 +219,11 @@ def _npt_summary(problem, state, results) -> dict:
 def _write_final_structure(run_dir: Path) -> None:
     """RUN_DIR/final.cif: the final cell with the mean nuclear positions of the evaluation (angstrom)."""
     import os
-    import tempfile
 
     from qsolid.analysis.samples import load_samples, mean_structure
 
     crystal = mean_structure(load_samples(run_dir)).crystal
-    handle, tmp = tempfile.mkstemp(dir=run_dir, prefix=".final.", suffix=".cif")
+    handle, tmp = rundir.temporary_file(run_dir / "final.cif", suffix=".cif")
     os.close(handle)
     crystal.write_cif(tmp)
     os.replace(tmp, run_dir / "final.cif")
@@ -253,18 +260,18 @@ def command_evaluate(args) -> int:
     steps = args.steps or config.evaluation.steps
     if steps < 1:
         raise ConfigError(f"--steps: must be >= 1, got {steps}")
-    latest = checkpoint.latest(run_dir / "checkpoints")
-    if latest is None:
-        raise ConfigError(f"run_dir: {run_dir} has no checkpoint to evaluate")
     problem = build_problem(config)
     logger = rundir.setup_logging(run_dir)
+    latest = _latest_valid_checkpoint(run_dir / "checkpoints", logger)
+    if latest is None:
+        raise ConfigError(f"run_dir: {run_dir} has no checkpoint to evaluate")
     state = train.load_checkpoint(problem, latest, with_optimiser=False)
     results, finished = _run_with_progress(
         "evaluation", steps, 0, lambda update: evaluate(problem, state, steps, run_dir, update)
     )
     if not finished:
         print(f"stopped; run the same command again to continue")
-        return 130
+        return rundir.StopRequest.exit_status()
     rundir.atomic_write_json(run_dir / "evaluation.json", results)
     logger.info("evaluation: %s", json.dumps(results))
     print(json.dumps(results, indent=2))
