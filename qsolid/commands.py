@@ -91,10 +91,17 @@ def command_run(args) -> int:
         config = load_config(run_dir / "config.toml")
     else:
         config = load_config(args.config) if args.config else main_job_config()
+    if config.pretrain.steps > 0:
+        from qsolid.hartree_fock import check_basis
+
+        check_basis(config.pretrain.basis)
     problem = build_problem(config)
     if not args.resume:
         run_dir = _new_run_dir(args.out)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"--out: cannot create {run_dir} ({error.strerror})") from None
         rundir.atomic_write_text(run_dir / "config.toml", tomli_w.dumps(to_dict(config)))
     logger = rundir.setup_logging(run_dir)
     logger.info("qsolid run in %s (resume=%s)", run_dir, bool(args.resume))
