@@ -138,7 +138,7 @@ def latest_valid(directory, logger: logging.Logger | None = None):
     """The newest checkpoint in `directory` that loads and passes its checksum, or None if there is none.
 
     Each newer checkpoint skipped is reported as a warning on `logger` (default: the "qsolid"
-    logger). Nothing is deleted: a skipped file stays for inspection and is replaced when the
+    logger) once a valid one is found. Nothing is deleted: a skipped file stays for inspection and is replaced when the
     run reaches its step again. Raises ConfigError when step checkpoints exist but none is
     valid, so a damaged run is never silently restarted from scratch.
     """
@@ -150,8 +150,9 @@ def latest_valid(directory, logger: logging.Logger | None = None):
             load_arrays(path)
         except CorruptCheckpoint as error:
             reasons.append(str(error))
-            logger.warning("skipping corrupt checkpoint %s", error)
             continue
+        for reason in reasons:
+            logger.warning("skipping corrupt checkpoint %s", reason)
         if reasons:
             logger.warning("using %s, the newest valid checkpoint", path.name)
         return path

@@ -19,10 +19,17 @@ COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (the help is one `--help` away); exit status 2."""
+
+    def error(self, message):
+        self.exit(EXIT_INVALID_INPUT, f"qsolid: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="qsolid",
         description="Neural-network variational Monte Carlo for quantum solids under pressure.",
     )

@@ -38,7 +38,10 @@ def plot_training(run_dir) -> list[Path]:
         if column not in stats or isinstance(stats[column][0], str):
             raise ConfigError(f"stats.csv: {run_dir / 'stats.csv'} has no numeric column '{column}'")
     out = run_dir / "plots"
-    out.mkdir(exist_ok=True)
+    try:
+        out.mkdir(exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"plot: cannot create {out} ({error.strerror})") from None
     steps = np.asarray(stats["step"])
     figure, axes = plt.subplots(len(PANELS), 1, figsize=(7, 2.4 * len(PANELS)), sharex=True)
     for axis, (column, label) in zip(axes, PANELS):

@@ -191,6 +191,10 @@ def load_toml(path) -> dict:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"config: file not found: {path}") from None
+    except OSError as error:
+        raise ConfigError(f"config: cannot read {path} ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config: {path} is not a text file (TOML must be UTF-8)") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config: {path} is not valid TOML ({error})") from None
 

@@ -82,8 +82,8 @@ def read_structure(path) -> Crystal:
     try:
         atoms = ase.io.read(str(path))
     except Exception as error:  # ASE raises many kinds for unreadable files, some with an empty message
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "not a structure file ASE can parse"
-        raise ConfigError(f"path: cannot read {path.name!r} as a structure ({type(error).__name__}: {reason})") from None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "not a format ASE can read"
+        raise ConfigError(f"path: cannot read {path.name!r} as a structure ({reason})") from None
     if not all(atoms.pbc) or abs(atoms.cell.volume) < 1e-8:
         raise ConfigError(f"path: {path.name!r} has no periodic 3D cell")
     return Crystal(np.asarray(atoms.cell) / BOHR_ANGSTROM, atoms.get_scaled_positions(wrap=True),
