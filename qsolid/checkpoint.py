@@ -5,17 +5,27 @@ leaves (``params/electrons/layers/0/w``), plus a JSON ``metadata`` entry.
 Arrays are gathered to the host first, so a checkpoint written with walkers
 sharded over several devices loads on any device count. Loading needs a
 template pytree with the same structure (made by the same init functions).
+
+Integrity: the metadata carries the SHA-256 of the arrays (keys, dtypes,
+shapes and bytes in key order), checked on every load, so a truncated or
+corrupted file is recognised as such (:class:`CorruptCheckpoint`) whatever the
+zip reader makes of it. :func:`latest_valid` skips such files, with a logged
+warning, and returns the newest checkpoint that passes.
 """
 
+import hashlib
 import io
 import json
+import logging
 import re
+import zipfile
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from qsolid.rundir import atomic_write_bytes
+from qsolid.rundir import atomic_write_bytes, remove_temporaries
+from qsolid.schema import ConfigError
 
 _STEP_FILE = re.compile(r"step_(\d{8})\.npz$")
 
@@ -53,20 +63,51 @@ def unflatten(template, arrays: dict, prefix: str = ""):
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
+class CorruptCheckpoint(ValueError):
+    """A checkpoint file that cannot be read or whose arrays fail their checksum."""
+
+
+_CHECKSUM = "sha256"
+
+
+def checksum(arrays: dict) -> str:
+    """SHA-256 over the arrays' keys, dtypes, shapes and bytes, in key order."""
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        value = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}\0{value.dtype.str}\0{value.shape}\0".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
 def save(path, tree, metadata: dict) -> None:
-    """Write `tree` and JSON `metadata` atomically to `path`."""
+    """Write `tree` and JSON `metadata` (plus the arrays' checksum) atomically to `path`."""
     buffer = io.BytesIO()
     arrays = flatten(tree)
+    metadata = {**metadata, _CHECKSUM: checksum(arrays)}
     arrays["__metadata__"] = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
     np.savez(buffer, **arrays)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_arrays(path):
-    """All arrays of a checkpoint, keyed by pytree path, and its metadata."""
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
-    metadata = json.loads(arrays.pop("__metadata__").tobytes().decode())
+    """All arrays of a checkpoint, keyed by pytree path, and its metadata (checksum verified).
+
+    Raises CorruptCheckpoint for an unreadable, truncated or altered file.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        metadata = json.loads(arrays.pop("__metadata__").tobytes().decode())
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as error:
+        # np.load reports a damaged zip as BadZipFile, a damaged member as ValueError/EOFError.
+        raise CorruptCheckpoint(f"{Path(path).name}: unreadable ({type(error).__name__}: {error})") from None
+    if not isinstance(metadata, dict):
+        raise CorruptCheckpoint(f"{Path(path).name}: its metadata is not a JSON object")
+    # Checkpoints written before checksums existed rely on the zip members' CRC alone.
+    expected = metadata.pop(_CHECKSUM, None)
+    if expected is not None and checksum(arrays) != expected:
+        raise CorruptCheckpoint(f"{Path(path).name}: checksum mismatch (the file was altered or truncated)")
     return arrays, metadata
 
 
@@ -80,18 +121,50 @@ def step_path(directory, step: int) -> Path:
     return Path(directory) / f"step_{step:08d}.npz"
 
 
-def latest(directory):
-    """The checkpoint with the highest step in `directory`, or None."""
+def _steps(directory) -> list:
     directory = Path(directory)
     if not directory.is_dir():
-        return None
-    found = sorted((int(m.group(1)), p) for p in directory.iterdir() if (m := _STEP_FILE.search(p.name)))
+        return []
+    return sorted((int(m.group(1)), p) for p in directory.iterdir() if (m := _STEP_FILE.search(p.name)))
+
+
+def latest(directory):
+    """The checkpoint with the highest step in `directory`, or None (unverified; see latest_valid)."""
+    found = _steps(directory)
     return found[-1][1] if found else None
 
 
+def latest_valid(directory, logger: logging.Logger | None = None):
+    """The newest checkpoint in `directory` that loads and passes its checksum, or None if there is none.
+
+    Each newer checkpoint skipped is reported as a warning on `logger` (default: the "qsolid"
+    logger) once a valid one is found. Nothing is deleted: a skipped file stays for inspection and is replaced when the
+    run reaches its step again. Raises ConfigError when step checkpoints exist but none is
+    valid, so a damaged run is never silently restarted from scratch.
+    """
+    logger = logger or logging.getLogger("qsolid")
+    found = _steps(directory)
+    reasons = []
+    for _, path in reversed(found):
+        try:
+            load_arrays(path)
+        except CorruptCheckpoint as error:
+            reasons.append(str(error))
+            continue
+        for reason in reasons:
+            logger.warning("skipping corrupt checkpoint %s", reason)
+        if reasons:
+            logger.warning("using %s, the newest valid checkpoint", path.name)
+        return path
+    if found:
+        raise ConfigError(f"checkpoints: no valid checkpoint in {directory} ({reasons[0]})")
+    return None
+
+
 def prune(directory, keep: int) -> None:
-    """Delete all but the `keep` most recent step checkpoints."""
+    """Delete all but the `keep` most recent step checkpoints (and temporary files a failed write left)."""
     directory = Path(directory)
+    remove_temporaries(directory)
     found = sorted((int(m.group(1)), p) for p in directory.iterdir() if (m := _STEP_FILE.search(p.name)))
     for _, path in found[:-keep] if keep > 0 else []:
         path.unlink(missing_ok=True)

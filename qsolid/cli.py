@@ -19,10 +19,17 @@ COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (the help is one `--help` away); exit status 2."""
+
+    def error(self, message):
+        self.exit(EXIT_INVALID_INPUT, f"qsolid: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="qsolid",
         description="Neural-network variational Monte Carlo for quantum solids under pressure.",
     )
@@ -38,14 +45,23 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_INVALID_INPUT
+    from qsolid.rundir import Terminated, terminate_by_exception
+
     try:
-        return int(args.func(args) or 0)
+        with terminate_by_exception():
+            return int(args.func(args) or 0)
     except ConfigError as error:
         print(f"qsolid: error: {error}", file=sys.stderr)
+        return EXIT_INVALID_INPUT
+    except PermissionError as error:
+        print(f"qsolid: error: {error.filename}: permission denied", file=sys.stderr)
         return EXIT_INVALID_INPUT
     except KeyboardInterrupt:
         print("qsolid: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("qsolid: terminated", file=sys.stderr)
+        return 143
 
 
 if __name__ == "__main__":

@@ -22,11 +22,30 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def temporary_file(path, suffix: str = ".tmp"):
+    """(fd, name) of a new hidden file beside `path` (``.NAME.XXXX.tmp``), with the permissions
+    an ordinary file would get (0666 less the umask) rather than mkstemp's 0600."""
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.fchmod(handle, 0o666 & ~_umask())
+    return handle, tmp
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
-    """Write `data` to `path` atomically (temp file + fsync + rename)."""
+    """Write `data` to `path` atomically (temp file + fsync + rename).
+
+    On failure the temporary file is removed if the directory still allows it, and the
+    original error is raised (a failing clean-up never masks it).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, tmp = temporary_file(path)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
@@ -34,9 +53,17 @@ def atomic_write_bytes(path, data: bytes) -> None:
             os.fsync(file.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def remove_temporaries(directory) -> None:
+    """Delete temporary files (``.*.tmp``) left in `directory` by writes that could not clean up."""
+    directory = Path(directory)
+    for tmp in directory.glob(".*.tmp") if directory.is_dir() else ():
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def atomic_write_text(path, text: str) -> None:
@@ -89,7 +116,8 @@ class StatsFile:
     def append(self, rows) -> None:
         new = not self.path.exists()
         with open(self.path, "a", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=self.columns)
+            # "\n" like truncate_after, so a resumed file never mixes line endings.
+            writer = csv.DictWriter(file, fieldnames=self.columns, lineterminator="\n")
             if new:
                 writer.writeheader()
             for row in rows:
@@ -102,9 +130,23 @@ def _format(value):
 
 
 def read_stats(path) -> dict:
-    """Columns of a stats CSV as lists: floats for numeric columns, strings otherwise."""
-    with open(path, newline="") as file:
-        rows = list(csv.DictReader(file))
+    """Columns of a stats CSV as lists: floats for numeric columns, strings otherwise.
+
+    A file that is not a table (binary, ragged rows) is a ConfigError naming it; a header
+    without rows gives {}.
+    """
+    from qsolid.schema import ConfigError
+
+    try:
+        with open(path, newline="") as file:
+            reader = csv.DictReader(file)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise ConfigError(f"stats.csv: {path} is not a CSV table ({type(error).__name__})") from None
+    for number, row in enumerate(rows, start=2):
+        if None in row or None in row.values():
+            raise ConfigError(f"stats.csv: {path} line {number} does not have the {len(header)} columns of its header")
     if not rows:
         return {}
     return {key: _column([row[key] for row in rows]) for key in rows[0]}
@@ -117,19 +159,48 @@ def _column(values):
         return values
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt for SIGINT (see terminate_by_exception)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def terminate_by_exception():
+    """While active, SIGTERM raises Terminated, so the CLI can print a line and exit 143
+    whatever the process is doing (set-up, Hartree-Fock, pretraining); the training and
+    evaluation loops override this with a StopRequest."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class StopRequest:
     """Turns SIGINT/SIGTERM into a flag the driver polls between steps.
 
     The driver then writes a checkpoint and exits cleanly; a second signal
-    falls back to the default behaviour (immediate interruption).
+    falls back to the previous behaviour (immediate interruption). The signal
+    received is kept in StopRequest.signum for the process's exit status.
     """
+
+    signum = None
 
     def __init__(self):
         self.requested = False
         self._previous = {}
 
+    @classmethod
+    def exit_status(cls) -> int:
+        """128 + the number of the signal that stopped the run: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + int(cls.signum or signal.SIGINT)
+
     def _handle(self, signum, frame):
         self.requested = True
+        StopRequest.signum = signum
         signal.signal(signum, self._previous[signum])
 
     def __enter__(self):

@@ -1,5 +1,6 @@
 """`qsolid analyze PATH`: structure, symmetry, XRD, distributions, Raman/IR and EOS of a run or structure."""
 
+import math
 from pathlib import Path
 
 from qsolid.analysis import report as report_module
@@ -19,7 +20,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("path", type=Path, help="run directory, samples .npz, or structure file")
     parser.add_argument("--out", type=Path, default=None,
-                        help="output directory (default: the run directory, or <stem>_analysis/ next to a file)")
+                        help="output directory (default: RUN_DIR/analysis/, or <stem>_analysis/ next to a file); "
+                             "written only when the whole analysis succeeds")
     parser.add_argument("--symprec", type=float, default=None, metavar="ANGSTROM",
                         help=f"spglib tolerance in angstrom (default {DEFAULT_SYMPREC_SAMPLES_ANGSTROM} for sampled "
                              f"means, {DEFAULT_SYMPREC_FILE_ANGSTROM} for structure files)")
@@ -40,10 +42,12 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    require(args.symprec is None or args.symprec > 0, "symprec", f"must be positive, got {args.symprec}")
-    require(args.wavelength_angstrom > 0, "wavelength_angstrom", f"must be positive, got {args.wavelength_angstrom}")
-    require(args.volume_per_atom_a3 is None or args.volume_per_atom_a3 > 0, "volume_per_atom_a3",
-            f"must be positive, got {args.volume_per_atom_a3}")
+    require(args.symprec is None or 0 < args.symprec < math.inf, "symprec",
+            f"must be a positive number, got {args.symprec}")
+    require(0 < args.wavelength_angstrom < math.inf, "wavelength_angstrom",
+            f"must be a positive number, got {args.wavelength_angstrom}")
+    require(args.volume_per_atom_a3 is None or 0 < args.volume_per_atom_a3 < math.inf, "volume_per_atom_a3",
+            f"must be a positive number, got {args.volume_per_atom_a3}")
     options = report_module.AnalysisOptions(
         symprec_angstrom=args.symprec,
         wavelength_angstrom=args.wavelength_angstrom,

@@ -81,8 +81,9 @@ def read_structure(path) -> Crystal:
         raise ConfigError(f"path: no such structure file {str(path)!r}")
     try:
         atoms = ase.io.read(str(path))
-    except Exception as error:  # ASE raises many kinds for unreadable files
-        raise ConfigError(f"path: cannot read {path.name!r} as a structure ({error})") from error
+    except Exception as error:  # ASE raises many kinds for unreadable files, some with an empty message
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "not a format ASE can read"
+        raise ConfigError(f"path: cannot read {path.name!r} as a structure ({reason})") from None
     if not all(atoms.pbc) or abs(atoms.cell.volume) < 1e-8:
         raise ConfigError(f"path: {path.name!r} has no periodic 3D cell")
     return Crystal(np.asarray(atoms.cell) / BOHR_ANGSTROM, atoms.get_scaled_positions(wrap=True),

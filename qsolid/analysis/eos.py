@@ -100,19 +100,23 @@ def fit_eos(volumes, pressures, pressure_errors=None, form: str = "vinet") -> EO
     return EOSFit(form, parameters, np.sqrt(np.diag(covariance)), covariance, chi2, len(volumes), sigma is not None)
 
 
-def read_pv_csv(path) -> dict:
+def read_pv_csv(path, field: str = "eos_csv") -> dict:
     """Read (P, V) points: columns volume_a3_per_atom, pressure_gpa and optionally pressure_err_gpa.
 
-    Returns {"volume": ..., "pressure": ..., "pressure_error": ... or None}.
+    Returns {"volume": ..., "pressure": ..., "pressure_error": ... or None}. Problems are
+    ConfigErrors naming `field` (the command-line option the file came from).
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"eos_csv: no such file {str(path)!r}")
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(line for line in handle if not line.lstrip().startswith("#")))
+        raise ConfigError(f"{field}: no such file {str(path)!r}")
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(line for line in handle if not line.lstrip().startswith("#")))
+    except (UnicodeDecodeError, csv.Error) as problem:
+        raise ConfigError(f"{field}: {path.name!r} is not a CSV text file ({type(problem).__name__})") from None
     required = ("volume_a3_per_atom", "pressure_gpa")
     if not rows or any(column not in rows[0] for column in required):
-        raise ConfigError(f"eos_csv: {path.name!r} needs columns {required} (+ optional pressure_err_gpa)")
+        raise ConfigError(f"{field}: {path.name!r} needs columns {required} (+ optional pressure_err_gpa)")
     try:
         volume = np.array([float(row["volume_a3_per_atom"]) for row in rows])
         pressure = np.array([float(row["pressure_gpa"]) for row in rows])
@@ -120,7 +124,9 @@ def read_pv_csv(path) -> dict:
         if "pressure_err_gpa" in rows[0]:
             error = np.array([float(row["pressure_err_gpa"]) for row in rows])
     except (TypeError, ValueError) as problem:
-        raise ConfigError(f"eos_csv: {path.name!r} has a non-numeric entry ({problem})") from problem
+        raise ConfigError(f"{field}: {path.name!r} has a non-numeric entry ({problem})") from None
+    if not all(np.all(np.isfinite(v)) for v in (volume, pressure, *(() if error is None else (error,)))):
+        raise ConfigError(f"{field}: {path.name!r} has a non-finite entry (nan or inf)")
     if not np.all(volume > 0):
-        raise ConfigError(f"eos_csv: {path.name!r} has non-positive volumes")
+        raise ConfigError(f"{field}: {path.name!r} has non-positive volumes")
     return {"volume": volume, "pressure": pressure, "pressure_error": error}

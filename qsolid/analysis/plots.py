@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (backend first)
 import numpy as np  # noqa: E402
 
 from qsolid.analysis.xrd import broadened_profile  # noqa: E402
+from qsolid.units import bohr_to_angstrom  # noqa: E402
 
 
 def _save(figure, path) -> None:
@@ -36,19 +37,21 @@ def plot_xrd(patterns, path, fwhm_deg: float = 0.1) -> None:
 
 def plot_rdf(rdf, path) -> None:
     figure, axes = plt.subplots(figsize=(6, 4))
-    axes.plot(rdf.centres_bohr, rdf.g, lw=1.2)
+    axes.plot(bohr_to_angstrom(rdf.centres_bohr), rdf.g, lw=1.2)
     axes.axhline(1.0, color="grey", lw=0.6, ls="--")
-    axes.set_xlabel("r (bohr)")
+    axes.set_xlabel("r (Å)")
     axes.set_ylabel("g(r)")
     axes.set_title(f"protons, {rdf.n_samples} samples")
     _save(figure, path)
 
 
-def plot_bond_lengths(edges, density, path) -> None:
+def plot_bond_lengths(edges_bohr, density_per_bohr, path) -> None:
+    """Histogram given in bohr, drawn in angstrom (the density rescaled so its area stays 1)."""
     figure, axes = plt.subplots(figsize=(6, 4))
-    axes.stairs(density, edges, fill=True, alpha=0.6)
-    axes.set_xlabel("H–H bond length (bohr)")
-    axes.set_ylabel("probability density (1/bohr)")
+    axes.stairs(np.asarray(density_per_bohr) / bohr_to_angstrom(1.0), bohr_to_angstrom(np.asarray(edges_bohr)),
+                fill=True, alpha=0.6)
+    axes.set_xlabel("H–H bond length (Å)")
+    axes.set_ylabel("probability density (1/Å)")
     _save(figure, path)
 
 

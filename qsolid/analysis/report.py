@@ -11,12 +11,20 @@
 6. from samples: g(r), bond lengths and g(theta, phi) (rdf, orientation);
 7. equation-of-state fits when (P, V) points are given (qsolid.analysis.eos);
 
-and writes analysis.json, CSV tables, PNG plots and summary.md.
+and writes analysis.json, CSV tables, PNG plots and summary.md into the output
+directory (default RUN_DIR/analysis/, or <stem>_analysis/ beside a file). Every
+input is read and checked first; the outputs are written to a temporary
+directory beside it and moved in only when the whole analysis succeeded, so a
+failure leaves no partial output and no empty folder.
 """
 
+import contextlib
 import csv
 import dataclasses
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -59,10 +67,59 @@ class AnalysisOptions:
     min_ratio: float = DEFAULT_MIN_RATIO
 
 
+OVERLAP_ANGSTROM = 0.01
+"""Atoms of a structure file closer than this are overlapping (a broken file, not a tolerance problem)."""
+
+
 def default_output_directory(path) -> Path:
-    """The run directory itself, or <stem>_analysis/ next to a structure or samples file."""
+    """RUN_DIR/analysis/ for a run directory, or <stem>_analysis/ next to a structure or samples file."""
     path = Path(path)
-    return path if path.is_dir() else path.with_name(path.stem + "_analysis")
+    return path / "analysis" if path.is_dir() else path.with_name(path.stem + "_analysis")
+
+
+def _check_no_overlap(crystal: Crystal, name: str) -> None:
+    distances = distance_matrix(crystal.lattice_bohr, crystal.fractional) * BOHR_ANGSTROM
+    i, j = np.unravel_index(np.argmin(distances), distances.shape)
+    if distances[i, j] < OVERLAP_ANGSTROM:
+        raise ConfigError(f"path: atoms {min(i, j)} and {max(i, j)} of {name!r} overlap "
+                          f"({distances[i, j]:.4f} A apart)")
+
+
+def _check_inputs(options: AnalysisOptions) -> None:
+    """Read every auxiliary input once before anything is computed or written."""
+    if options.eos_csv:
+        eos.read_pv_csv(options.eos_csv)
+    if options.experiment_csv:
+        eos.read_pv_csv(options.experiment_csv, field="experiment_csv")
+    for other in options.compare:
+        try:
+            read_structure(other)
+        except ConfigError as error:
+            raise ConfigError(f"compare: {str(error).removeprefix('path: ')}") from None
+
+
+@contextlib.contextmanager
+def _staged(out: Path):
+    """A temporary directory beside `out`; on success its files are moved into `out`, else it is removed."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out: {str(out)!r} exists and is not a directory")
+    anchor = out.parent
+    while not anchor.exists():
+        anchor = anchor.parent
+    stage = Path(tempfile.mkdtemp(dir=anchor, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        yield stage
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(stage, 0o777 & ~mask)  # mkdtemp's 0700 would make the folder private
+        if out.is_dir():
+            for item in stage.iterdir():
+                os.replace(item, out / item.name)
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _jsonable(value):
@@ -260,7 +317,7 @@ def _xrd(crystal, options: AnalysisOptions, out: Path, debye_waller_b, label: st
 
 def _eos(options: AnalysisOptions, out: Path) -> dict:
     points = eos.read_pv_csv(options.eos_csv) if options.eos_csv else None
-    experiment = eos.read_pv_csv(options.experiment_csv) if options.experiment_csv else None
+    experiment = eos.read_pv_csv(options.experiment_csv, "experiment_csv") if options.experiment_csv else None
     fits = []
     if points is not None:
         fits = [eos.fit_eos(points["volume"], points["pressure"], points["pressure_error"], form)
@@ -288,8 +345,20 @@ def analyze(path, out=None, options: AnalysisOptions = AnalysisOptions()) -> dic
     if not path.exists():
         raise ConfigError(f"path: {str(path)!r} does not exist")
     out = Path(out) if out is not None else default_output_directory(path)
-    out.mkdir(parents=True, exist_ok=True)
     kind, source = _load_source(path)
+    if kind == "structure":
+        _check_no_overlap(source, path.name)
+    _check_inputs(options)
+    with _staged(out) as stage:
+        report = _analyze(path, kind, source, stage, options)
+        report["files"] = sorted(p.name for p in stage.iterdir() if p.suffix in (".csv", ".png", ".cif"))
+        report = _jsonable(report)
+        (stage / "analysis.json").write_text(json.dumps(report, indent=2) + "\n")
+        (stage / "summary.md").write_text(summary_markdown(report))
+    return report
+
+
+def _analyze(path: Path, kind: str, source, out: Path, options: AnalysisOptions) -> dict:
     report = {"source": {"path": str(path), "kind": kind}}
     samples = source if kind == "run" else None
     if samples is not None:
@@ -333,10 +402,6 @@ def analyze(path, out=None, options: AnalysisOptions = AnalysisOptions()) -> dic
                                              symmetry.conventional.lattice_bohr, out)
     if options.eos_csv or options.experiment_csv:
         report["eos"] = _eos(options, out)
-    report["files"] = sorted(p.name for p in out.iterdir() if p.suffix in (".csv", ".png", ".cif"))
-    report = _jsonable(report)
-    (out / "analysis.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "summary.md").write_text(summary_markdown(report))
     return report
 
 

@@ -17,7 +17,7 @@ from qsolid.schema import load_toml, option, parse, require, section
 @dataclasses.dataclass(frozen=True)
 class System:
     kind: Literal["harmonic", "ndco", "quartic", "crystal"] = option("quartic", "Model potential, or 'crystal' for the [crystal] section.")
-    beta: float = option(1.0, "Inverse temperature of model systems (hbar = m = k_B = 1); inf gives the ground state.")
+    beta: float = option(1.0, "Inverse temperature of model systems (hbar = m = k_B = 1); inf gives the ground state.", allow_inf=True)
     dimension: int = option(4, "Number of coordinates of the NDCO model.")
     ndco_coupling: float = option(0.1, "Coupling a of the NDCO model.")
     frequencies: tuple[float, ...] = option([1.0, 1.5], "Harmonic frequencies omega_i of the harmonic and quartic models.")

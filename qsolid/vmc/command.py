@@ -5,17 +5,16 @@ import sys
 import time
 from pathlib import Path
 
+from qsolid.rundir import StopRequest
 from qsolid.schema import ConfigError, to_commented_toml
 from qsolid.vmc.config import Config, load_config, main_job_config
-
-EXIT_STOPPED = 130
-
 
 def register(subparsers) -> None:
     run = subparsers.add_parser("run", help="optimise a wavefunction, then evaluate it (default: the built-in main job, 8-atom H2 crystal at 130 GPa)")
     run.add_argument("config", nargs="?", help="TOML config file (default: the built-in main job, examples/main_job.toml)")
     run.add_argument("--out", help="new run directory (default: runs/run-YYYYmmdd-HHMMSS)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    run.add_argument("--steps", type=str, help="with --resume: extend a fixed-cell run to N optimisation steps (the only change a resume allows)")
     run.set_defaults(func=command_run)
 
     config = subparsers.add_parser("config", help="print every option with its default and documentation")
@@ -55,12 +54,13 @@ def command_run(args) -> int:
     else:
         config = load_config(args.config) if args.config else main_job_config()
         run_dir = Path(args.out) if args.out else Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
+    steps = None if args.steps is None else _parse_steps(args.steps)
     print(f"run directory: {run_dir}")
     with ConsoleProgress() as progress:
-        summary = driver.run(config, run_dir, resume=bool(args.resume), progress=progress)
+        summary = driver.run(config, run_dir, resume=bool(args.resume), progress=progress, steps=steps)
     if summary is None:
         print(f"stopped; continue with: qsolid run --resume {run_dir}")
-        return EXIT_STOPPED
+        return StopRequest.exit_status()
     print_summary(summary, run_dir)
     return 0
 
@@ -96,7 +96,7 @@ def command_evaluate(args) -> int:
         results = driver.evaluate_run(args.run_dir, steps, progress=progress)
     if results is None:
         print("stopped; run the same command again to continue")
-        return EXIT_STOPPED
+        return StopRequest.exit_status()
     print(json.dumps(results, indent=2))
     return 0
 

@@ -12,6 +12,7 @@ extends the evaluation of a finished run. The CLI (`qsolid run`, `qsolid evaluat
 and only prints.
 """
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -22,10 +23,11 @@ import tomli_w
 from qsolid import checkpoint, rundir, units
 from qsolid import lattice as lat
 from qsolid.progress import Progress, Silent
-from qsolid.schema import ConfigError, to_dict
+from qsolid.schema import ConfigError, check_resume, parse, to_dict
 from qsolid.vmc import train
 from qsolid.vmc.config import Config, load_config
 from qsolid.vmc.evaluate import evaluate
+from qsolid.vmc.hartree_fock import check_basis
 from qsolid.vmc.problem import Problem, build_problem
 
 SUMMARY_KEYS_FROM_EVALUATION = (
@@ -38,23 +40,31 @@ SHORTEST_DISTANCE_ANGSTROM = 0.5
 """A structure file with two nuclei closer than this gets a warning: no H-H bond is shorter than ~0.6 A."""
 
 
-def run(config, run_dir, resume: bool = False, progress: Progress | None = None) -> dict | None:
+def run(config, run_dir, resume: bool = False, progress: Progress | None = None, steps: int | None = None) -> dict | None:
     """The whole VMC job in `run_dir`; returns summary.json's contents, or None if stopped by a signal.
 
     `config` is a path to a TOML file or a validated `Config`; with `resume` it may be omitted
-    (None), and if given it must equal the run's own config.toml.
+    (None), and if given it must equal the config the run started with. `steps` (resume only)
+    extends a fixed-cell run to that many optimisation steps — the one change a resume allows.
     """
     run_dir = Path(run_dir)
     progress = progress or Silent()
     if resume:
-        config = _resumed_config(run_dir, config)
+        config = _resumed_config(run_dir, config, steps)
     else:
+        if steps is not None:
+            raise ConfigError("--steps: extends a resumed run; set optimisation.steps in the config of a new one")
         config = config if isinstance(config, Config) else load_config(config)
         _require_new_directory(run_dir)
+    if config.pretrain.steps > 0:
+        check_basis(config.pretrain.basis)
     problem = build_problem(config)
     if not resume:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        rundir.atomic_write_text(run_dir / "config.toml", tomli_w.dumps(to_dict(config)))
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"run_dir: cannot create {run_dir} ({error.strerror})") from None
+    rundir.atomic_write_text(run_dir / "config.toml", tomli_w.dumps(to_dict(config)))
     logger = rundir.setup_logging(run_dir)
     logger.info("qsolid run in %s (resume=%s, precision %s)", run_dir, resume, config.precision)
     return _run_to_completion(problem, run_dir, logger, progress)
@@ -75,11 +85,11 @@ def evaluate_run(run_dir, steps: int | None = None, progress: Progress | None = 
     done = evaluated_steps(run_dir)
     if steps < done:
         raise ConfigError(f"--steps: {run_dir} already has {done} evaluation steps; give more to extend it")
-    latest = checkpoint.latest(run_dir / "checkpoints")
-    if latest is None:
-        raise ConfigError(f"run_dir: {run_dir} has no checkpoint to evaluate")
     problem = build_problem(config)
     logger = rundir.setup_logging(run_dir)
+    latest = checkpoint.latest_valid(run_dir / "checkpoints", logger)
+    if latest is None:
+        raise ConfigError(f"run_dir: {run_dir} has no checkpoint to evaluate")
     state = train.load_checkpoint(problem, latest, with_optimiser=False)
     results = _evaluate(problem, state, steps, run_dir, progress or Silent())
     if results is None:
@@ -97,28 +107,26 @@ def evaluated_steps(run_dir) -> int:
     return int(rundir.read_json(path).get("steps", 0)) if path.exists() else 0
 
 
-def _resumed_config(run_dir: Path, config) -> Config:
-    """The run's own config; a different one given alongside is refused, naming what changed."""
+def _resumed_config(run_dir: Path, config, steps: int | None = None) -> Config:
+    """The config the run started with (kept in its checkpoints), with optimisation.steps raised to
+    `steps` if given; an edited config.toml or a different `config` is refused, naming the fields
+    (qsolid.schema.check_resume)."""
     if not (run_dir / "config.toml").is_file():
         raise ConfigError(f"run_dir: {run_dir} is not a qsolid run directory (no config.toml)")
     own = load_config(run_dir / "config.toml")
+    latest = checkpoint.latest_valid(run_dir / "checkpoints")
+    recorded = checkpoint.load_arrays(latest)[1].get("config") if latest is not None else None
+    started = own if recorded is None else parse(Config, recorded)
+    check_resume(started, own)
     if config is not None:
-        given = config if isinstance(config, Config) else load_config(config)
-        changed = _changed_fields(to_dict(own), to_dict(given))
-        if changed:
-            raise ConfigError(f"resume: the config differs from {run_dir / 'config.toml'} in {', '.join(changed)}")
-    return own
-
-
-def _changed_fields(old: dict, new: dict, prefix: str = "") -> list[str]:
-    names = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            names += _changed_fields(a, b, f"{prefix}{key}.")
-        elif a != b:
-            names.append(f"{prefix}{key}")
-    return names
+        check_resume(started, config if isinstance(config, Config) else load_config(config))
+    if steps is None:
+        return started
+    if started.npt.lattice_mode != "fixed":
+        raise ConfigError("--steps: a constant-pressure run's length is its [npt] schedule; start a new run")
+    extended = dataclasses.replace(started, optimisation=dataclasses.replace(started.optimisation, steps=steps))
+    check_resume(started, extended)
+    return extended
 
 
 def _require_new_directory(run_dir: Path) -> None:
@@ -130,7 +138,7 @@ def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progre
     """Pretrain, train and evaluate, resuming from whatever the run directory holds."""
     config = problem.config
     checkpoints = run_dir / "checkpoints"
-    latest = checkpoint.latest(checkpoints)
+    latest = checkpoint.latest_valid(checkpoints, logger)
     if latest is not None:
         state = train.load_checkpoint(problem, latest)
         logger.info("resumed from %s (step %d)", latest.name, state.step)

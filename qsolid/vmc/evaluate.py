@@ -21,6 +21,7 @@ an error of first order in the wavefunction error.
 """
 
 import io
+import logging
 import time
 
 import jax.numpy as jnp
@@ -92,7 +93,11 @@ def evaluate(problem, state: State, steps: int, run_dir, progress: Progress):
     series = {name: [] for name in SERIES}
     samples = []
     if checkpoint_path.exists():
-        arrays, metadata = checkpoint.load_arrays(checkpoint_path)
+        try:
+            arrays, metadata = checkpoint.load_arrays(checkpoint_path)
+        except checkpoint.CorruptCheckpoint as error:
+            logging.getLogger("qsolid").warning("evaluation restarts: %s", error)
+            metadata = {"training_step": None}
         if metadata["training_step"] == state.step:
             state.walkers = problem.shard(checkpoint.unflatten(state.walkers, arrays, "walkers/"))
             series = {name: list(arrays[f"series/{name}"][:steps]) for name in SERIES}

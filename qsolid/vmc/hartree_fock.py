@@ -59,6 +59,7 @@ from pyscf.data.elements import ELEMENTS
 from pyscf.pbc import gto, scf
 
 from qsolid.lattice import reciprocal, to_fractional
+from qsolid.schema import ConfigError
 
 CONV_TOL_HA = 1e-9
 """SCF energy convergence threshold."""
@@ -93,6 +94,23 @@ class HartreeFock:
 def twist_kpoint(lattice_bohr, twist):
     """k_twist = twist @ B (1/bohr), twist in fractions of the reciprocal vectors b_k."""
     return np.asarray(twist, dtype=float) @ np.asarray(reciprocal(np.asarray(lattice_bohr, dtype=float)))
+
+
+def check_basis(basis: str, elements=("H",)) -> None:
+    """ConfigError naming pretrain.basis unless PySCF knows `basis` for every element (no HF run)."""
+    import warnings
+
+    from pyscf.gto import basis as basis_library
+
+    for element in elements:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # PySCF suggests installing basis-set-exchange
+                found = basis_library.load(basis, element)
+        except Exception:  # PySCF raises BasisNotFoundError, KeyError or RuntimeError depending on the name
+            found = None
+        if not found:
+            raise ConfigError(f"pretrain.basis: PySCF has no basis {basis!r} for {element}")
 
 
 def build_cell(lattice_bohr, proton_positions_bohr, nuclear_charges, n_up, n_down, basis):

@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from qsolid.rundir import read_stats  # noqa: E402
+from qsolid.schema import ConfigError  # noqa: E402
+from qsolid.units import bohr3_to_angstrom3, bohr_to_angstrom  # noqa: E402
 
 PANELS = (
     ("energy_ha", "energy (Ha / cell)"),
@@ -30,9 +32,16 @@ def plot_training(run_dir) -> list[Path]:
     run_dir = Path(run_dir)
     stats = read_stats(run_dir / "stats.csv")
     if not stats:
-        raise FileNotFoundError(f"{run_dir / 'stats.csv'} has no steps to plot")
+        raise ConfigError(f"stats.csv: {run_dir / 'stats.csv'} has no steps to plot")
+    cell = ("a_bohr", "b_bohr", "c_bohr", "volume_per_atom_bohr3", "enthalpy_ha")
+    for column in ("step", *(c for c, _ in PANELS), *cell):
+        if column not in stats or isinstance(stats[column][0], str):
+            raise ConfigError(f"stats.csv: {run_dir / 'stats.csv'} has no numeric column '{column}'")
     out = run_dir / "plots"
-    out.mkdir(exist_ok=True)
+    try:
+        out.mkdir(exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"plot: cannot create {out} ({error.strerror})") from None
     steps = np.asarray(stats["step"])
     figure, axes = plt.subplots(len(PANELS), 1, figsize=(7, 2.4 * len(PANELS)), sharex=True)
     for axis, (column, label) in zip(axes, PANELS):
@@ -64,11 +73,11 @@ def plot_cell(stats, path) -> Path:
     steps = np.asarray(stats["step"])
     figure, axes = plt.subplots(3, 1, figsize=(7, 7.2), sharex=True)
     for column, label in (("a_bohr", "a"), ("b_bohr", "b"), ("c_bohr", "c")):
-        axes[0].plot(steps, stats[column], label=label)
-    axes[0].set_ylabel("length (bohr)")
+        axes[0].plot(steps, bohr_to_angstrom(np.asarray(stats[column])), label=label)
+    axes[0].set_ylabel("length (Å)")
     axes[0].legend(loc="upper right", fontsize=8)
-    axes[1].plot(steps, stats["volume_per_atom_bohr3"])
-    axes[1].set_ylabel("volume (bohr$^3$/atom)")
+    axes[1].plot(steps, bohr3_to_angstrom3(np.asarray(stats["volume_per_atom_bohr3"])))
+    axes[1].set_ylabel("volume (Å$^3$/atom)")
     enthalpy = np.asarray(stats["enthalpy_ha"])
     axes[2].plot(steps, enthalpy, lw=0.6, alpha=0.5)
     window = max(1, len(enthalpy) // 20)

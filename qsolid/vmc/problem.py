@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from qsolid.vmc import sampling
+from qsolid.vmc import memory, sampling
 from qsolid.vmc.ansatz import nuclei as nuclei_ansatz
 from qsolid.vmc.ansatz.wavefunction import NuclearNetwork, Wavefunction, make_wavefunction
 from qsolid.ewald import make_ewald
@@ -80,6 +80,7 @@ class Problem:
 
 def build_problem(config) -> Problem:
     """Everything a run needs; raises ConfigError for inconsistent input before any compilation."""
+    memory.check(config)
     system = build_system(config.system)
     devices = jax.devices()
     if config.sampling.batch_size % len(devices):

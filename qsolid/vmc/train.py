@@ -30,7 +30,7 @@ from qsolid.vmc.optim import learning_rate_schedule
 from qsolid.progress import Progress
 from qsolid.rundir import StatsFile
 from qsolid.runloop import run_steps
-from qsolid.schema import ConfigError
+from qsolid.schema import ConfigError, to_dict
 from qsolid.units import gpa_to_ha_bohr3, ha_bohr3_to_gpa
 from qsolid.vmc.problem import Problem
 
@@ -155,7 +155,8 @@ def save_checkpoint(problem: Problem, state: State, directory) -> None:
     tree = {"params": state.params, "walkers": state.walkers}
     if state.opt_state is not None:
         tree["opt_state"] = state.opt_state
-    checkpoint.save(checkpoint.step_path(directory, state.step), tree, state.metadata())
+    metadata = {**state.metadata(), "config": to_dict(problem.config)}  # the resume rule checks it
+    checkpoint.save(checkpoint.step_path(directory, state.step), tree, metadata)
     checkpoint.prune(directory, problem.config.output.keep_checkpoints)
 
 

@@ -59,7 +59,9 @@ def test_run_directory_report(tmp_path):
     np.savez(tmp_path / "samples.npz", protons_frac=fractional, lattice_bohr=lattices, numbers=crystal.numbers)
     (tmp_path / "pv.csv").write_text("volume_a3_per_atom,pressure_gpa\n2.0,151\n2.1,136\n2.2,121\n2.3,109\n2.4,98\n")
     assert analyze(tmp_path, "--align", "com", "--eos-csv", tmp_path / "pv.csv") == 0
-    report = json.loads((tmp_path / "analysis.json").read_text())
+    out = tmp_path / "analysis"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["analysis", "pv.csv", "samples.npz"]
+    report = json.loads((out / "analysis.json").read_text())
     assert report["source"]["kind"] == "run" and report["source"]["n_samples"] == 60
     assert report["space_group_number"] == 63
     assert report["bond_length"]["mean_bohr"] == pytest.approx(1.3992, abs=0.02)
@@ -67,8 +69,8 @@ def test_run_directory_report(tmp_path):
     assert set(report["eos"]["fits"]) == {"vinet", "birch_murnaghan3"}
     for name in ("mean_structure.cif", "mean_structure_spread.csv", "rdf.csv", "rdf.png", "bond_lengths.csv",
                  "bond_length.png", "orientation.csv", "eos.png", "xrd.png"):
-        assert (tmp_path / name).is_file()
-    assert find_symmetry(read_structure(tmp_path / "mean_structure.cif"), 0.1).number == 63
+        assert (out / name).is_file()
+    assert find_symmetry(read_structure(out / "mean_structure.cif"), 0.1).number == 63
 
 
 def test_reorienting_molecules_lower_the_default_symprec(tmp_path):
@@ -86,11 +88,11 @@ def test_reorienting_molecules_lower_the_default_symprec(tmp_path):
     fractional = np.where(flipped[:, None, None], swapped, fractional)
     np.savez(tmp_path / "samples.npz", protons_frac=fractional, lattice_bohr=lattices, numbers=crystal.numbers)
     assert analyze(tmp_path) == 0
-    report = json.loads((tmp_path / "analysis.json").read_text())
+    report = json.loads((tmp_path / "analysis" / "analysis.json").read_text())
     assert "symprec lowered" in report["source"]["symprec_note"]
     assert report["symprec_angstrom"] < 0.05
     assert report["bond_length"]["mean_bohr"] == pytest.approx(1.3992, abs=0.02)
-    assert "note: mean positions" in (tmp_path / "summary.md").read_text()
+    assert "note: mean positions" in (tmp_path / "analysis" / "summary.md").read_text()
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -105,3 +107,57 @@ def test_invalid_input_is_one_line_and_exit_2(cmcm_cif, capsys, argv, message):
     assert main(argv) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("qsolid: error: " + message) and "\n" not in error
+
+
+def _tree(directory):
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))
+
+
+@pytest.mark.parametrize("make_input, argv, message", [
+    (lambda d: (d / "pv.csv").write_text("volume_a3_per_atom,pressure_gpa\n2.0,151\n"), ["--eos-csv", "pv.csv"],
+     "eos_csv: need at least 4"),
+    (lambda d: (d / "pv.csv").write_bytes(bytes(range(256)) * 4), ["--eos-csv", "pv.csv"], "eos_csv: 'pv.csv' is not a CSV"),
+    (lambda d: (d / "pv.csv").write_text("volume_a3_per_atom,pressure_gpa\n" + "2.0,nan\n" * 5), ["--eos-csv", "pv.csv"],
+     "eos_csv: 'pv.csv' has a non-finite entry"),
+    (lambda d: (d / "exp.csv").write_text("v,p\n1,2\n"), ["--experiment-csv", "exp.csv"], "experiment_csv: 'exp.csv' needs"),
+    (lambda d: (d / "other.cif").write_text("garbage\n"), ["--compare", "other.cif"], "compare: cannot read 'other.cif'"),
+])
+def test_failed_analysis_writes_nothing(cmcm_cif, tmp_path, capsys, make_input, argv, message):
+    from qsolid.cli import main
+
+    make_input(tmp_path)
+    argv = [str(tmp_path / a) if a.endswith((".csv", ".cif")) else a for a in argv]
+    before = _tree(tmp_path)
+    assert main(["analyze", str(cmcm_cif), "--out", str(tmp_path / "out" / "analysis"), *argv]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("qsolid: error: " + message) and error.count("\n") == 1
+    assert _tree(tmp_path) == before  # no output folder, no temporary left
+
+
+def test_unreadable_cif_gives_a_reason(tmp_path, capsys):
+    from qsolid.cli import main
+
+    (tmp_path / "garbage.cif").write_text("this is not a CIF\n")
+    assert main(["analyze", str(tmp_path / "garbage.cif")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("qsolid: error: path: cannot read 'garbage.cif' as a structure (")
+    assert not error.rstrip().endswith("()") and error.count("\n") == 1
+    assert _tree(tmp_path) == ["garbage.cif"]
+
+
+def test_overlapping_atoms_are_named_not_blamed_on_symprec(tmp_path, capsys):
+    import ase.io
+
+    from qsolid.analysis.crystal import Crystal
+    from qsolid.cli import main
+
+    crystal = cmcm_crystal()
+    fractional = crystal.fractional.copy()
+    fractional[3] = fractional[1] + 1e-4  # ~0.001 A: below any sensible symprec
+    ase.io.write(str(tmp_path / "overlap.xyz"), Crystal(crystal.lattice_bohr, fractional, crystal.numbers).to_ase(),
+                 format="extxyz")
+    assert main(["analyze", str(tmp_path / "overlap.xyz")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("qsolid: error: path: atoms 1 and 3 of 'overlap.xyz' overlap (0.00")
+    assert "symprec" not in error
+    assert _tree(tmp_path) == ["overlap.xyz"]

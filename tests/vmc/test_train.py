@@ -317,3 +317,22 @@ def test_joint_moves_adapt_both_widths_together():
     for acceptance in (0.52, 0.52, 0.9, 0.52):  # between the nuclear (0.5) and electron (0.55) targets
         train.adapt_steps(problem, state, acceptance, acceptance)
     assert state.electron_step_bohr / state.nuclear_step_bohr == pytest.approx(ratio, rel=1e-12)
+
+
+def test_truncated_newest_checkpoint_resumes_from_the_previous_one(uninterrupted, tmp_path, monkeypatch, capsys):
+    """Stop part-way (checkpoints every 2 steps and at the stop), truncate the newest checkpoint:
+    the resume starts from the one before and still reproduces the uninterrupted run exactly."""
+    overrides = {**TINY, "output.checkpoint_every": 2}
+    run_dir = tmp_path / "truncated"
+    assert _run(run_dir, stop_after=3, monkeypatch=monkeypatch, overrides=overrides) is None
+    monkeypatch.undo()
+    *_, previous, newest = sorted((run_dir / "checkpoints").glob("step_*.npz"))
+    newest.write_bytes(newest.read_bytes()[:1000])
+    summary = _run(run_dir, overrides=overrides)
+    assert f"using {previous.name}" in capsys.readouterr().err
+    assert f"skipping corrupt checkpoint {newest.name}" in (run_dir / "qsolid.log").read_text()
+    expected = rundir.read_stats(uninterrupted[0] / "stats.csv")
+    stats = rundir.read_stats(run_dir / "stats.csv")
+    assert stats["step"] == expected["step"]
+    np.testing.assert_array_equal(stats["energy_ha"], expected["energy_ha"])
+    assert summary["energy_ha"] == uninterrupted[1]["energy_ha"]

@@ -1,0 +1,103 @@
+"""A lower bound on the memory a VMC run needs, checked before anything is allocated.
+
+All walkers are measured at once (the local energy is vmapped over the batch),
+so the peak is set by B walkers times the per-walker working set of the local
+energy. With the forward Laplacian (folx) every activation carries its value,
+its Laplacian and its gradient with respect to the electron coordinates it
+depends on. Counting only activations that must be alive together:
+
+  pair stream h_ij (depends on r_i, r_j only: 6 gradient components)   N_e^2 w_2 (2 + 6)
+  one-electron stream h_i (depends on every electron after a layer)     N_e w_1 (2 + 3 N_e)
+  orbital matrices of the K determinants (spin blocks, >= N_e^2 / 2)     K N_e^2 / 2 (2 + 3 N_e)
+  walkers                                                               3 N_e + 3 N_n + 1
+
+numbers of the run's precision per walker. This is deliberately a lower bound
+(the full-Hessian Laplacian, the Ewald sums, the nuclear network and XLA's
+temporaries come on top): a run it refuses cannot fit, a run it accepts may
+still be too large. The limit is the memory the JAX devices report
+(accelerators), otherwise the machine's physical memory.
+"""
+
+import dataclasses
+import math
+import os
+
+from qsolid.schema import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    per_walker_bytes: int
+    walkers_bytes: int
+
+    def total_bytes(self, batch_size: int) -> int:
+        return self.walkers_bytes + batch_size * self.per_walker_bytes
+
+
+def estimate_bytes(config, n_nuclei: int, n_electrons: int | None = None) -> int:
+    """Lower bound (bytes) on the peak memory of a run of `config` with this many particles."""
+    return _estimate(config, n_nuclei, n_electrons).total_bytes(config.sampling.batch_size)
+
+
+def _estimate(config, n_nuclei: int, n_electrons: int | None) -> Estimate:
+    n_e = n_nuclei if n_electrons is None else n_electrons  # hydrogen: one electron per nucleus
+    word = 8 if config.precision == "float64" else 4
+    net = config.network
+    dense = 2 + 3 * n_e
+    numbers = n_e * n_e * net.two_electron_width * 8 + n_e * net.one_electron_width * dense
+    numbers += net.determinants * (n_e * n_e // 2) * dense
+    walker = 3 * n_e + 3 * n_nuclei + 1
+    return Estimate(per_walker_bytes=word * numbers, walkers_bytes=word * config.sampling.batch_size * walker)
+
+
+def available_bytes() -> int:
+    """Sum of the memory limits the JAX devices report (GPU/TPU), else the machine's physical memory."""
+    import jax
+
+    limits = []
+    for device in jax.devices():
+        try:
+            stats = device.memory_stats() or {}
+        except Exception:  # CPU backends report nothing or raise, depending on the version
+            stats = {}
+        limits.append(int(stats.get("bytes_limit") or 0))
+    if all(limits):
+        return sum(limits)
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _format(n_bytes: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n_bytes < 1000 or unit == "PB":
+            return f"{n_bytes:.3g} {unit}"
+        n_bytes /= 1000
+    raise AssertionError("unreachable")
+
+
+def count_nuclei(system_config) -> int:
+    """Nuclei of the configured supercell, counted without building it."""
+    from qsolid.system import _load_cell
+
+    _, fractional = _load_cell(system_config)
+    return len(fractional) * math.prod(system_config.supercell)
+
+
+def check(config, limit_bytes: int | None = None) -> None:
+    """ConfigError naming system.supercell (one walker does not fit) or sampling.batch_size (the batch
+    does not) when the lower bound exceeds the available memory; called before the system is built."""
+    n_nuclei = count_nuclei(config.system)
+    limit = available_bytes() if limit_bytes is None else limit_bytes
+    estimate = _estimate(config, n_nuclei, None)
+    batch = config.sampling.batch_size
+    one_walker = estimate.per_walker_bytes + estimate.walkers_bytes // batch
+    if one_walker > limit:
+        raise ConfigError(
+            f"system.supercell: {n_nuclei} nuclei need at least {_format(one_walker)} per walker for the local "
+            f"energy, more than the {_format(limit)} of memory available"
+        )
+    if estimate.total_bytes(batch) > limit:
+        fits = max(1, limit // one_walker)
+        raise ConfigError(
+            f"sampling.batch_size: {batch} walkers need at least {_format(estimate.total_bytes(batch))}, more than "
+            f"the {_format(limit)} of memory available (at most ~{fits} walkers fit)"
+        )
