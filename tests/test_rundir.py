@@ -7,7 +7,8 @@ import stat
 
 import pytest
 
-from qsolid import checkpoint, commands, rundir
+from qsolid import checkpoint, rundir
+from qsolid.vmc import command as commands
 from qsolid.cli import main
 
 

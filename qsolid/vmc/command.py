@@ -54,6 +54,7 @@ def command_run(args) -> int:
     else:
         config = load_config(args.config) if args.config else main_job_config()
         run_dir = Path(args.out) if args.out else Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
+        driver.require_new_directory(run_dir, "--out")
     steps = None if args.steps is None else _parse_steps(args.steps)
     print(f"run directory: {run_dir}")
     with ConsoleProgress() as progress:

@@ -55,7 +55,7 @@ def run(config, run_dir, resume: bool = False, progress: Progress | None = None,
         if steps is not None:
             raise ConfigError("--steps: extends a resumed run; set optimisation.steps in the config of a new one")
         config = config if isinstance(config, Config) else load_config(config)
-        _require_new_directory(run_dir)
+        require_new_directory(run_dir)
     if config.pretrain.steps > 0:
         check_basis(config.pretrain.basis)
     problem = build_problem(config)
@@ -129,9 +129,10 @@ def _resumed_config(run_dir: Path, config, steps: int | None = None) -> Config:
     return extended
 
 
-def _require_new_directory(run_dir: Path) -> None:
+def require_new_directory(run_dir: Path, field: str = "run_dir") -> None:
+    """ConfigError naming `field` unless `run_dir` is new or empty (a run never writes over another)."""
     if run_dir.exists() and any(run_dir.iterdir()):
-        raise ConfigError(f"run_dir: {run_dir} exists and is not empty (resume it, or choose a new one)")
+        raise ConfigError(f"{field}: {run_dir} exists and is not empty (resume it, or choose a new one)")
 
 
 def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progress) -> dict | None:
