@@ -103,9 +103,10 @@ def command_run(args) -> int:
     if summary is None:
         print(f"stopped; continue with: qsolid run --resume {run_dir}")
         return 130
+    per, count = ("electron", summary["n_electrons"]) if "energy_per_electron_ha" in summary else ("atom", summary["n_atoms"])
     print(
-        f"E = {summary['energy_per_atom_ha']:.6f} +- {summary['energy_per_atom_error_ha']:.6f} Ha/atom "
-        f"({summary['energy_ha']:.6f} +- {summary['energy_error_ha']:.6f} Ha/cell, {summary['n_atoms']} atoms)"
+        f"E = {summary[f'energy_per_{per}_ha']:.6f} +- {summary[f'energy_per_{per}_error_ha']:.6f} Ha/{per} "
+        f"({summary['energy_ha']:.6f} +- {summary['energy_error_ha']:.6f} Ha/cell, {count} {per}s, {summary['boundary_condition']})"
     )
     if "pressure_gpa" in summary:
         print(
@@ -154,10 +155,19 @@ def run_to_completion(problem, run_dir: Path, logger):
     if not finished:
         return None
     rundir.atomic_write_json(run_dir / "evaluation.json", results)
-    _write_final_structure(run_dir)
-    stats = rundir.read_stats(run_dir / "stats.csv")
+    if not problem.system.is_jellium:  # jellium has no structure to write
+        _write_final_structure(run_dir)
+    stats = rundir.read_stats(run_dir / "stats.csv") if (run_dir / "stats.csv").exists() else {}  # none after 0 steps
     summary = {
-        **{k: results[k] for k in ("n_atoms", "energy_ha", "energy_error_ha", "energy_per_atom_ha", "energy_per_atom_error_ha", "variance_ha2")},
+        **{
+            k: results[k]
+            for k in (
+                "n_atoms", "n_electrons", "boundary_condition", "twists", "energy_ha", "energy_error_ha",
+                "energy_per_atom_ha", "energy_per_atom_error_ha", "energy_per_electron_ha",
+                "energy_per_electron_error_ha", "variance_ha2",
+            )
+            if k in results
+        },
         "steps": state.step,
         "seconds_per_step": float(np.median(stats["seconds"])) if stats else float("nan"),
         "rewinds": state.rewinds,
@@ -225,7 +235,7 @@ def _write_final_structure(run_dir: Path) -> None:
 def _pretrain_if_needed(problem, state, run_dir: Path, logger):
     """Hartree-Fock (its energy cached in RUN_DIR/hartree_fock.json) and, on a fresh state, the orbital fit."""
     config = problem.config
-    if config.pretrain.steps == 0:
+    if config.pretrain.steps == 0 or config.network.ansatz == "slater":  # nothing to fit (and no PySCF cell for jellium)
         return None
     from qsolid.pretrain import pretrain, solve_hartree_fock
 
