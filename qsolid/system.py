@@ -182,10 +182,6 @@ def _mass_me(value) -> float:
 
 
 def _nuclear_masses(config, n_nuclei: int) -> np.ndarray:
-    if not twist_sets.is_gamma_only(config.twists):
-        raise ConfigError(
-            "system.twists: quantum nuclei need 'gamma' (a twisted phase is not periodic in the nuclear coordinates)"
-        )
     if config.nuclear_masses and len(config.nuclear_masses) != n_nuclei:
         raise ConfigError(
             f"system.nuclear_masses: {len(config.nuclear_masses)} masses given for {n_nuclei} nuclei"

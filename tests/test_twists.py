@@ -134,12 +134,6 @@ def test_invalid_twists_are_one_line_errors(value, message):
     assert "\n" not in str(error.value)
 
 
-def test_quantum_nuclei_refuse_a_twist():
-    config = load_config(None, {"system.twists": "baldereschi", "system.nuclei": "quantum"})
-    with pytest.raises(ConfigError, match="system.twists: quantum nuclei need 'gamma'"):
-        build_system(config.system)
-
-
 def test_old_twist_key_names_the_new_one(tmp_path, capsys):
     path = tmp_path / "config.toml"
     path.write_text("[system]\ntwist = [0.25, 0.0, 0.0]\n")
