@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-from qsolid import checkpoint, rundir
+from qsolid import checkpoint, rundir, twist_average
 from qsolid.config import load_config, main_job_config
 from qsolid.schema import ConfigError, to_commented_toml, to_dict
+from qsolid.system import build_system
 
 
 def register(subparsers) -> None:
@@ -91,7 +92,10 @@ def command_run(args) -> int:
         config = load_config(run_dir / "config.toml")
     else:
         config = load_config(args.config) if args.config else main_job_config()
-    problem = build_problem(config)
+    twist_set = len(build_system(config.system).twists) > 1  # one sub-run per twist (qsolid.twist_average)
+    problem = None if twist_set else build_problem(config)
+    if twist_set:
+        twist_average.single_twist_configs(config)  # refuses what a twist set cannot do before anything is written
     if not args.resume:
         run_dir = _new_run_dir(args.out)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +103,12 @@ def command_run(args) -> int:
     logger = rundir.setup_logging(run_dir)
     logger.info("qsolid run in %s (resume=%s)", run_dir, bool(args.resume))
     print(f"run directory: {run_dir}")
-    summary = run_to_completion(problem, run_dir, logger)
+    if twist_set:
+        summary = twist_average.run_to_completion(
+            config, run_dir, logger, lambda sub_config, sub_dir, log: run_to_completion(build_problem(sub_config), sub_dir, log)
+        )
+    else:
+        summary = run_to_completion(problem, run_dir, logger)
     if summary is None:
         print(f"stopped; continue with: qsolid run --resume {run_dir}")
         return 130

@@ -141,3 +141,31 @@ def test_jellium_config_errors():
     polarised = build_system(_config(14, 1.0, **{"system.spin_polarisation": 4}).system)
     assert (polarised.n_up, polarised.n_down, polarised.n_nuclei) == (9, 5, 0)
     assert dataclasses.asdict(polarised)["nuclear_masses"] is None
+
+
+def test_twist_set_runs_one_sub_run_per_twist_and_averages(tmp_path, capsys):
+    import json
+
+    from qsolid.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'precision = "float64"\n'
+        '[system]\nstructure = "jellium"\nrs = 5.0\nelectrons = 14\ntwists = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.25]]\n'
+        '[network]\nansatz = "slater"\n[optimisation]\nsteps = 0\n'
+        '[sampling]\nbatch_size = 32\nburn_in_sweeps = 50\nelectron_step_bohr = 1.2\n'
+        '[evaluation]\nsteps = 30\nsweeps_per_step = 5\n'
+    )
+    out = tmp_path / "run"
+    assert main(["run", str(config), "--out", str(out)]) == 0
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert evaluation["boundary_condition"] == "2 twists, equal weights"
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("twist-")) == ["twist-00", "twist-01"]
+    lattice = _cube(14, 5.0)
+    exact = [jellium.hartree_fock_energy(lattice, 7, 7, t).per_electron for t in ((0, 0, 0), (0.5, 0.5, 0.25))]
+    for entry, expected in zip(evaluation["per_twist"], exact):
+        assert abs(entry["energy_per_electron_ha"] - expected) < 3 * entry["energy_per_electron_error_ha"]
+    error = evaluation["energy_per_electron_error_ha"]
+    assert abs(evaluation["energy_per_electron_ha"] - np.mean(exact)) < 3 * error
+    assert abs(np.mean(exact) - exact[0]) > 3 * error  # the twists differ by more than the noise
+    assert "2 twists, equal weights" in capsys.readouterr().out
