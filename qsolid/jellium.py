@@ -28,7 +28,7 @@ import dataclasses
 import numpy as np
 
 from qsolid import lattice as lat
-from qsolid.ansatz.electrons import occupied_kpoints
+from qsolid.ansatz.slater import occupied_kpoints_lowest_exchange
 from qsolid.ewald import coulomb_energy
 
 
@@ -56,13 +56,17 @@ def madelung_constant(lattice) -> float:
 
 
 def hartree_fock_energy(lattice, n_up: int, n_down: int, twist=(0.0, 0.0, 0.0)) -> HartreeFockEnergy:
-    """E_HF of the plane-wave determinant of the occupied k-set of `twist` (module docstring)."""
+    """E_HF of the plane-wave determinant of the occupied k-set of `twist` (module docstring).
+
+    The occupied set is the one of the `slater` ansatz (qsolid.ansatz.slater: an open outer shell is
+    filled by its lowest-exchange subset).
+    """
     lattice = np.asarray(lattice, dtype=float)
     reciprocal = lat.reciprocal(lattice)
     volume = float(lat.volume(lattice))
     kinetic = exchange = 0.0
     for count in (n_up, n_down):
-        k = occupied_kpoints(lattice, twist, count) @ reciprocal
+        k = occupied_kpoints_lowest_exchange(lattice, twist, count) @ reciprocal
         kinetic += 0.5 * float(np.sum(k**2))
         difference = np.sum((k[:, None, :] - k[None, :, :]) ** 2, axis=-1)
         off_diagonal = ~np.eye(count, dtype=bool)

@@ -33,8 +33,9 @@ replaces the Brillouin-zone integral of the simulation cell by a quadrature
   a space-group operation {R|tau} of the crystal maps the twist-t Hamiltonian
   onto the twist-Rt one, and for a complex wavefunction E(-t) = E(t)
   (Psi_{-t} = Psi_t*). A variational state built differently at equivalent
-  twists (e.g. a partly filled plane-wave shell split by a fixed tie-break)
-  need not respect it; use explicit twists to average such a state over the
+  twists need not respect it (a partly filled plane-wave shell split by a fixed
+  tie-break does not; the `slater` ansatz fills it covariantly, see
+  qsolid.ansatz.slater); use explicit twists to average such a state over the
   full grid.
 * [[t1, t2, t3], ...]: the listed twists with equal weights.
 

@@ -90,6 +90,19 @@ def test_twist_average_moves_towards_the_thermodynamic_limit():
     assert abs(baldereschi - limit) < 0.5 * abs(gamma - limit)
 
 
+@pytest.mark.parametrize("n, rs, grid, shift", [(54, 1.31, (2, 2, 2), True), (16, 1.31, (4, 4, 4), True), (14, 1.0, (3, 3, 3), False)])
+def test_irreducible_twist_average_of_the_slater_energy_is_exact(n, rs, grid, shift):
+    # Open shells at the twists are filled by their lowest-exchange subset, so E(t) has the cell's symmetry
+    # and the spglib-reduced grid reproduces the full-grid average (a fixed tie-break would miss it by ~1 mHa).
+    lattice = _cube(n, rs)
+    reduced = twists.monkhorst_pack(lattice, np.zeros((0, 3)), [], grid, shift)
+    full = twists.full_grid(grid, shift)
+    assert len(reduced) < len(full)
+    exact = jellium.twist_averaged_energy_per_electron(lattice, n // 2, n // 2, full, np.full(len(full), 1 / len(full)))
+    quadrature = jellium.twist_averaged_energy_per_electron(lattice, n // 2, n // 2, reduced.fractional, reduced.weights)
+    assert quadrature == pytest.approx(exact, abs=1e-12)
+
+
 def _sampled_energy(config, tmp_path):
     from qsolid import train
     from qsolid.evaluate import evaluate
