@@ -1,4 +1,4 @@
-"""The simulated system: cell, nuclei, electron counts and twist, built from the config.
+"""The simulated system: cell, nuclei, electron counts and twists, built from the config.
 
 Nuclear positions are stored in fractional coordinates (walkers will carry
 them as quantum particles later); the lattice enters the physics only through
@@ -12,6 +12,7 @@ import numpy as np
 
 from qsolid import lattice as lat
 from qsolid import structures
+from qsolid import twists as twist_sets
 from qsolid.schema import ConfigError
 from qsolid.units import NUCLEAR_MASSES_ME, volume_from_rs
 
@@ -29,11 +30,29 @@ class System:
     nuclear_charges: np.ndarray
     n_up: int
     n_down: int
-    twist: np.ndarray
-    """Twist in fractions of the simulation cell's reciprocal vectors."""
+    twists: np.ndarray
+    """(n_twists, 3) twists in fractions of the simulation cell's reciprocal vectors (qsolid.twists)."""
+    twist_weights: np.ndarray
+    """(n_twists,) weights of the twist average, summing to 1."""
+    boundary_condition: str
+    """The twist set in words, e.g. 'gamma' or 'monkhorst-pack 2x2x2 shifted, 1 irreducible twists'."""
     nuclear_masses: np.ndarray | None = None
     """(n_nuclei,) masses in electron masses for quantum nuclei; None when they are clamped."""
     is_molecule_in_box: bool = False
+
+    @property
+    def twist(self) -> np.ndarray:
+        """The twist of a single-twist system (every engine but the twist average uses one twist)."""
+        if len(self.twists) != 1:
+            raise ConfigError(
+                f"system.twists: {self.boundary_condition} needs one run per twist (a network trained over a "
+                "twist set is not implemented); give a single twist"
+            )
+        return self.twists[0]
+
+    @property
+    def is_jellium(self) -> bool:
+        return self.n_nuclei == 0
 
     @property
     def quantum_nuclei(self) -> bool:
@@ -56,7 +75,7 @@ class System:
         return lat.to_cartesian(self.nuclear_fractional, self.lattice)
 
 
-def _load_cell(config):
+def load_cell(config):
     name = config.structure
     if name in ("bcc", "fcc", "sc"):
         return structures.cubic(name, config.lattice_constant_bohr)
@@ -86,9 +105,49 @@ def _load_cell(config):
     return cell, fractional
 
 
+def _electron_counts(config, n_electrons: int) -> tuple[int, int]:
+    if (n_electrons - config.spin_polarisation) % 2 != 0:
+        raise ConfigError(
+            f"system.spin_polarisation: {n_electrons} electrons cannot have n_up - n_down = {config.spin_polarisation}"
+        )
+    if config.spin_polarisation > n_electrons:
+        raise ConfigError(f"system.spin_polarisation: larger than the {n_electrons} electrons")
+    n_down = (n_electrons - config.spin_polarisation) // 2
+    return n_electrons - n_down, n_down
+
+
+def build_jellium(config) -> System:
+    """`electrons` electrons in a simple-cubic cell of volume N (4 pi / 3) rs^3 with a uniform background.
+
+    There are no nuclei: the Ewald sum of the electrons alone includes the
+    neutralising background (qsolid.ewald, Q != 0) and each electron's Madelung
+    self-image term.
+    """
+    if config.nuclei == "quantum":
+        raise ConfigError("system.nuclei: jellium has no nuclei; use 'clamped'")
+    if config.supercell != (1, 1, 1):
+        raise ConfigError("system.supercell: jellium sets its cell from rs and electrons; leave it at [1, 1, 1]")
+    n_up, n_down = _electron_counts(config, config.electrons)
+    lattice = np.eye(3) * (config.electrons * volume_from_rs(config.rs)) ** (1.0 / 3.0)
+    twists = twist_sets.twist_set(config.twists, lattice, np.zeros((0, 3)), [])
+    return System(
+        name="jellium",
+        lattice=lattice,
+        nuclear_fractional=np.zeros((0, 3)),
+        nuclear_charges=np.zeros(0),
+        n_up=n_up,
+        n_down=n_down,
+        twists=twists.fractional,
+        twist_weights=twists.weights,
+        boundary_condition=twists.label,
+    )
+
+
 def build_system(config) -> System:
     """The System described by a validated SystemConfig; raises ConfigError on physical nonsense."""
-    cell, fractional = _load_cell(config)
+    if config.structure == "jellium":
+        return build_jellium(config)
+    cell, fractional = load_cell(config)
     cell, fractional, _ = lat.supercell(cell, fractional, config.supercell)
     n_nuclei = len(fractional)
     if config.rs > 0:
@@ -100,23 +159,19 @@ def build_system(config) -> System:
             raise ConfigError(
                 f"system.structure: nuclei overlap (closest pair {closest:.3g} bohr < {MIN_PROTON_DISTANCE_BOHR} bohr)"
             )
-    n_electrons = n_nuclei
-    if (n_electrons - config.spin_polarisation) % 2 != 0:
-        raise ConfigError(
-            f"system.spin_polarisation: {n_electrons} electrons cannot have n_up - n_down = {config.spin_polarisation}"
-        )
-    if config.spin_polarisation > n_electrons:
-        raise ConfigError(f"system.spin_polarisation: larger than the {n_electrons} electrons")
-    n_down = (n_electrons - config.spin_polarisation) // 2
+    n_up, n_down = _electron_counts(config, n_nuclei)
     masses = _nuclear_masses(config, n_nuclei) if config.nuclei == "quantum" else None
+    twists = twist_sets.twist_set(config.twists, cell, fractional, np.ones(n_nuclei, dtype=int))
     return System(
         name=config.structure,
         lattice=np.asarray(cell, dtype=float),
         nuclear_fractional=np.asarray(fractional, dtype=float) % 1.0,
         nuclear_charges=np.ones(n_nuclei),
-        n_up=n_electrons - n_down,
+        n_up=n_up,
         n_down=n_down,
-        twist=np.asarray(config.twist, dtype=float),
+        twists=twists.fractional,
+        twist_weights=twists.weights,
+        boundary_condition=twists.label,
         nuclear_masses=masses,
         is_molecule_in_box=config.structure in structures.MOLECULAR_BOXES,
     )
@@ -127,10 +182,6 @@ def _mass_me(value) -> float:
 
 
 def _nuclear_masses(config, n_nuclei: int) -> np.ndarray:
-    if np.any(np.asarray(config.twist) != 0):
-        raise ConfigError(
-            "system.twist: quantum nuclei need the Gamma point (a twisted phase is not periodic in the nuclear coordinates)"
-        )
     if config.nuclear_masses and len(config.nuclear_masses) != n_nuclei:
         raise ConfigError(
             f"system.nuclear_masses: {len(config.nuclear_masses)} masses given for {n_nuclei} nuclei"

@@ -67,9 +67,10 @@ def command_run(args) -> int:
 
 
 def print_summary(summary: dict, run_dir: Path) -> None:
+    per, count = ("electron", summary["n_electrons"]) if "energy_per_electron_ha" in summary else ("atom", summary["n_atoms"])
     print(
-        f"E = {summary['energy_per_atom_ha']:.6f} +- {summary['energy_per_atom_error_ha']:.6f} Ha/atom "
-        f"({summary['energy_ha']:.6f} +- {summary['energy_error_ha']:.6f} Ha/cell, {summary['n_atoms']} atoms)"
+        f"E = {summary[f'energy_per_{per}_ha']:.6f} +- {summary[f'energy_per_{per}_error_ha']:.6f} Ha/{per} "
+        f"({summary['energy_ha']:.6f} +- {summary['energy_error_ha']:.6f} Ha/cell, {count} {per}s, {summary['boundary_condition']})"
     )
     if "pressure_gpa" in summary:
         print(
@@ -84,7 +85,8 @@ def print_summary(summary: dict, run_dir: Path) -> None:
         print(f"virial pressure of the final wavefunction: {summary['virial_pressure_gpa']:.1f} +- {summary['virial_pressure_error_gpa']:.1f} GPa")
     if "energy_isolated_ha" in summary:
         print(f"isolated-molecule energy E + (2 pi/3 Omega)<d^2> = {summary['energy_isolated_ha']:.6f} +- {summary['energy_isolated_error_ha']:.6f} Ha")
-    print(f"summary: {run_dir / 'summary.json'}; a sampled structure: {run_dir / 'final.cif'}; plots: {run_dir / 'plots'}")
+    print(f"summary: {run_dir / 'summary.json'}" + ("" if "per_twist" in summary or "energy_per_electron_ha" in summary
+          else f"; a sampled structure: {run_dir / 'final.cif'}; plots: {run_dir / 'plots'}"))
     print(f"next: qsolid analyze {run_dir}  (structure, XRD, Raman/IR);  qsolid evaluate {run_dir} --steps N  (smaller error bars)")
 
 

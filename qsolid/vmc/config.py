@@ -10,6 +10,7 @@ import dataclasses
 from pathlib import Path
 from typing import Literal
 
+from qsolid import twists as twist_sets
 from qsolid.vmc.npt import NptConfig
 from qsolid.schema import ConfigError, load_toml, option, parse, require, section
 from qsolid.units import NUCLEAR_MASSES_ME
@@ -19,8 +20,9 @@ from qsolid.units import NUCLEAR_MASSES_ME
 class SystemConfig:
     structure: str = option(
         "bcc",
-        "Built-in structure (bcc, fcc, sc, pa3, cmcm, h2-molecule, h-atom) or a path to a CIF, POSCAR or\n"
-        "extended-XYZ file (hydrogen atoms only; positions and cell are read in angstrom).",
+        "Built-in structure (bcc, fcc, sc, pa3, cmcm, h2-molecule, h-atom), 'jellium' (`electrons`\n"
+        "electrons in a uniform neutralising background at density rs, no nuclei), or a path to a CIF,\n"
+        "POSCAR or extended-XYZ file (hydrogen atoms only; positions and cell are read in angstrom).",
     )
     rs: float = option(
         0.0,
@@ -33,9 +35,14 @@ class SystemConfig:
     box_bohr: float = option(20.0, "Edge of the cubic box of h2-molecule and h-atom (bohr).")
     bond_length_bohr: float = option(1.4011, "H-H distance of h2-molecule and of the molecules of pa3 (bohr).")
     supercell: tuple[int, int, int] = option((1, 1, 1), "Repetitions of the cell along a1, a2, a3.")
-    twist: tuple[float, float, float] = option(
-        (0.0, 0.0, 0.0), "Twist in fractions of the simulation cell's reciprocal vectors (0 = Gamma)."
+    twists: str | float | dict[str, tuple[int, ...] | tuple[float, ...] | bool | float] | tuple[tuple[float, ...], ...] = option(
+        "gamma",
+        "Boundary condition (qsolid.twists): 'gamma'; 'baldereschi' (the cell's mean-value point);\n"
+        "a Monkhorst-Pack grid {grid = [n, n, n], shift = true}, reduced by the crystal's symmetry\n"
+        "(spglib) with multiplicities as weights; or a list of twists [[t1, t2, t3], ...] with equal\n"
+        "weights. Twists are in fractions of the simulation cell's reciprocal vectors.",
     )
+    electrons: int = option(0, "Jellium: number of electrons in the simple-cubic cell of volume N (4 pi / 3) rs^3.")
     spin_polarisation: int = option(0, "n_up - n_down; 0 for a spin-balanced system.")
     nuclei: Literal["clamped", "quantum"] = option(
         "clamped",
@@ -58,6 +65,14 @@ class SystemConfig:
         require(self.bond_length_bohr > 0.0, "bond_length_bohr", "must be > 0")
         require(all(n >= 1 for n in self.supercell), "supercell", f"entries must be >= 1, got {self.supercell}")
         require(self.spin_polarisation >= 0, "spin_polarisation", "must be >= 0 (n_up >= n_down)")
+        problem = twist_sets.check_spec(self.twists)
+        require(problem is None, "twists", str(problem))
+        require(self.electrons >= 0, "electrons", f"must be >= 0, got {self.electrons}")
+        if self.structure == "jellium":
+            require(self.rs > 0, "rs", "jellium needs the density: rs > 0")
+            require(self.electrons >= 1, "electrons", "jellium needs the number of electrons (>= 1)")
+        else:
+            require(self.electrons == 0, "electrons", "only jellium takes an electron count (crystals have one per proton)")
         for index, mass in enumerate([self.isotope, *self.nuclear_masses]):
             field = "isotope" if index == 0 else f"nuclear_masses[{index - 1}]"
             require(
@@ -69,6 +84,12 @@ class SystemConfig:
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
+    ansatz: Literal["neural", "slater"] = option(
+        "neural",
+        "'neural': the DeepSolid-style network (Alg. 2); 'slater': the plane-wave Slater determinant\n"
+        "alone (occupied k-set of the twist, no parameters; its energy is the Hartree-Fock energy of\n"
+        "jellium), for clamped nuclei and optimisation.steps = 0.",
+    )
     one_electron_width: int = option(32, "Width of the one-electron stream h_i (Alg. 2).")
     two_electron_width: int = option(8, "Width of the two-electron stream h_ij (Alg. 2).")
     layers: int = option(2, "Number of interaction layers.")
@@ -227,6 +248,15 @@ class Config:
     evaluation: EvaluationConfig = section("Inference with frozen parameters.", EvaluationConfig)
     output: OutputConfig = section("Checkpoints.", OutputConfig)
 
+    def check(self):
+        """Checks across sections."""
+        if self.network.ansatz == "slater":
+            require(self.optimisation.steps == 0, "optimisation.steps", "the 'slater' ansatz has no parameters to train: set 0")
+            require(self.npt.lattice_mode == "fixed", "npt.lattice_mode", "the 'slater' ansatz runs at fixed cell: set 'fixed'")
+            require(self.system.nuclei == "clamped", "system.nuclei", "the 'slater' ansatz needs clamped nuclei")
+        elif self.system.structure == "jellium":
+            raise ConfigError("network.ansatz: jellium needs 'slater' (the network's envelopes are built on nuclei)")
+
 
 MAIN_JOB_PATH = Path(__file__).with_name("main_job.toml")
 """The built-in main job, `qsolid run` without a config (also examples/main_job.toml)."""
@@ -240,6 +270,8 @@ def main_job_config() -> Config:
 def load_config(path=None, overrides: dict | None = None) -> Config:
     """The default config, or the one in the TOML file `path`, fully validated."""
     data = load_toml(path) if path is not None else {}
+    if "twist" in data.get("system", {}) or "system.twist" in (overrides or {}):
+        raise ConfigError("system.twist: replaced by system.twists (e.g. twists = [[0.25, 0.25, 0.25]], 'gamma' or 'baldereschi')")
     for dotted, value in (overrides or {}).items():
         table = data
         *parents, leaf = dotted.split(".")

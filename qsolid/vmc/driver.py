@@ -24,14 +24,15 @@ from qsolid import checkpoint, rundir, units
 from qsolid import lattice as lat
 from qsolid.progress import Progress, Silent
 from qsolid.schema import ConfigError, check_resume, parse, to_dict
-from qsolid.vmc import train
+from qsolid.system import build_system
+from qsolid.vmc import memory, train, twist_average
 from qsolid.vmc.config import Config, load_config
 from qsolid.vmc.evaluate import evaluate
 from qsolid.vmc.hartree_fock import check_basis
 from qsolid.vmc.problem import Problem, build_problem
 
 SUMMARY_KEYS_FROM_EVALUATION = (
-    "n_atoms", "energy_ha", "energy_error_ha", "energy_per_atom_ha", "energy_per_atom_error_ha", "variance_ha2",
+    "n_atoms", "n_electrons", "boundary_condition", "twists", "energy_per_electron_ha", "energy_per_electron_error_ha", "energy_ha", "energy_error_ha", "energy_per_atom_ha", "energy_per_atom_error_ha", "variance_ha2",
     "virial_pressure_gpa", "virial_pressure_error_gpa", "energy_isolated_ha", "energy_isolated_error_ha",
     "dipole_sq_bohr2", "kinetic_bo_ha", "kinetic_bo_error_ha", "kinetic_nonbo_ha", "kinetic_nonbo_error_ha",
     "proton_acceptance",
@@ -56,9 +57,13 @@ def run(config, run_dir, resume: bool = False, progress: Progress | None = None,
             raise ConfigError("--steps: extends a resumed run; set optimisation.steps in the config of a new one")
         config = config if isinstance(config, Config) else load_config(config)
         require_new_directory(run_dir)
-    if config.pretrain.steps > 0:
+    if config.pretrain.steps > 0 and config.network.ansatz != "slater":
         check_basis(config.pretrain.basis)
-    problem = build_problem(config)
+    memory.check(config)  # before any array of the system is built
+    twist_set = len(build_system(config.system).twists) > 1
+    if twist_set:
+        twist_average.single_twist_configs(config)  # refuses what a twist set cannot do, before anything is written
+    problem = None if twist_set else build_problem(config)
     if not resume:
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -67,6 +72,10 @@ def run(config, run_dir, resume: bool = False, progress: Progress | None = None,
     rundir.atomic_write_text(run_dir / "config.toml", tomli_w.dumps(to_dict(config)))
     logger = rundir.setup_logging(run_dir)
     logger.info("qsolid run in %s (resume=%s, precision %s)", run_dir, resume, config.precision)
+    if problem is None:  # one sub-run per twist of the set
+        return twist_average.run_to_completion(
+            config, run_dir, logger, lambda one, sub_dir, log: _run_to_completion(build_problem(one), sub_dir, log, progress)
+        )
     return _run_to_completion(problem, run_dir, logger, progress)
 
 
@@ -159,14 +168,15 @@ def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progre
     results = _evaluate(problem, state, config.evaluation.steps, run_dir, progress)
     if results is None:
         return None
-    stats = rundir.read_stats(run_dir / "stats.csv")
+    stats = rundir.read_stats(run_dir / "stats.csv") if (run_dir / "stats.csv").exists() else {}  # none after 0 steps
     summary = {
         **_from_evaluation(results),
         "steps": state.step,
         "seconds_per_step": float(np.median(stats["seconds"])) if stats else float("nan"),
         "rewinds": state.rewinds,
-        **write_final_structure(run_dir, logger),
     }
+    if not problem.system.is_jellium:  # jellium has no nuclei, hence no structure
+        summary.update(write_final_structure(run_dir, logger))
     if hf_energy is not None:
         summary["hartree_fock_energy_ha"] = hf_energy
         summary["hartree_fock_energy_per_atom_ha"] = hf_energy / problem.system.n_nuclei
@@ -176,8 +186,8 @@ def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progre
     _write_summary(problem, run_dir, summary, logger)
     from qsolid.vmc.plots import plot_training
 
-    summary_plots = plot_training(run_dir)
-    logger.info("plots: %s", ", ".join(str(path) for path in summary_plots))
+    if stats:
+        logger.info("plots: %s", ", ".join(str(path) for path in plot_training(run_dir)))
     return summary
 
 
@@ -281,7 +291,7 @@ def _write_cif(crystal, path: Path) -> None:
 def _pretrain_if_needed(problem: Problem, state, run_dir: Path, logger, progress: Progress):
     """Hartree-Fock (its energy cached in RUN_DIR/hartree_fock.json) and, on a fresh state, the orbital fit."""
     config = problem.config
-    if config.pretrain.steps == 0:
+    if config.pretrain.steps == 0 or config.network.ansatz == "slater":  # nothing to fit (no PySCF cell for jellium)
         return None
     from qsolid.vmc.pretrain import pretrain, solve_hartree_fock
 

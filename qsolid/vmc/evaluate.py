@@ -29,7 +29,7 @@ import numpy as np
 
 from qsolid import checkpoint
 from qsolid import lattice as lat
-from qsolid.progress import Progress
+from qsolid.progress import Progress, Silent
 from qsolid.rundir import atomic_write_bytes
 from qsolid.runloop import run_steps
 from qsolid.stats import reblock
@@ -82,7 +82,7 @@ def _measure_step(problem, state: State, key):
     return values, np.asarray(walkers.nuclei[:SAMPLED_WALKERS])
 
 
-def evaluate(problem, state: State, steps: int, run_dir, progress: Progress):
+def evaluate(problem, state: State, steps: int, run_dir, progress: Progress = Silent()):
     """Run `steps` inference steps; returns (results, finished).
 
     An evaluation of the same checkpoint that was interrupted (or shorter) is
@@ -119,7 +119,8 @@ def evaluate(problem, state: State, steps: int, run_dir, progress: Progress):
     if not run_steps(step, len(series["energy"]), steps, save, problem.config.output.checkpoint_every, progress):
         return None, False
     save(steps)
-    _write_samples(problem, np.asarray(samples), state.lattice, run_dir / "samples.npz")
+    if not problem.system.is_jellium:  # no nuclei to sample
+        _write_samples(problem, np.asarray(samples), state.lattice, run_dir / "samples.npz")
     return summarise(problem, series), True
 
 
@@ -136,16 +137,21 @@ def _write_samples(problem, samples, lattice, path) -> None:
 
 
 def summarise(problem, series) -> dict:
-    """Reblocked estimates per simulation cell and per atom."""
-    n_atoms = problem.system.n_nuclei
+    """Reblocked estimates per simulation cell and per atom (per electron for jellium, which has no atoms)."""
+    system = problem.system
+    n_atoms = system.n_nuclei
     energy = reblock(series["energy"])
+    per, count = ("electron", system.n_electrons) if system.is_jellium else ("atom", n_atoms)
     results = {
         "n_atoms": n_atoms,
+        "n_electrons": system.n_electrons,
+        "boundary_condition": system.boundary_condition,
+        "twists": [{"twist": [float(x) for x in t], "weight": float(w)} for t, w in zip(system.twists, system.twist_weights)],
         "evaluation_steps": len(series["energy"]),
         "energy_ha": energy.mean,
         "energy_error_ha": energy.error,
-        "energy_per_atom_ha": energy.mean / n_atoms,
-        "energy_per_atom_error_ha": energy.error / n_atoms,
+        f"energy_per_{per}_ha": energy.mean / count,
+        f"energy_per_{per}_error_ha": energy.error / count,
         "energy_autocorrelation_steps": energy.autocorrelation_time,
         "variance_ha2": float(np.mean(series["energy_sq"]) - np.mean(series["energy"]) ** 2),
         "acceptance": float(np.mean(series["acceptance"])),

@@ -116,8 +116,10 @@ def dipole(electrons, nuclei, nuclear_charges, lattice):
     """Cell dipole d = sum_I Z_I x_I - sum_i x_i (bohr), positions by minimum image around the nuclear centroid.
 
     Meaningful for a molecule in a box, where the tin-foil Ewald energy lies
-    (2 pi / 3 Omega) d^2 below the isolated-molecule energy.
+    (2 pi / 3 Omega) d^2 below the isolated-molecule energy. Zero without nuclei (jellium: no centre).
     """
+    if nuclei.shape[0] == 0:
+        return jnp.zeros(3, electrons.dtype)
     centre = nuclei[0] + jnp.mean(lat.minimum_image(nuclei - nuclei[0]), axis=0)
     electron_x = lat.minimum_image(electrons - centre) @ lattice
     nuclear_x = lat.minimum_image(nuclei - centre) @ lattice

@@ -74,25 +74,27 @@ def _format(n_bytes: float) -> str:
     raise AssertionError("unreachable")
 
 
-def count_nuclei(system_config) -> int:
-    """Nuclei of the configured supercell, counted without building it."""
-    from qsolid.system import _load_cell
+def count_particles(system_config) -> tuple[int, int | None]:
+    """(nuclei, electrons or None for one per nucleus) of the configured cell, without building it."""
+    if system_config.structure == "jellium":
+        return 0, system_config.electrons
+    from qsolid.system import load_cell
 
-    _, fractional = _load_cell(system_config)
-    return len(fractional) * math.prod(system_config.supercell)
+    _, fractional = load_cell(system_config)
+    return len(fractional) * math.prod(system_config.supercell), None
 
 
 def check(config, limit_bytes: int | None = None) -> None:
     """ConfigError naming system.supercell (one walker does not fit) or sampling.batch_size (the batch
     does not) when the lower bound exceeds the available memory; called before the system is built."""
-    n_nuclei = count_nuclei(config.system)
+    n_nuclei, n_electrons = count_particles(config.system)
     limit = available_bytes() if limit_bytes is None else limit_bytes
-    estimate = _estimate(config, n_nuclei, None)
+    estimate = _estimate(config, n_nuclei, n_electrons)
     batch = config.sampling.batch_size
     one_walker = estimate.per_walker_bytes + estimate.walkers_bytes // batch
     if one_walker > limit:
         raise ConfigError(
-            f"system.supercell: {n_nuclei} nuclei need at least {_format(one_walker)} per walker for the local "
+            f"system.supercell: {n_nuclei} nuclei and {n_electrons or n_nuclei} electrons need at least {_format(one_walker)} per walker for the local "
             f"energy, more than the {_format(limit)} of memory available"
         )
     if estimate.total_bytes(batch) > limit:

@@ -49,7 +49,10 @@ def initial_electrons(key, system, batch_size: int, spread_bohr: float = 1.0):
 
     Each nucleus of charge Z receives Z electrons in turn (assigned up/down in
     round-robin), so the starting density resembles atoms, not a uniform gas.
+    Without nuclei (jellium) the electrons start uniformly in the cell.
     """
+    if system.n_nuclei == 0:
+        return jax.random.uniform(key, (batch_size, system.n_electrons, 3))
     owners = np.repeat(np.arange(system.n_nuclei), system.nuclear_charges.astype(int))
     owners = np.concatenate([owners[0::2], owners[1::2]])[: system.n_electrons]
     centres = jnp.asarray(system.nuclear_cartesian[owners])

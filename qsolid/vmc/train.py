@@ -426,9 +426,9 @@ def train(problem: Problem, state: State, run_dir, logger, progress: Progress) -
     directory = run_dir / "checkpoints"
     stats = StatsFile(run_dir / "stats.csv", STATS_COLUMNS)
     stats.truncate_after(state.step - 1)
-    if state.opt_state is None:
-        state.opt_state = init_optimiser(problem, state)
     total = run_length(problem)
+    if state.opt_state is None and state.step < total:  # nothing to optimise (e.g. the 'slater' ansatz): no optimiser
+        state.opt_state = init_optimiser(problem, state)
     while state.step < total:
         name, first, end = stage_span(problem, state.step)
         progress.stage(f"training ({name})", end - first, state.step - first)

@@ -21,15 +21,15 @@ def test_estimate_counts_walkers_and_local_energy_activations():
 
 def test_main_job_fits_easily():
     config = main_job_config()
-    assert memory.count_nuclei(config.system) == 8
+    assert memory.count_particles(config.system) == (8, None)
     assert memory.estimate_bytes(config, 8) < 100e6  # ~24 MB: far below any machine
     memory.check(config)
 
 
 def test_huge_supercell_names_supercell():
     config = load_config(overrides={"system.structure": "bcc", "system.supercell": [100, 100, 100]})
-    assert memory.count_nuclei(config.system) == 2_000_000
-    with pytest.raises(ConfigError, match=r"^system.supercell: 2000000 nuclei need at least .* per walker"):
+    assert memory.count_particles(config.system) == (2_000_000, None)
+    with pytest.raises(ConfigError, match=r"^system.supercell: 2000000 nuclei and 2000000 electrons need at least .* per walker"):
         memory.check(config)
 
 
@@ -38,7 +38,7 @@ def test_huge_batch_names_batch_size_and_says_what_fits():
     with pytest.raises(ConfigError, match=r"^sampling.batch_size: 10000000000 walkers need at least"):
         memory.check(config)
     config = load_config(overrides={"sampling.batch_size": 1000})
-    limit = memory.estimate_bytes(config, memory.count_nuclei(config.system)) - 1
+    limit = memory.estimate_bytes(config, memory.count_particles(config.system)[0]) - 1
     with pytest.raises(ConfigError, match=r"at most ~99\d walkers fit"):
         memory.check(config, limit_bytes=limit)
     memory.check(config, limit_bytes=limit + 1)

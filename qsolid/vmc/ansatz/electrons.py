@@ -17,12 +17,25 @@ For one walker with electron and nuclear fractional coordinates:
    J = -sum_{i<j} c alpha^2 / (alpha + d_ij), c = 1/4 (parallel) or 1/2
    (antiparallel), which gives the Kato cusps exactly (d -> r at short range).
 
-Translation invariance. Under a common translation t of all particles the
-plane waves multiply phi by exp(i K . t) with K = sum of the occupied k (not
-zero for a partly filled shell). We therefore measure the phases from the
-first nucleus, phi -> phi exp(-i K . R_1): phi is then invariant, and for
-clamped nuclei this is a constant phase. At Gamma K is a reciprocal-lattice
-vector, so the factor is periodic in R_1.
+Translation invariance and the twist. Write every occupied k as m_a + t (m_a
+integer, t the twist, reciprocal units). The twist factors out of each
+determinant, det[exp(i k_a . r_j) u_a(r_j)] = exp(i k_t . sum_j r_j)
+det[exp(i m_a . r_j) u_a(r_j)], and a common translation u of all particles
+multiplies phi by exp(i (M + N_e k_t) . u) with M = sum_a m_a (not zero for a
+partly filled shell). We remove both parts with nuclear coordinates,
+
+    phi -> phi exp(-i M . R_1) exp(-i k_t . sum_I Z_I R_I),
+
+so that Psi = exp(i k_t . (sum_i r_i - sum_I Z_I R_I)) x (a function periodic in
+every coordinate and invariant under joint translations). Then, in a neutral
+cell (sum_I Z_I = N_e): (i) a joint translation of all particles leaves Psi
+unchanged; (ii) each electron carries the twist phase,
+Psi(r_i + a_k) = exp(2 pi i t_k) Psi; (iii) each nucleus carries the opposite,
+charge-weighted phase, Psi(R_I + a_k) = exp(-2 pi i Z_I t_k) Psi. This is the
+twist of a uniform vector potential coupling to charge (flux through the
+cell), which is what makes twists compatible with quantum nuclei; |Psi|^2 stays
+periodic in every coordinate. M is a reciprocal-lattice vector, so exp(-i M . R_1)
+is periodic in R_1. For clamped nuclei both factors are constant phases.
 
 Returns (phase, log|phi|); the wavefunction is real (phase 0 or pi) when every
 occupied k-point is Gamma and the twist is zero, complex otherwise.
@@ -55,6 +68,10 @@ class ElectronAnsatzSpec:
     layers: int
     determinants: int
     jastrow: bool
+    twist: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(3))
+    """The twist t (reciprocal units) shared by k_up and k_down."""
+    nuclear_charges: np.ndarray | None = None
+    """(n_nuclei,) Z_I of the compensating twist phase; None: all 1."""
 
     @property
     def is_complex(self) -> bool:
@@ -90,6 +107,8 @@ def make_spec(system, network) -> ElectronAnsatzSpec:
         layers=network.layers,
         determinants=network.determinants,
         jastrow=network.jastrow,
+        twist=np.asarray(system.twist, dtype=float),
+        nuclear_charges=np.asarray(system.nuclear_charges, dtype=float),
     )
 
 
@@ -227,13 +246,23 @@ def orbitals(params, spec: ElectronAnsatzSpec, electrons, nuclei):
     return _orbital_matrices(params, spec, stream, electrons, en_distance), ee_distance
 
 
+def _translation_phase(spec: ElectronAnsatzSpec, nuclei):
+    """M . R_1 + k_t . sum_I Z_I R_I (module docstring): makes Psi invariant under joint translations."""
+    n_electrons = spec.n_up + spec.n_down
+    integer_part = np.rint(np.sum(spec.k_up, axis=0) + np.sum(spec.k_down, axis=0) - n_electrons * spec.twist)
+    charges = np.ones(spec.n_nuclei) if spec.nuclear_charges is None else spec.nuclear_charges
+    weighted = jnp.einsum("i,ik->k", jnp.asarray(charges, nuclei.dtype), nuclei)
+    return features.TWO_PI * (
+        jnp.dot(jnp.asarray(integer_part, nuclei.dtype), nuclei[0]) + jnp.dot(jnp.asarray(spec.twist, nuclei.dtype), weighted)
+    )
+
+
 def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei):
     """(phase, log|phi|) for one walker; electrons (n_e, 3) and nuclei (n_n, 3) fractional."""
     matrices, ee_distance = orbitals(params, spec, electrons, nuclei)
     phase, log_abs = _sum_of_determinants(matrices)
     if spec.is_complex:
-        total_k = np.sum(spec.k_up, axis=0) + np.sum(spec.k_down, axis=0)
-        phase = phase - features.TWO_PI * jnp.dot(jnp.asarray(total_k, nuclei.dtype), nuclei[0])
+        phase = phase - _translation_phase(spec, nuclei)
     if spec.jastrow:
         log_abs = log_abs + _jastrow(params, spec, ee_distance)
     return phase, log_abs

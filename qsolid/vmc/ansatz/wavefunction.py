@@ -1,7 +1,8 @@
 """The total wavefunction Psi(r, R) = chi(R) phi(r, R) (seed 000, Eq. 2).
 
-phi is the electronic network (Alg. 2); chi the nuclear one (Alg. 1, Eq. 3),
-present only when the nuclei are quantum. Parameters are a dict
+phi is the electronic network (Alg. 2), or with network.ansatz = 'slater' the
+parameter-free plane-wave determinant (qsolid.vmc.ansatz.slater); chi the nuclear
+one (Alg. 1, Eq. 3), present only when the nuclei are quantum. Parameters are a dict
 {"electrons": ..., "nuclei": ...}; both are optimised together.
 """
 
@@ -11,7 +12,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from qsolid.vmc.ansatz import electrons
+from qsolid.vmc.ansatz import electrons, slater
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Wavefunction:
     """init(key) -> params"""
     apply_parts: Callable
     """apply_parts(params, electrons_frac, nuclei_frac) -> (arg phi, ln|phi|, ln chi) for one walker"""
-    electron_spec: electrons.ElectronAnsatzSpec
+    electron_spec: electrons.ElectronAnsatzSpec | slater.SlaterSpec
 
     def apply(self, params, electron_positions, nuclear_positions):
         """(phase, log|Psi|) for one walker."""
@@ -42,6 +43,8 @@ class Wavefunction:
 
 def make_wavefunction(system, network_config, nuclear_network: NuclearNetwork | None = None) -> Wavefunction:
     """Psi = phi (clamped nuclei) or chi * phi when a nuclear network is given."""
+    if getattr(network_config, "ansatz", "neural") == "slater":
+        return _slater_wavefunction(system)
     spec = electrons.make_spec(system, network_config)
 
     def init(key):
@@ -58,3 +61,14 @@ def make_wavefunction(system, network_config, nuclear_network: NuclearNetwork | 
         return phase, log_phi, nuclear_network.apply(params["nuclei"], nuclear_positions)
 
     return Wavefunction(init=init, apply_parts=apply_parts, electron_spec=spec)
+
+
+def _slater_wavefunction(system) -> Wavefunction:
+    """The plane-wave determinant alone: no parameters (an empty electronic tree), no chi."""
+    spec = slater.make_spec(system)
+
+    def apply_parts(params, electron_positions, nuclear_positions):
+        phase, log_abs = slater.apply(spec, electron_positions)
+        return phase, log_abs, jnp.zeros((), log_abs.dtype)
+
+    return Wavefunction(init=lambda key: {"electrons": {}}, apply_parts=apply_parts, electron_spec=spec)

@@ -62,7 +62,7 @@ def test_periodic_under_lattice_translation_of_any_particle(float64, overrides):
 
 def test_twisted_boundary_conditions_give_bloch_phase(float64):
     twist = np.array([0.25, 0.0, 0.5])
-    system, wavefunction, params, e, nuclei = _setup({"system.structure": "bcc", "system.twist": list(twist)})
+    system, wavefunction, params, e, nuclei = _setup({"system.structure": "bcc", "system.twists": [list(twist)]})
     psi = _psi(wavefunction, params, e, nuclei)
     for axis in range(3):
         shifted = e.at[0, axis].add(1.0)

@@ -1,0 +1,99 @@
+"""The plane-wave Slater determinant: Psi = det[exp(i k_a . r_j)]_up det[exp(i k_a . r_j)]_down.
+
+The orbitals are the plane waves of the occupied k-set of the twist t,
+k = (m + t) @ B with m integer, so in fractional coordinates
+k . r = 2 pi (m + t) . s. Per spin, the lowest |k| are occupied; a partly
+filled outermost shell is completed by the subset of its states with the lowest
+exchange energy, -(2 pi / Omega) sum_{a != b} 1 / |k_a - k_b|^2 (the kinetic
+energy is the same for every subset), i.e. the Hartree-Fock ground state among
+the shell's determinants. Unlike a fixed tie-break this choice is covariant: a
+symmetry operation of the lattice maps the best subset at t onto a best subset
+at Rt, so the energy E(t) has the lattice's symmetry and a Monkhorst-Pack grid
+reduced by it (qsolid.twists) averages it exactly. Shells with more than
+MAX_SUBSETS subsets fall back to the fixed tie-break of
+qsolid.vmc.ansatz.electrons.occupied_kpoints. Each electron carries the
+twist phase, Psi(r_i + a_k) = exp(2 pi i t_k) Psi, and the state has no
+parameters. For jellium it is the Hartree-Fock ground state of the occupied
+shells; its local kinetic energy is the constant sum_k |k|^2 / 2 (every orbital
+is an eigenfunction of -Delta / 2), and its energy is the Hartree-Fock energy of
+qsolid.vmc.jellium.
+"""
+
+import dataclasses
+import itertools
+import math
+
+import jax.numpy as jnp
+import numpy as np
+
+from qsolid.vmc import features
+from qsolid import lattice as lat
+from qsolid.vmc.ansatz.electrons import occupied_kpoints
+
+
+MAX_SUBSETS = 20000
+"""Largest number of ways to fill an open shell that is searched for the lowest exchange energy."""
+
+
+def _exchange_sum(k_cartesian) -> float:
+    """sum_{a != b} 1 / |k_a - k_b|^2 (the exchange energy is -2 pi / Omega times this)."""
+    difference = np.sum((k_cartesian[:, None, :] - k_cartesian[None, :, :]) ** 2, axis=-1)
+    return float(np.sum(1.0 / difference[~np.eye(len(k_cartesian), dtype=bool)]))
+
+
+def occupied_kpoints_lowest_exchange(lattice, twist, count: int) -> np.ndarray:
+    """The `count` lowest-|k| points m + t, an open outer shell filled by its lowest-exchange subset."""
+    lattice = np.asarray(lattice, dtype=float)
+    reciprocal = lat.reciprocal(lattice)
+    extra = 64
+    while True:  # enough candidates to hold the whole outer shell
+        ranked = occupied_kpoints(lattice, twist, count + extra)
+        norms = np.round(np.sum((ranked @ reciprocal) ** 2, axis=1), 8)
+        if count == 0 or norms[-1] != norms[count - 1]:
+            break
+        extra *= 2
+    if count == 0 or norms[count] != norms[count - 1]:
+        return ranked[:count]  # closed shell
+    outer = norms[count - 1]
+    closed, shell = ranked[norms < outer], ranked[norms == outer]
+    needed = count - len(closed)
+    if math.comb(len(shell), needed) > MAX_SUBSETS:
+        return ranked[:count]
+    best = min(
+        itertools.combinations(range(len(shell)), needed),
+        key=lambda subset: _exchange_sum(np.concatenate([closed, shell[list(subset)]]) @ reciprocal),
+    )
+    return np.concatenate([closed, shell[list(best)]])
+
+
+@dataclasses.dataclass(frozen=True)
+class SlaterSpec:
+    n_up: int
+    n_down: int
+    k_up: np.ndarray
+    """(n_up, 3) occupied k-points as m + t in reciprocal-lattice units."""
+    k_down: np.ndarray
+
+    is_complex = True
+
+
+def make_spec(system) -> SlaterSpec:
+    return SlaterSpec(
+        n_up=system.n_up,
+        n_down=system.n_down,
+        k_up=occupied_kpoints_lowest_exchange(system.lattice, system.twist, system.n_up),
+        k_down=occupied_kpoints_lowest_exchange(system.lattice, system.twist, system.n_down),
+    )
+
+
+def apply(spec: SlaterSpec, electrons):
+    """(phase, log|Psi|) for one walker; electrons (n_e, 3) fractional, spin up first."""
+    phase = jnp.zeros((), electrons.dtype)
+    log_abs = jnp.zeros((), electrons.dtype)
+    for kpoints, block in ((spec.k_up, electrons[: spec.n_up]), (spec.k_down, electrons[spec.n_up :])):
+        if len(kpoints) == 0:
+            continue
+        matrix = jnp.exp(1j * features.TWO_PI * (jnp.asarray(kpoints, electrons.dtype) @ block.T))
+        sign, log = jnp.linalg.slogdet(matrix)
+        phase, log_abs = phase + jnp.angle(sign), log_abs + log
+    return phase, log_abs
