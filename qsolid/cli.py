@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "qsolid.commands",
     "qsolid.analysis.command",
     "qsolid.nct.command",
+    "qsolid.dvfe.command",
 )
 
 
