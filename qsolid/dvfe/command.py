@@ -39,8 +39,9 @@ def _run(args) -> int:
     for key, unit in (("free_energy_ha_per_atom", "Ha/atom"), ("energy_ha_per_atom", "Ha/atom"),
                       ("entropy_kb_per_atom", "k_B/atom"), ("pressure_gpa", "GPa")):
         print(f"  {key} = {summary[key]:.8g} +- {summary[key + '_error']:.2g} {unit}")
-    if "quadrature_free_energy_ha_per_atom" in summary:
-        print(f"  quadrature_free_energy_ha_per_atom = {summary['quadrature_free_energy_ha_per_atom']:.8g} Ha/atom")
+    if "quadrature" in summary:
+        exact = summary["quadrature"]
+        print("  exact by quadrature: " + ", ".join(f"{key} = {value:.8g}" for key, value in exact.items()))
     print(f"summary in {run_dir / 'summary.json'}")
     return 0
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from qsolid import checkpoint, rundir, schema, units
+from qsolid import checkpoint, rundir, schema
 from qsolid.dvfe import flow, plots, potentials, thermo, training
 from qsolid.schema import ConfigError
 from qsolid.stats import reblock
@@ -32,7 +32,7 @@ STAT_COLUMNS = ("step", "phase") + tuple(c for name in OBSERVABLES for c in (nam
 SUMMARY_KEYS = {"free_energy": "free_energy_ha_per_atom", "energy": "energy_ha_per_atom",
                 "entropy": "entropy_kb_per_atom", "pressure_gpa": "pressure_gpa"}
 BOUNDARY_CONDITION = "classical protons, no electrons"
-QUADRATURE_GRID = 48
+QUADRATURE_GRID = 32
 
 
 @contextlib.contextmanager
@@ -60,9 +60,9 @@ def flow_shape_of(config) -> flow.FlowShape:
                           pair_width=f.pair_width, harmonics=f.harmonics, radial_scales=tuple(f.radial_scales))
 
 
-def potential_of(config):
+def potential_spec_of(config) -> tuple:
     p = config.potential
-    return potentials.make_potential(p.kind, p.strength_ha, p.width_bohr)
+    return p.kind, p.strength_ha, p.width_bohr
 
 
 class Run:
@@ -78,7 +78,8 @@ class Run:
             raise ConfigError(f"resume: no checkpoint in {self.run_dir / 'checkpoints'}")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.logger = rundir.setup_logging(self.run_dir)
-        self.ensemble, self.shape, self.potential = ensemble_of(config), flow_shape_of(config), potential_of(config)
+        self.ensemble, self.shape = ensemble_of(config), flow_shape_of(config)
+        self.potential = potentials.make_potential(*potential_spec_of(config))
         self.optimizer = training.make_optimizer(config.optimisation.learning_rate)
         self.total_steps = config.optimisation.steps + config.evaluation.steps
         self.stats = rundir.StatsFile(self.run_dir / "stats.csv", STAT_COLUMNS)
@@ -97,7 +98,8 @@ class Run:
                              self.ensemble.box_length, self.ensemble.temperature)
         sampling = config.sampling
         self._steps = {
-            train: training.make_step(self.shape, self.ensemble, self.potential, self.optimizer, sampling.batch_size,
+            train: training.make_step(self.shape, self.ensemble, potential_spec_of(config),
+                                      config.optimisation.learning_rate, sampling.batch_size,
                                       sampling.fixed_point_iterations, sampling.newton_steps, train)
             for train in (True, False)
         }
@@ -153,10 +155,8 @@ class Run:
         out["rejected_steps"] = int(np.sum(columns["rejected"]))
         ideal = thermo.ideal_gas(ensemble)
         out["ideal_gas"] = ideal
-        if config.potential.kind == "gaussian" and ensemble.n_particles == 2:
-            p = config.potential
-            pair = lambda r: potentials.gaussian_pair(np.asarray(r), ensemble.box_length, p.strength_ha, p.width_bohr)
-            out["quadrature_free_energy_ha_per_atom"] = thermo.two_particle_free_energy(ensemble, pair, QUADRATURE_GRID)
+        if ensemble.n_particles == 2:
+            out["quadrature"] = thermo.two_particles(ensemble, self.potential, QUADRATURE_GRID)
         return out
 
     def finish(self) -> dict:

@@ -13,7 +13,7 @@ pressure is P = N k_B T / Omega - <dV/dOmega>.
 
 Closed forms used by the checks: the ideal gas (V = 0, p = Omega^{-N}) and two
 particles with a pair potential, whose configurational integral is
-Omega int_cell e^{-v(r)/k_BT} dr (evaluated by the trapezoidal rule, which
+Omega int_cell e^{-v(r)/k_BT} dr (evaluated by the midpoint rule, which
 converges spectrally for a smooth periodic integrand).
 """
 
@@ -81,14 +81,32 @@ def ideal_gas(ensemble: Ensemble) -> dict:
             "pressure_gpa": units.ha_bohr3_to_gpa(ensemble.ideal_pressure)}
 
 
-def two_particle_free_energy(ensemble: Ensemble, pair_energy, grid: int) -> float:
-    """Exact F (Ha per particle) of two particles with pair potential pair_energy(r) (r: (..., D), minimum image).
+def two_particles(ensemble: Ensemble, potential, grid: int) -> dict:
+    """Exact F, E (Ha per particle), S (k_B per particle) and P (GPa) of two particles by quadrature.
 
-    Trapezoidal rule on a grid^D mesh of the cell for int e^{-v(r)/k_BT} dr.
+    potential(positions, box_length) is the V(X) of the run (qsolid.dvfe.potentials); by translation
+    invariance the configurational integral is Omega int_cell e^{-V((r, 0))/k_BT} dr, evaluated by the
+    midpoint rule on a grid^D mesh (spectrally accurate for a smooth periodic V); <V> and the virial
+    <dV/dOmega> are Boltzmann averages on the same mesh.
     """
+    import jax
+    import jax.numpy as jnp
+
+    from qsolid.dvfe.potentials import volume_derivative
+
     assert ensemble.n_particles == 2
-    axis = (np.arange(grid) + 0.5) / grid * ensemble.box_length - 0.5 * ensemble.box_length
-    mesh = np.stack(np.meshgrid(*([axis] * ensemble.dimension), indexing="ij"), axis=-1)
-    boltzmann = np.exp(-np.asarray(pair_energy(mesh)) / ensemble.temperature)
-    configurational = ensemble.volume * ensemble.volume * float(np.mean(boltzmann))
-    return (-ensemble.temperature * math.log(configurational) + ensemble.classical_constant) / 2.0
+    box, dimension, temperature = ensemble.box_length, ensemble.dimension, ensemble.temperature
+    axis = (jnp.arange(grid) + 0.5) / grid * box
+    mesh = jnp.stack(jnp.meshgrid(*([axis] * dimension), indexing="ij"), axis=-1).reshape(-1, dimension)
+    pairs = jnp.stack([mesh, jnp.zeros_like(mesh)], axis=1)
+    energy, derivative = jax.jit(jax.vmap(lambda x: (potential(x, box), volume_derivative(potential, x, box))))(pairs)
+    energy, derivative = np.asarray(energy), np.asarray(derivative)
+    shift = energy.min()
+    weights = np.exp(-(energy - shift) / temperature)
+    log_configurational = 2.0 * math.log(ensemble.volume) + math.log(np.mean(weights)) - shift / temperature
+    free_energy = (-temperature * log_configurational + ensemble.classical_constant) / 2.0
+    mean = lambda values: float(np.sum(weights * values) / np.sum(weights))
+    energy_per_particle = (ensemble.kinetic_energy + mean(energy)) / 2.0
+    return {"free_energy_ha_per_atom": float(free_energy), "energy_ha_per_atom": energy_per_particle,
+            "entropy_kb_per_atom": float((energy_per_particle - free_energy) / temperature),
+            "pressure_gpa": units.ha_bohr3_to_gpa(ensemble.ideal_pressure - mean(derivative))}

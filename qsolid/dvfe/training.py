@@ -21,6 +21,8 @@ configuration has a non-positive Jacobian determinant (the flow would no
 longer be a bijection) or a non-finite l.
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -63,8 +65,16 @@ def make_optimizer(learning_rate: float):
     return optax.adam(learning_rate)
 
 
-def make_step(shape, ensemble, potential, optimizer, batch_size, fixed_point_iterations, newton_steps, train: bool):
-    """Jitted step(params, opt_state, key) -> (params, opt_state, statistics of the step's batch)."""
+@functools.lru_cache(maxsize=16)
+def make_step(shape, ensemble, potential_spec, learning_rate, batch_size, fixed_point_iterations, newton_steps,
+              train: bool):
+    """Jitted step(params, opt_state, key) -> (params, opt_state, statistics of the step's batch).
+
+    Cached on its (hashable) arguments, so a resumed run in the same process reuses the compiled step.
+    potential_spec is (kind, strength, width) of potentials.make_potential.
+    """
+    potential = potentials.make_potential(*potential_spec)
+    optimizer = make_optimizer(learning_rate)
 
     def step(params, opt_state, key):
         positions, residual = draw(params, shape, ensemble, key, batch_size, fixed_point_iterations, newton_steps)
