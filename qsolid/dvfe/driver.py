@@ -32,7 +32,7 @@ STAT_COLUMNS = ("step", "phase") + tuple(c for name in OBSERVABLES for c in (nam
 SUMMARY_KEYS = {"free_energy": "free_energy_ha_per_atom", "energy": "energy_ha_per_atom",
                 "entropy": "entropy_kb_per_atom", "pressure_gpa": "pressure_gpa"}
 BOUNDARY_CONDITION = "classical protons, no electrons"
-QUADRATURE_GRID = 32
+QUADRATURE_GRID = 24
 
 
 @contextlib.contextmanager
@@ -157,6 +157,9 @@ class Run:
         out["ideal_gas"] = ideal
         if ensemble.n_particles == 2:
             out["quadrature"] = thermo.two_particles(ensemble, self.potential, QUADRATURE_GRID)
+            params = self.state["params"]
+            log_density = lambda x: flow.log_density(params, self.shape, x, ensemble.box_length)
+            out["flow_quadrature"] = thermo.two_particle_flow(ensemble, self.potential, log_density, QUADRATURE_GRID)
         return out
 
     def finish(self) -> dict:

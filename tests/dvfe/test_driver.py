@@ -43,6 +43,7 @@ def test_ideal_gas_example_through_the_cli(tmp_path, capsys):
     assert "entropy_kb_per_atom = 7.0287355" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_two_particles_trained_flow_matches_quadrature(tmp_path):
     """F, E, S and P of the trained flow within 3 standard errors of the exact values (quadrature)."""
     summary = driver.run(two_particles(), tmp_path / "run")
@@ -59,6 +60,10 @@ def test_two_particles_trained_flow_matches_quadrature(tmp_path):
     uniform = thermo.ideal_gas(ensemble)["free_energy_ha_per_atom"] + float(pair_mean) / 2
     assert uniform - exact["free_energy_ha_per_atom"] > 30 * summary["free_energy_ha_per_atom_error"]
     assert summary["rejected_steps"] == 0 and summary["max_inverse_residual_bohr"] < 1e-10
+    # the trained flow is a bijection (int p = 1) and, without sampling noise, variational
+    trained = summary["flow_quadrature"]
+    assert abs(trained["normalisation"] - 1.0) < 1e-8
+    assert 0.0 <= trained["free_energy_ha_per_atom"] - exact["free_energy_ha_per_atom"] < 3 * summary["free_energy_ha_per_atom_error"]
 
 
 class StopAfter:
