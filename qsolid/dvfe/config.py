@@ -47,7 +47,7 @@ class Flow:
     pair_width: int = option(8, "Width of the pair features h_IJ.")
     harmonics: int = option(2, "Harmonics n = 1..H of sin/cos(2 pi n s) in the pair features.")
     radial_scales: tuple[float, ...] = option(
-        [0.5, 1.0, 2.0], "Widths (in mean spacings) of the radial features exp(-d^2 / w^2) (seed Eq. A8's scale set).")
+        (0.5, 1.0, 2.0), "Widths (in mean spacings) of the radial features exp(-d^2 / w^2) (seed Eq. A8's scale set).")
 
     def check(self):
         require(self.layers >= 0, "layers", "must be non-negative")

@@ -118,3 +118,9 @@ def test_an_existing_run_is_never_overwritten(tmp_path, capsys):
     assert cli.main(["dvfe", "run", "examples/dvfe_ideal_gas.toml", "--out", str(out)]) == 2
     assert "--resume" in capsys.readouterr().err
     assert json.loads((out / "summary.json").read_text()) == {"keep": 1}
+
+
+def test_printed_default_config_reads_back(tmp_path, capsys):
+    assert cli.main(["dvfe", "config"]) == 0
+    (tmp_path / "default.toml").write_text(capsys.readouterr().out)
+    assert config.load(tmp_path / "default.toml") == config.from_dict({})
