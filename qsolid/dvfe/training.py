@@ -13,8 +13,9 @@ Gradient: the score-function estimator with a leave-one-out baseline,
 which is unbiased (b_i does not depend on X_i) and, unlike the
 reparameterised (pathwise) gradient, needs l only at the samples: no
 derivative through the iterative inverse and, once V(X) is an electronic
-energy from VMC, no forces. This is the seed's estimator (Alg. 4) with exact
-samples in place of Metropolis ones.
+energy from VMC, no forces. This is the estimator of the seed and its
+predecessor (Xie et al., PRL 131, 126501 (2023)) with exact samples in place
+of Metropolis ones.
 
 An update is rejected (parameters and optimiser state kept) if a sampled
 configuration has a non-positive Jacobian determinant (the flow would no
