@@ -18,8 +18,8 @@ def _run(args) -> int:
     from qsolid.dvfe import config as dvfe_config
     from qsolid.dvfe import driver
 
-    if args.resume and args.config:
-        raise ConfigError("run: give either CONFIG or --resume RUN_DIR, not both")
+    if args.resume and (args.config or args.out):
+        raise ConfigError("run: give either CONFIG [--out RUN_DIR] or --resume RUN_DIR, not both")
     if args.resume:
         run_dir = Path(args.resume)
         if not (run_dir / "config.toml").is_file():
