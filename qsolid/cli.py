@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "qsolid.vmc.command",
     "qsolid.analysis.command",
     "qsolid.nct.command",
+    "qsolid.dvfe.command",
 )
 
 

@@ -1,0 +1,125 @@
+"""The typed configuration of a `qsolid dvfe run` (`qsolid dvfe config` prints it commented).
+
+Vocabulary of the VMC engine: top-level seed and precision; [system] n_atoms,
+rs, temperature_k; [sampling] batch_size; [optimisation] steps,
+learning_rate; [evaluation] steps; [output] checkpoint_every. This increment
+treats classical protons without electrons: V(X) is the [potential] section.
+"""
+
+import dataclasses
+from typing import Literal
+
+from qsolid import units
+from qsolid.schema import load_toml, option, parse, require, section
+
+
+@dataclasses.dataclass(frozen=True)
+class System:
+    n_atoms: int = option(16, "Number of protons N in the cubic box.")
+    rs: float = option(1.25, "Wigner-Seitz radius r_s (bohr) of the N electrons the protons would bring; sets the box.")
+    temperature_k: float = option(6000.0, "Temperature in kelvin.")
+    proton_mass_me: float = option(units.PROTON_MASS_ME, "Proton mass in electron masses (enters the thermal wavelength).")
+
+    def check(self):
+        require(self.n_atoms >= 1, "n_atoms", "must be at least 1")
+        require(self.rs > 0, "rs", "must be positive")
+        require(self.temperature_k > 0, "temperature_k", "must be positive (the variational free energy is for T > 0)")
+        require(self.proton_mass_me > 0, "proton_mass_me", "must be positive")
+
+
+@dataclasses.dataclass(frozen=True)
+class Potential:
+    kind: Literal["none", "gaussian"] = option(
+        "none", "V(X) of the classical protons: 'none' (ideal gas) or 'gaussian' (image-summed Gaussian pair term).")
+    strength_ha: float = option(0.0, "eps of v(r) = eps exp(-r^2 / (2 sigma^2)) (Ha; > 0 repulsive).")
+    width_bohr: float = option(1.0, "sigma of the Gaussian pair term (bohr); at most a quarter of the box.")
+
+    def check(self):
+        require(self.width_bohr > 0, "width_bohr", "must be positive")
+
+
+@dataclasses.dataclass(frozen=True)
+class Flow:
+    kind: Literal["backflow", "identity"] = option(
+        "backflow", "'backflow': Z = X + f(X) (seed Alg. 1); 'identity': Z = X (uniform p, the ideal-gas check).")
+    layers: int = option(2, "Message-passing layers of f.")
+    single_width: int = option(16, "Width of the one-particle features h_I.")
+    pair_width: int = option(8, "Width of the pair features h_IJ.")
+    harmonics: int = option(2, "Harmonics n = 1..H of sin/cos(2 pi n s) in the pair features.")
+    radial_scales: tuple[float, ...] = option(
+        (0.5, 1.0, 2.0), "Widths (in mean spacings) of the radial features exp(-d^2 / w^2) (seed Eq. A8's scale set).")
+
+    def check(self):
+        require(self.layers >= 0, "layers", "must be non-negative")
+        require(self.single_width >= 1 and self.pair_width >= 1, "single_width", "widths must be positive")
+        require(self.harmonics >= 1, "harmonics", "must be at least 1")
+        require(all(w > 0 for w in self.radial_scales), "radial_scales", "must be positive")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampling:
+    batch_size: int = option(256, "Independent proton configurations per step (uniform Z pushed through the inverse flow).")
+    fixed_point_iterations: int = option(20, "Fixed-point iterations X <- Z - f(X) of the flow inversion.")
+    newton_steps: int = option(3, "Newton steps polishing the inversion (exact Jacobian).")
+
+    def check(self):
+        require(self.batch_size >= 2, "batch_size", "must be at least 2 (the gradient's baseline leaves one out)")
+        require(self.fixed_point_iterations >= 0, "fixed_point_iterations", "must be non-negative")
+        require(self.newton_steps >= 0, "newton_steps", "must be non-negative")
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimisation:
+    steps: int = option(200, "Training steps of the flow (Adam, score-function gradient).")
+    learning_rate: float = option(3e-3, "Adam learning rate.")
+
+    def check(self):
+        require(self.steps >= 0, "steps", "must be non-negative")
+        require(self.learning_rate > 0, "learning_rate", "must be positive")
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    steps: int = option(100, "Steps with frozen parameters; the reported numbers and error bars come from them.")
+
+    def check(self):
+        require(self.steps >= 1, "steps", "must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    checkpoint_every: int = option(50, "Steps between checkpoints (also written on Ctrl-C / SIGTERM).")
+    keep_checkpoints: int = option(3, "Checkpoints kept in RUN_DIR/checkpoints.")
+    progress: bool = option(True, "Show a progress bar.")
+
+    def check(self):
+        require(self.checkpoint_every >= 1, "checkpoint_every", "must be at least 1")
+        require(self.keep_checkpoints >= 1, "keep_checkpoints", "must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    seed: int = option(0, "Random seed: the same config and seed give the same numbers.")
+    precision: Literal["float32", "float64"] = option("float64", "Floating-point precision of the run.")
+    system: System = section("Protons, density and temperature.", System)
+    potential: Potential = section("Classical potential V(X) of the protons (no electrons in this version).", Potential)
+    flow: Flow = section("Normalizing flow of the proton distribution (seed 001, Eq. 3, Alg. 1).", Flow)
+    sampling: Sampling = section("Exact sampling of p(X) through the inverse flow.", Sampling)
+    optimisation: Optimisation = section("Training of the flow.", Optimisation)
+    evaluation: Evaluation = section("Evaluation with frozen parameters.", Evaluation)
+    output: Output = section("Checkpoints and progress.", Output)
+
+    def check(self):
+        from qsolid.dvfe.thermo import box_length_bohr
+
+        box = box_length_bohr(self.system.n_atoms, self.system.rs)
+        require(self.potential.kind != "gaussian" or self.potential.width_bohr <= box / 4,
+                "potential.width_bohr", f"must be at most a quarter of the box ({box / 4:.6g} bohr) for the image sum")
+
+
+def from_dict(data: dict) -> Config:
+    return parse(Config, data)
+
+
+def load(path) -> Config:
+    return from_dict(load_toml(path))

@@ -1,0 +1,109 @@
+"""One step of the variational free energy of classical protons: sample, estimate, update.
+
+Sampling is exact and needs no Markov chain: Z is drawn uniformly on the
+torus and pushed through the inverse flow (qsolid.dvfe.flow.inverse), so the
+B configurations of a step are independent draws from p(X) and successive
+steps are independent too.
+
+Gradient: the score-function estimator with a leave-one-out baseline,
+
+    grad F = E_p[(l(X) - b) grad ln p(X)],   l = k_B T ln p + V,
+    b_i = mean_{j != i} l_j  <=>  (l_i - b_i) = B/(B-1) (l_i - mean_j l_j),
+
+which is unbiased (b_i does not depend on X_i) and, unlike the
+reparameterised (pathwise) gradient, needs l only at the samples: no
+derivative through the iterative inverse and, once V(X) is an electronic
+energy from VMC, no forces. This is the estimator of the seed and its
+predecessor (Xie et al., PRL 131, 126501 (2023)) with exact samples in place
+of Metropolis ones.
+
+An update is rejected (parameters and optimiser state kept) if a sampled
+configuration has a non-positive Jacobian determinant (the flow would no
+longer be a bijection) or a non-finite l.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from qsolid import units
+from qsolid.dvfe import flow, potentials
+
+
+def local_estimates(params, shape, ensemble, potential, positions):
+    """Per-configuration (sign, ln p, V, dV/dOmega) of a batch of positions (B, N, D)."""
+    def one(x):
+        sign, log_det = flow.log_jacobian(params, shape, x, ensemble.box_length)
+        log_p = log_det - ensemble.n_particles * ensemble.dimension * jnp.log(ensemble.box_length)
+        return sign, log_p, potential(x, ensemble.box_length), potentials.volume_derivative(potential, x, ensemble.box_length)
+
+    return jax.vmap(one)(positions)
+
+
+def per_atom_observables(ensemble, log_p, energy, volume_derivative):
+    """Per-configuration F, E (Ha/atom), S (k_B/atom) and P (GPa) whose means are the estimates of thermo.py."""
+    n, temperature = ensemble.n_particles, ensemble.temperature
+    return {
+        "free_energy": (temperature * log_p + energy + ensemble.classical_constant) / n,
+        "energy": (ensemble.kinetic_energy + energy) / n,
+        "entropy": (ensemble.kinetic_energy - ensemble.classical_constant) / (n * temperature) - log_p / n,
+        "pressure_gpa": units.ha_bohr3_to_gpa(ensemble.ideal_pressure - volume_derivative),
+    }
+
+
+def draw(params, shape, ensemble, key, batch_size, fixed_point_iterations, newton_steps):
+    """Independent samples X ~ p (B, N, D) and the largest inversion residual (bohr)."""
+    z = ensemble.box_length * jax.random.uniform(key, (batch_size, ensemble.n_particles, ensemble.dimension))
+    positions, residuals = jax.vmap(
+        lambda zi: flow.inverse(params, shape, zi, ensemble.box_length, fixed_point_iterations, newton_steps)
+    )(z)
+    return jax.lax.stop_gradient(positions), jnp.max(residuals)
+
+
+def make_optimizer(learning_rate: float):
+    return optax.adam(learning_rate)
+
+
+@functools.lru_cache(maxsize=16)
+def make_step(shape, ensemble, potential_spec, learning_rate, batch_size, fixed_point_iterations, newton_steps,
+              train: bool):
+    """Jitted step(params, opt_state, key) -> (params, opt_state, statistics of the step's batch).
+
+    Cached on its (hashable) arguments, so a resumed run in the same process reuses the compiled step.
+    potential_spec is (kind, strength, width) of potentials.make_potential.
+    """
+    potential = potentials.make_potential(*potential_spec)
+    optimizer = make_optimizer(learning_rate)
+
+    def step(params, opt_state, key):
+        positions, residual = draw(params, shape, ensemble, key, batch_size, fixed_point_iterations, newton_steps)
+
+        def surrogate(p):
+            sign, log_p, energy, volume_derivative = local_estimates(p, shape, ensemble, potential, positions)
+            local = jax.lax.stop_gradient(ensemble.temperature * log_p + energy)
+            weight = (local - jnp.mean(local)) * batch_size / (batch_size - 1)
+            return jnp.mean(weight * log_p), (sign, log_p, energy, volume_derivative)
+
+        if train:
+            grads, (sign, log_p, energy, volume_derivative) = jax.grad(surrogate, has_aux=True)(params)
+        else:
+            _, (sign, log_p, energy, volume_derivative) = surrogate(params)
+        observables = per_atom_observables(ensemble, log_p, energy, volume_derivative)
+        nonpositive = jnp.sum(sign <= 0)
+        finite = jnp.all(jnp.isfinite(observables["free_energy"]))
+        rejected = jnp.logical_or(nonpositive > 0, jnp.logical_not(finite))
+        if train:
+            updates, new_opt_state = optimizer.update(grads, opt_state, params)
+            new_params = optax.apply_updates(params, updates)
+            keep = lambda old, new: jax.tree_util.tree_map(lambda a, b: jnp.where(rejected, a, b), old, new)
+            params, opt_state = keep(params, new_params), keep(opt_state, new_opt_state)
+        stats = {}
+        for name, values in observables.items():
+            stats[name] = jnp.mean(values)
+            stats[f"{name}_error"] = jnp.std(values, ddof=1) / jnp.sqrt(batch_size)
+        stats.update(inverse_residual_bohr=residual, nonpositive_jacobians=nonpositive, rejected=rejected)
+        return params, opt_state, stats
+
+    return jax.jit(step)

@@ -1,0 +1,126 @@
+"""`qsolid dvfe run`: the ideal-gas check, two particles against quadrature, resume, bad input."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from qsolid import cli, rundir
+from qsolid.dvfe import config, driver, potentials, thermo
+
+SUMMARY_KEYS = ("free_energy_ha_per_atom", "energy_ha_per_atom", "entropy_kb_per_atom", "pressure_gpa")
+
+
+def two_particles(**sections):
+    data = {"system": {"n_atoms": 2, "rs": 2.0, "temperature_k": 3000.0},
+            "potential": {"kind": "gaussian", "strength_ha": 0.019, "width_bohr": 0.8},
+            "flow": {"layers": 1, "single_width": 16, "pair_width": 8, "radial_scales": [0.25, 0.5, 1.0]},
+            "sampling": {"batch_size": 128}, "optimisation": {"steps": 150, "learning_rate": 1e-2},
+            "evaluation": {"steps": 64}, "output": {"checkpoint_every": 1000, "progress": False}}
+    for name, values in sections.items():
+        data[name] = dict(data[name], **values)
+    return config.from_dict(data)
+
+
+def test_ideal_gas_example_through_the_cli(tmp_path, capsys):
+    """examples/dvfe_ideal_gas.toml: N = 16, r_s = 1.25, 6000 K gives the REFERENCES numbers exactly."""
+    cli.build_parser()  # imports every command module (qsolid.nct switches float64 on at import)
+    x64 = jax.config.jax_enable_x64
+    assert cli.main(["dvfe", "run", "examples/dvfe_ideal_gas.toml", "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    assert jax.config.jax_enable_x64 == x64  # the run's precision does not leak
+    summary = rundir.read_json(tmp_path / "run" / "summary.json")
+    assert abs(summary["entropy_kb_per_atom"] - 7.02873) <= 1e-5  # one unit of the last printed digit
+    assert abs(summary["free_energy_ha_per_atom"] - (-0.105051)) <= 1e-6
+    assert abs(summary["pressure_gpa"] - 68.330) <= 1e-3
+    for key in SUMMARY_KEYS:
+        assert summary[f"{key}_error"] == 0.0  # ln p is the same for every configuration
+    assert summary["boundary_condition"] == "classical protons, no electrons"
+    assert (summary["n_atoms"], summary["rs"], summary["temperature_k"]) == (16, 1.25, 6000.0)
+    for name in ("config.toml", "qsolid.log", "stats.csv", "training.png"):
+        assert (tmp_path / "run" / name).is_file()
+    assert "entropy_kb_per_atom = 7.0287355" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_two_particles_trained_flow_matches_quadrature(tmp_path):
+    """F, E, S and P of the trained flow within 3 standard errors of the exact values (quadrature)."""
+    summary = driver.run(two_particles(), tmp_path / "run")
+    exact = summary["quadrature"]
+    for key in SUMMARY_KEYS:
+        assert abs(summary[key] - exact[key]) < 3 * summary[f"{key}_error"], key
+    # the untrained flow (uniform p) is far from the answer, so training did the work
+    ensemble = driver.ensemble_of(two_particles())
+    potential = potentials.make_potential(*driver.potential_spec_of(two_particles()))
+    axis = (jnp.arange(16) + 0.5) / 16 * ensemble.box_length
+    mesh = jnp.stack(jnp.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 1, 3)
+    with driver.precision("float64"):
+        pair_mean = jnp.mean(jax.vmap(lambda r: potential(jnp.concatenate([r, jnp.zeros((1, 3))]), ensemble.box_length))(mesh))
+    uniform = thermo.ideal_gas(ensemble)["free_energy_ha_per_atom"] + float(pair_mean) / 2
+    assert uniform - exact["free_energy_ha_per_atom"] > 30 * summary["free_energy_ha_per_atom_error"]
+    assert summary["rejected_steps"] == 0 and summary["max_inverse_residual_bohr"] < 1e-10
+    # the trained flow is a bijection (int p = 1) and, without sampling noise, variational
+    trained = summary["flow_quadrature"]
+    assert abs(trained["normalisation"] - 1.0) < 1e-8
+    assert 0.0 <= trained["free_energy_ha_per_atom"] - exact["free_energy_ha_per_atom"] < 3 * summary["free_energy_ha_per_atom_error"]
+
+
+class StopAfter:
+    """Stands in for rundir.StopRequest: requests a stop at the n-th poll."""
+
+    def __init__(self, polls):
+        self.polls = polls
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @property
+    def requested(self):
+        self.polls -= 1
+        return self.polls == 0
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
+    small = two_particles(sampling={"batch_size": 8}, optimisation={"steps": 6}, evaluation={"steps": 4},
+                          output={"checkpoint_every": 2})
+    reference = driver.run(small, tmp_path / "whole")
+    monkeypatch.setattr(driver.rundir, "StopRequest", lambda: StopAfter(5))
+    assert driver.run(small, tmp_path / "parts") is None
+    monkeypatch.undo()
+    resumed = driver.run(small, tmp_path / "parts", resume=True)
+    whole, parts = (rundir.read_stats(tmp_path / name / "stats.csv") for name in ("whole", "parts"))
+    assert len(parts["step"]) == 10
+    for column in whole:
+        np.testing.assert_array_equal(parts[column], whole[column])
+    assert resumed == reference
+
+
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[potential]\nkind = "gaussian"\nwidth_bohr = 3.0\n')
+    assert cli.main(["dvfe", "run", str(bad), "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("qsolid: error: potential.width_bohr:") and "\n" not in error
+    assert not (tmp_path / "run").exists()
+    bad.write_text("[system]\nn_atom = 16\n")
+    assert cli.main(["dvfe", "run", str(bad)]) == 2
+    assert "did you mean 'system.n_atoms'" in capsys.readouterr().err
+
+
+def test_an_existing_run_is_never_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "summary.json").write_text(json.dumps({"keep": 1}))
+    assert cli.main(["dvfe", "run", "examples/dvfe_ideal_gas.toml", "--out", str(out)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert json.loads((out / "summary.json").read_text()) == {"keep": 1}
+
+
+def test_printed_default_config_reads_back(tmp_path, capsys):
+    assert cli.main(["dvfe", "config"]) == 0
+    (tmp_path / "default.toml").write_text(capsys.readouterr().out)
+    assert config.load(tmp_path / "default.toml") == config.from_dict({})
