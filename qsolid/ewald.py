@@ -107,9 +107,9 @@ import numpy as np
 from scipy.special import erfc as _erfc_np
 from scipy.special import erfcinv as _erfcinv_np
 
-from qsolid.lattice import heights
+from qsolid.lattice import heights, reduce_lattice
 
-__all__ = ["coulomb_energy", "EwaldSetup", "make_ewald", "ewald_energy", "reduce_lattice"]
+__all__ = ["coulomb_energy", "EwaldSetup", "make_ewald", "ewald_energy"]
 
 _REFERENCE_X = 6.2
 """erfc(6.2) ~ 4e-18, exp(-6.2^2) ~ 2e-17: cut-off argument of ``coulomb_energy``."""
@@ -118,48 +118,6 @@ _REFERENCE_X = 6.2
 # ---------------------------------------------------------------------------
 # Host-side geometry helpers (NumPy, float64)
 # ---------------------------------------------------------------------------
-
-
-def reduce_lattice(lattice) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy Minkowski-type reduction of a 3D lattice basis.
-
-    Returns (U, reduced) with U an integer unimodular matrix (det +1) and
-    reduced = U @ lattice, rows sorted by length. Each vector is repeatedly
-    replaced by its shortest difference with an integer combination of the
-    other two until no vector can be shortened. The sums in this module are
-    exact for any basis; the reduction only keeps the number of terms small.
-    """
-    lattice = np.asarray(lattice, dtype=float)
-    basis = lattice.copy()
-    u = np.eye(3, dtype=np.int64)
-    for _ in range(1000):
-        changed = False
-        for i in range(3):
-            j, k = [m for m in range(3) if m != i]
-            others = basis[[j, k]]
-            gram = others @ others.T
-            coeff = np.linalg.solve(gram, others @ basis[i])
-            best = (basis[i] @ basis[i], 0, 0)
-            base = np.floor(coeff).astype(np.int64)
-            for da in range(-1, 3):
-                for db in range(-1, 3):
-                    a, b = base[0] + da, base[1] + db
-                    v = basis[i] - a * basis[j] - b * basis[k]
-                    norm2 = v @ v
-                    if norm2 < best[0] * (1.0 - 1e-12):
-                        best = (norm2, a, b)
-            if best[1] != 0 or best[2] != 0:
-                _, a, b = best
-                u[i] = u[i] - a * u[j] - b * u[k]
-                basis[i] = u[i] @ lattice
-                changed = True
-        if not changed:
-            break
-    order = np.argsort(np.einsum("ij,ij->i", basis, basis), kind="stable")
-    u = u[order]
-    if round(np.linalg.det(u)) < 0:
-        u[2] = -u[2]
-    return u, u @ lattice
 
 
 def _box_distance(translations: np.ndarray, lattice: np.ndarray) -> np.ndarray:

@@ -11,13 +11,17 @@ Conventions used throughout qsolid:
 Functions accept NumPy or JAX arrays; they use the array module of the input.
 """
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 
 def _xp(x):
-    return jnp if isinstance(x, jax.Array) else np
+    """numpy for host arrays; jax.numpy for traced or device arrays (jax is imported only then, so
+    that configs and structures load without it)."""
+    if isinstance(x, (np.ndarray, np.generic, float, int, list, tuple)):
+        return np
+    import jax.numpy as jnp
+
+    return jnp
 
 
 def lattice_from_parameters(a, b, c, alpha_deg, beta_deg, gamma_deg):
@@ -147,3 +151,45 @@ def minimum_distance(lattice, fractional):
     n = len(fractional)
     self_pair = np.eye(n, dtype=bool)[:, :, None] & np.all(shifts == 0, axis=1)[None, None, :]
     return float(np.min(np.where(self_pair, np.inf, dist)))
+
+
+def reduce_lattice(lattice) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy Minkowski-type reduction of a 3D lattice basis.
+
+    Returns (U, reduced) with U an integer unimodular matrix (det +1) and
+    reduced = U @ lattice, rows sorted by length. Each vector is repeatedly
+    replaced by its shortest difference with an integer combination of the
+    other two until no vector can be shortened. The sums in this module are
+    exact for any basis; the reduction only keeps the number of terms small.
+    """
+    lattice = np.asarray(lattice, dtype=float)
+    basis = lattice.copy()
+    u = np.eye(3, dtype=np.int64)
+    for _ in range(1000):
+        changed = False
+        for i in range(3):
+            j, k = [m for m in range(3) if m != i]
+            others = basis[[j, k]]
+            gram = others @ others.T
+            coeff = np.linalg.solve(gram, others @ basis[i])
+            best = (basis[i] @ basis[i], 0, 0)
+            base = np.floor(coeff).astype(np.int64)
+            for da in range(-1, 3):
+                for db in range(-1, 3):
+                    a, b = base[0] + da, base[1] + db
+                    v = basis[i] - a * basis[j] - b * basis[k]
+                    norm2 = v @ v
+                    if norm2 < best[0] * (1.0 - 1e-12):
+                        best = (norm2, a, b)
+            if best[1] != 0 or best[2] != 0:
+                _, a, b = best
+                u[i] = u[i] - a * u[j] - b * u[k]
+                basis[i] = u[i] @ lattice
+                changed = True
+        if not changed:
+            break
+    order = np.argsort(np.einsum("ij,ij->i", basis, basis), kind="stable")
+    u = u[order]
+    if round(np.linalg.det(u)) < 0:
+        u[2] = -u[2]
+    return u, u @ lattice

@@ -50,7 +50,7 @@ import warnings
 import numpy as np
 import spglib
 
-from qsolid.ewald import reduce_lattice
+from qsolid.lattice import reduce_lattice
 
 BALDERESCHI_CUBIC = {
     221: (np.array([0.25, 0.25, 0.25]), 1),  # simple cubic: cube edges in the first shell

@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsolid.ewald import coulomb_energy, ewald_energy, make_ewald, reduce_lattice
+from qsolid.ewald import coulomb_energy, ewald_energy, make_ewald
+from qsolid.lattice import reduce_lattice
 from qsolid.lattice import lattice_from_parameters, supercell
 
 # REFERENCES.md, "Coulomb lattice sums": E/N = -alpha / r_s, unit charges in a background.

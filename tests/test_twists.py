@@ -92,7 +92,7 @@ def test_baldereschi_point_of_primitive_cubic_cells_zeroes_the_first_two_shells(
 def test_baldereschi_point_of_a_general_cell_is_quarter_in_the_reduced_basis():
     lattice = np.array([[3.0, 0.0, 0.0], [1.0, 4.0, 0.0], [0.5, 0.7, 5.0]])
     t = twists.baldereschi_point(lattice)
-    u, reduced = __import__("qsolid.ewald", fromlist=["reduce_lattice"]).reduce_lattice(lattice)
+    u, reduced = __import__("qsolid.lattice", fromlist=["reduce_lattice"]).reduce_lattice(lattice)
     k = t @ lat.reciprocal(lattice)
     np.testing.assert_allclose(np.cos(reduced @ k), 0.0, atol=1e-12)  # the three shortest vectors
 

@@ -3,7 +3,6 @@
 import math
 from pathlib import Path
 
-from qsolid.analysis import report as report_module
 from qsolid.analysis.samples import ALIGNMENTS
 from qsolid.analysis.symmetry import DEFAULT_SYMPREC_FILE_ANGSTROM, DEFAULT_SYMPREC_SAMPLES_ANGSTROM
 from qsolid.analysis.xrd import DEFAULT_WAVELENGTH_ANGSTROM
@@ -42,6 +41,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from qsolid.analysis import report as report_module
+
     require(args.symprec is None or 0 < args.symprec < math.inf, "symprec",
             f"must be a positive number, got {args.symprec}")
     require(0 < args.wavelength_angstrom < math.inf, "wavelength_angstrom",

@@ -9,12 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+from qsolid.rundir import StopRequest
 from qsolid.schema import ConfigError
 
-EXIT_STOPPED = 130
-
-
 def _run(args) -> int:
+    from qsolid.console import ConsoleProgress
     from qsolid.dvfe import config as dvfe_config
     from qsolid.dvfe import driver
 
@@ -30,10 +29,14 @@ def _run(args) -> int:
         run_dir = Path(args.out) if args.out else Path("runs") / time.strftime("dvfe-%Y%m%d-%H%M%S")
     else:
         raise ConfigError("run: CONFIG is required (print the default one with `qsolid dvfe config`)")
-    summary = driver.run(config, run_dir, resume=bool(args.resume), progress=False if args.no_progress else None)
+    if args.no_progress:
+        summary = driver.run(config, run_dir, resume=bool(args.resume))
+    else:
+        with ConsoleProgress() as progress:
+            summary = driver.run(config, run_dir, resume=bool(args.resume), progress=progress)
     if summary is None:
         print(f"qsolid dvfe: stopped; continue with: qsolid dvfe run --resume {run_dir}", file=sys.stderr)
-        return EXIT_STOPPED
+        return StopRequest.exit_status()
     print(f"N = {summary['n_atoms']}, r_s = {summary['rs']:g}, T = {summary['temperature_k']:g} K "
           f"({summary['boundary_condition']}):")
     for key, unit in (("free_energy_ha_per_atom", "Ha/atom"), ("energy_ha_per_atom", "Ha/atom"),

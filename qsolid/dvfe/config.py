@@ -90,7 +90,6 @@ class Evaluation:
 class Output:
     checkpoint_every: int = option(50, "Steps between checkpoints (also written on Ctrl-C / SIGTERM).")
     keep_checkpoints: int = option(3, "Checkpoints kept in RUN_DIR/checkpoints.")
-    progress: bool = option(True, "Show a progress bar.")
 
     def check(self):
         require(self.checkpoint_every >= 1, "checkpoint_every", "must be at least 1")
@@ -107,7 +106,7 @@ class Config:
     sampling: Sampling = section("Exact sampling of p(X) through the inverse flow.", Sampling)
     optimisation: Optimisation = section("Training of the flow.", Optimisation)
     evaluation: Evaluation = section("Evaluation with frozen parameters.", Evaluation)
-    output: Output = section("Checkpoints and progress.", Output)
+    output: Output = section("Checkpoints.", Output)
 
     def check(self):
         from qsolid.dvfe.thermo import box_length_bohr

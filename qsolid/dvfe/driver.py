@@ -22,6 +22,8 @@ import jax
 import numpy as np
 
 from qsolid import checkpoint, rundir, schema
+from qsolid.progress import Progress, Silent
+from qsolid.runloop import run_steps
 from qsolid.dvfe import flow, plots, potentials, thermo, training
 from qsolid.schema import ConfigError
 from qsolid.stats import reblock
@@ -68,10 +70,9 @@ def potential_spec_of(config) -> tuple:
 class Run:
     """A run directory bound to a config: owns the state, the jitted steps and the statistics file."""
 
-    def __init__(self, config, run_dir, resume: bool = False, progress: bool | None = None):
+    def __init__(self, config, run_dir, resume: bool = False):
         self.config = config
         self.run_dir = Path(run_dir)
-        self.progress = config.output.progress if progress is None else progress
         if not resume and self.run_dir.exists() and any(self.run_dir.iterdir()):
             raise ConfigError(f"out: {self.run_dir} exists and is not empty (resume it with --resume {self.run_dir})")
         if resume and checkpoint.latest(self.run_dir / "checkpoints") is None:
@@ -109,32 +110,34 @@ class Run:
         checkpoint.save(checkpoint.step_path(directory, self.step), self.state, {"step": self.step})
         checkpoint.prune(directory, self.config.output.keep_checkpoints)
 
-    def train_and_evaluate(self) -> bool:
+    def train_and_evaluate(self, progress: Progress) -> bool:
         """Run the remaining steps; False if stopped by a signal (after checkpointing)."""
-        config = self.config
-        base_key = jax.random.PRNGKey(config.seed)
-        with rundir.StopRequest() as stop, plots.progress_bar(self.total_steps, self.step, self.progress) as advance:
-            while self.step < self.total_steps:
-                train = self.step < config.optimisation.steps
-                key = jax.random.fold_in(base_key, self.step)
-                params, opt_state, stats = self._steps[train](self.state["params"], self.state["opt_state"], key)
-                self.state = {"params": params, "opt_state": opt_state}
-                self.step += 1
-                row = {name: float(value) for name, value in stats.items()}
-                row.update(step=self.step, phase=0 if train else 1)
-                self.stats.append([{column: row[column] for column in STAT_COLUMNS}])
-                advance(row["free_energy"])
-                if row["rejected"]:
-                    self.logger.warning("step %d: %d non-positive Jacobian determinant(s) or non-finite F; update "
-                                        "rejected", self.step, int(row["nonpositive_jacobians"]))
-                if self.step % config.output.checkpoint_every == 0 or self.step in (config.optimisation.steps,
-                                                                                    self.total_steps):
-                    self._checkpoint()
-                if stop.requested:
-                    self._checkpoint()
-                    self.logger.info("stopped by signal at step %d", self.step)
-                    return False
+        phases = (("training", 0, self.config.optimisation.steps), ("evaluation", self.config.optimisation.steps, self.total_steps))
+        for name, first, end in phases:
+            if self.step >= end:
+                continue
+            progress.stage(name, end - first, self.step - first)
+            finished = run_steps(self._take_step, self.step, end, lambda _: self._checkpoint(),
+                                 self.config.output.checkpoint_every, progress, self.stats, offset=first)
+            if not finished:
+                self.logger.info("stopped by signal at step %d", self.step)
+                return False
+            self._checkpoint()
         return True
+
+    def _take_step(self, index: int) -> dict:
+        """Training (flow update) or evaluation step `index`; the statistics row."""
+        train = index < self.config.optimisation.steps
+        key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), index)
+        params, opt_state, stats = self._steps[train](self.state["params"], self.state["opt_state"], key)
+        self.state = {"params": params, "opt_state": opt_state}
+        self.step = index + 1
+        row = {name: float(value) for name, value in stats.items()}
+        row.update(step=self.step, phase=0 if train else 1)
+        if row["rejected"]:
+            self.logger.warning("step %d: %d non-positive Jacobian determinant(s) or non-finite F; update "
+                                "rejected", self.step, int(row["nonpositive_jacobians"]))
+        return {column: row[column] for column in STAT_COLUMNS}
 
     def summary(self) -> dict:
         config, ensemble = self.config, self.ensemble
@@ -170,12 +173,12 @@ class Run:
         return summary
 
 
-def run(config, run_dir, resume: bool = False, progress: bool | None = None) -> dict | None:
+def run(config, run_dir, resume: bool = False, progress: Progress | None = None) -> dict | None:
     """Train and evaluate; returns the summary, or None if stopped by a signal (resumable)."""
     start = time.time()
     with precision(config.precision):
-        session = Run(config, run_dir, resume=resume, progress=progress)
-        if not session.train_and_evaluate():
+        session = Run(config, run_dir, resume=resume)
+        if not session.train_and_evaluate(progress or Silent()):
             return None
         summary = session.finish()
     session.logger.info("session took %.1f s", time.time() - start)

@@ -1,23 +1,6 @@
-"""The progress bar and the training-curve plot (F, E, S, P against step) of a dvfe run."""
-
-import contextlib
+"""The training-curve plot (F, E, S, P against step) of a dvfe run."""
 
 import numpy as np
-
-
-@contextlib.contextmanager
-def progress_bar(total: int, done: int, enabled: bool):
-    """Yields advance(free_energy) that moves a rich progress bar by one step."""
-    if not enabled:
-        yield lambda free_energy: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("DVFE"), BarColumn(), MofNCompleteColumn(), TextColumn("F/N = {task.fields[F]} Ha"),
-               TimeRemainingColumn())
-    with Progress(*columns, transient=False) as progress:
-        task = progress.add_task("steps", total=total, completed=done, F="...")
-        yield lambda free_energy: progress.update(task, advance=1, F=f"{free_energy:.6f}")
 
 
 def training_curves(path, columns: dict) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-from qsolid import checkpoint, rundir, units
+from qsolid import checkpoint, finite_size, rundir, units
 from qsolid import lattice as lat
 from qsolid.progress import Progress, Silent
 from qsolid.schema import ConfigError, check_resume, parse, to_dict
@@ -30,6 +30,7 @@ from qsolid.vmc.config import Config, load_config
 from qsolid.vmc.evaluate import evaluate
 from qsolid.vmc.hartree_fock import check_basis
 from qsolid.vmc.problem import Problem, build_problem
+from qsolid.vmc.report import write_report
 
 SUMMARY_KEYS_FROM_EVALUATION = (
     "n_atoms", "n_electrons", "boundary_condition", "twists", "energy_per_electron_ha", "energy_per_electron_error_ha", "energy_ha", "energy_error_ha", "energy_per_atom_ha", "energy_per_atom_error_ha", "variance_ha2",
@@ -73,9 +74,14 @@ def run(config, run_dir, resume: bool = False, progress: Progress | None = None,
     logger = rundir.setup_logging(run_dir)
     logger.info("qsolid run in %s (resume=%s, precision %s)", run_dir, resume, config.precision)
     if problem is None:  # one sub-run per twist of the set
-        return twist_average.run_to_completion(
+        summary = twist_average.run_to_completion(
             config, run_dir, logger, lambda one, sub_dir, log: _run_to_completion(build_problem(one), sub_dir, log, progress)
         )
+        if summary is not None:
+            system = build_system(config.system)
+            summary.update(finite_size_corrected(summary, config, system, float(lat.volume(system.lattice))))
+            _write_summary(run_dir, summary, logger)
+        return summary
     return _run_to_completion(problem, run_dir, logger, progress)
 
 
@@ -105,7 +111,7 @@ def evaluate_run(run_dir, steps: int | None = None, progress: Progress | None = 
         return None
     if (run_dir / "summary.json").exists():
         summary = rundir.read_json(run_dir / "summary.json")
-        _write_summary(problem, run_dir, {**summary, **_from_evaluation(results)}, logger)
+        _write_summary(run_dir, {**summary, **_from_evaluation(results)}, logger)
     logger.info("evaluation: %s", json.dumps(results))
     return results
 
@@ -149,6 +155,8 @@ def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progre
     config = problem.config
     checkpoints = run_dir / "checkpoints"
     latest = checkpoint.latest_valid(checkpoints, logger)
+    if latest != checkpoint.latest(checkpoints):
+        progress.note(f"warning: newer checkpoints are corrupt (see qsolid.log); resuming from {latest.name}")
     if latest is not None:
         state = train.load_checkpoint(problem, latest)
         logger.info("resumed from %s (step %d)", latest.name, state.step)
@@ -180,10 +188,11 @@ def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progre
     if hf_energy is not None:
         summary["hartree_fock_energy_ha"] = hf_energy
         summary["hartree_fock_energy_per_atom_ha"] = hf_energy / problem.system.n_nuclei
+    summary.update(finite_size_corrected(summary, problem.config, problem.system, float(lat.volume(state.lattice))))
     if train.is_npt(problem):
         summary.update(npt_summary(problem, state, results))
         summary.update(cell_convergence(stats))
-    _write_summary(problem, run_dir, summary, logger)
+    _write_summary(run_dir, summary, logger)
     from qsolid.vmc.plots import plot_training
 
     if stats:
@@ -195,8 +204,10 @@ def _from_evaluation(results: dict) -> dict:
     return {key: results[key] for key in SUMMARY_KEYS_FROM_EVALUATION if key in results}
 
 
-def _write_summary(problem: Problem, run_dir: Path, summary: dict, logger) -> None:
+def _write_summary(run_dir: Path, summary: dict, logger) -> None:
+    """summary.json and its account in words, report.md."""
     rundir.atomic_write_json(run_dir / "summary.json", summary)
+    write_report(run_dir, summary, load_config(run_dir / "config.toml"))
     logger.info("summary: %s", json.dumps(summary))
 
 
@@ -228,6 +239,29 @@ def npt_summary(problem: Problem, state, results) -> dict:
         "lattice_abc_bohr": [a, b, c],
         "lattice_angles_deg": [alpha, beta, gamma],
     }
+
+
+MOLECULES_IN_A_BOX = ("h2-molecule", "h-atom")
+
+
+def finite_size_corrected(summary: dict, config, system, volume_bohr3: float) -> dict:
+    """The energy per atom and virial pressure with the two-body finite-size correction added
+    (qsolid.finite_size), under their own keys beside the raw values; nothing for a molecule in a
+    box, for jellium's plane-wave determinant (no Jastrow) or without the raw values."""
+    if config.system.structure in MOLECULES_IN_A_BOX or config.network.ansatz == "slater":
+        return {}
+    n_electrons = system.n_electrons
+    energy = finite_size.two_body_energy_ha(n_electrons, volume_bohr3) / system.n_nuclei
+    out = {"finite_size_correction": finite_size.NAME, "finite_size_energy_per_atom_ha": energy}
+    if "energy_per_atom_ha" in summary:
+        out["energy_per_atom_corrected_ha"] = summary["energy_per_atom_ha"] + energy
+        out["energy_per_atom_corrected_error_ha"] = summary["energy_per_atom_error_ha"]
+    if "virial_pressure_gpa" in summary:
+        pressure = units.ha_bohr3_to_gpa(finite_size.two_body_pressure_ha_bohr3(n_electrons, volume_bohr3))
+        out["finite_size_pressure_gpa"] = pressure
+        out["virial_pressure_corrected_gpa"] = summary["virial_pressure_gpa"] + pressure
+        out["virial_pressure_corrected_error_gpa"] = summary["virial_pressure_error_gpa"]
+    return out
 
 
 CELL_MOVING_PERCENT = 1.0

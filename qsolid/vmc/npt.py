@@ -53,7 +53,6 @@ previous one (fresh noise, as the paper's independent estimates assume).
 import dataclasses
 from typing import Callable, Literal, NamedTuple, Sequence
 
-import jax
 import numpy as np
 
 from qsolid import lattice as lattice_lib
@@ -208,6 +207,8 @@ _PROPOSAL_ATTEMPTS = 32
 
 def _key_words(key) -> tuple[np.ndarray, object]:
     """The raw words and implementation of a jax PRNG key (typed or legacy uint32)."""
+    import jax  # here, not at the top: configs load without jax
+
     if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         return np.asarray(jax.random.key_data(key)).ravel(), jax.random.key_impl(key)
     return np.asarray(key).ravel(), None
@@ -313,7 +314,7 @@ class AnnealResult:
 
 
 def anneal(
-    estimate_enthalpy: Callable[[tuple[LatticeParameters, ...], jax.Array], Sequence[float]],
+    estimate_enthalpy: Callable[[tuple[LatticeParameters, ...], "jax.Array"], Sequence[float]],
     lattice_params,
     config: NptConfig,
     key,
@@ -343,6 +344,8 @@ def anneal(
     are jax keys of the same implementation as ``key``.
     ``atoms`` is required when ``config.temperature_per == "atom"``.
     """
+    import jax  # here, not at the top: configs load without jax
+
     if config.temperature_per == "atom":
         if atoms is None or atoms < 1:
             raise ValueError("anneal: temperature_per = 'atom' needs the number of atoms in the cell")

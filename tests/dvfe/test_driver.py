@@ -18,7 +18,7 @@ def two_particles(**sections):
             "potential": {"kind": "gaussian", "strength_ha": 0.019, "width_bohr": 0.8},
             "flow": {"layers": 1, "single_width": 16, "pair_width": 8, "radial_scales": [0.25, 0.5, 1.0]},
             "sampling": {"batch_size": 128}, "optimisation": {"steps": 150, "learning_rate": 1e-2},
-            "evaluation": {"steps": 64}, "output": {"checkpoint_every": 1000, "progress": False}}
+            "evaluation": {"steps": 64}, "output": {"checkpoint_every": 1000}}
     for name, values in sections.items():
         data[name] = dict(data[name], **values)
     return config.from_dict(data)
