@@ -273,6 +273,8 @@ def command_evaluate(args) -> int:
     if steps < 1:
         raise ConfigError(f"--steps: must be >= 1, got {steps}")
     latest = checkpoint.latest(run_dir / "checkpoints")
+    if latest is None and (run_dir / "twist-00").is_dir():
+        raise ConfigError(f"run_dir: {run_dir} is a twist set; evaluate its sub-runs {run_dir}/twist-NN one by one")
     if latest is None:
         raise ConfigError(f"run_dir: {run_dir} has no checkpoint to evaluate")
     problem = build_problem(config)
