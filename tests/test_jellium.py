@@ -161,7 +161,7 @@ def test_jellium_config_errors():
     assert dataclasses.asdict(polarised)["nuclear_masses"] is None
 
 
-def test_twist_set_runs_one_sub_run_per_twist_and_averages(tmp_path, capsys):
+def test_twist_set_runs_one_sub_run_per_twist_and_averages(float64, tmp_path, capsys):  # float64: restores x64 after
     import json
 
     from qsolid.cli import main
