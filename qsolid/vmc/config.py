@@ -40,7 +40,8 @@ class SystemConfig:
         "Boundary condition (qsolid.twists): 'gamma'; 'baldereschi' (the cell's mean-value point);\n"
         "a Monkhorst-Pack grid {grid = [n, n, n], shift = true}, reduced by the crystal's symmetry\n"
         "(spglib) with multiplicities as weights; or a list of twists [[t1, t2, t3], ...] with equal\n"
-        "weights. Twists are in fractions of the simulation cell's reciprocal vectors.",
+        "weights. Twists are in fractions of the simulation cell's reciprocal vectors. Several twists:\n"
+        "one run per twist in RUN_DIR/twist-NN, averaged with the weights (qsolid.twist_average).",
     )
     electrons: int = option(0, "Jellium: number of electrons in the simple-cubic cell of volume N (4 pi / 3) rs^3.")
     spin_polarisation: int = option(0, "n_up - n_down; 0 for a spin-balanced system.")

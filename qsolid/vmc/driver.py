@@ -100,6 +100,8 @@ def evaluate_run(run_dir, steps: int | None = None, progress: Progress | None = 
     done = evaluated_steps(run_dir)
     if steps < done:
         raise ConfigError(f"--steps: {run_dir} already has {done} evaluation steps; give more to extend it")
+    if (run_dir / "twist-00").is_dir():
+        raise ConfigError(f"run_dir: {run_dir} is a twist set; evaluate its sub-runs {run_dir}/twist-NN one by one")
     problem = build_problem(config)
     logger = rundir.setup_logging(run_dir)
     latest = checkpoint.latest_valid(run_dir / "checkpoints", logger)

@@ -95,7 +95,7 @@ def run_to_completion(config, run_dir: Path, logger, run_one):
         sub_dir.mkdir(parents=True, exist_ok=True)
         if not (sub_dir / "config.toml").exists():
             rundir.atomic_write_text(sub_dir / "config.toml", tomli_w.dumps(to_dict(sub_config)))
-        logger.info("twist %d of %d: %s (weight %.6g) in %s", index + 1, len(runs), list(twist), weight, sub_dir)
+        logger.info("twist %d of %d: %s (weight %.6g) in %s", index + 1, len(runs), [float(x) for x in twist], weight, sub_dir)
         if run_one(sub_config, sub_dir, logger) is None:
             return None
         results.append(rundir.read_json(sub_dir / "evaluation.json"))
