@@ -15,8 +15,10 @@ The Python API in a few lines::
     from qsolid.nct import config, driver
     cfg = config.load("examples/nct_quartic2d_beta1.toml")
     summary = driver.run(cfg, "runs/quartic2d")
+
+Precision is a per-run setting (top-level ``precision``, float64 by default):
+``driver.run`` applies it for the duration of the run through
+:func:`qsolid.precision.use`; importing this package changes no JAX flag.
+Functions called outside a run compute in the caller's precision (wrap them
+in ``with qsolid.precision.use("float64"):`` for the documented accuracy).
 """
-
-import jax
-
-jax.config.update("jax_enable_x64", True)

@@ -9,40 +9,40 @@ virial is W = -Omega * stress.
 """
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from qsolid import units
 from qsolid.nct.surfaces import Surface
 
 
-def _atoms(symbols, positions_bohr, cell_bohr):
+def _atoms(symbols, positions_bohr, lattice_bohr):
     import ase
 
-    cell = None if cell_bohr is None else np.asarray(cell_bohr) * units.BOHR_ANGSTROM
-    return ase.Atoms(symbols, positions=np.asarray(positions_bohr) * units.BOHR_ANGSTROM, cell=cell, pbc=cell is not None)
+    lattice = None if lattice_bohr is None else np.asarray(lattice_bohr) * units.BOHR_ANGSTROM
+    return ase.Atoms(symbols, positions=np.asarray(positions_bohr) * units.BOHR_ANGSTROM, cell=lattice, pbc=lattice is not None)
 
 
 def ase_surface(calculator, symbols) -> Surface:
     """Wrap `calculator` for atoms `symbols` (positions and cell supplied per call, in bohr)."""
 
-    def host_energy(positions, cell):
-        atoms = _atoms(symbols, positions, cell)
+    def host_energy(positions, lattice):
+        atoms = _atoms(symbols, positions, lattice)
         atoms.calc = calculator
-        return np.float64(units.ev_to_ha(atoms.get_potential_energy()))
+        return np.asarray(units.ev_to_ha(atoms.get_potential_energy()), positions.dtype)
 
-    def energy(positions, cell=None):
-        result = jax.ShapeDtypeStruct((), jnp.float64)
-        if cell is None:
+    def energy(positions, lattice=None):
+        positions = jax.numpy.asarray(positions)  # its dtype is the run's precision (qsolid.precision)
+        result = jax.ShapeDtypeStruct((), positions.dtype)
+        if lattice is None:
             return jax.pure_callback(lambda x: host_energy(x, None), result, positions, vmap_method="sequential")
-        return jax.pure_callback(host_energy, result, positions, cell, vmap_method="sequential")
+        return jax.pure_callback(host_energy, result, positions, lattice, vmap_method="sequential")
 
-    def forces_virial(positions, cell):
-        atoms = _atoms(symbols, positions, cell)
+    def forces_virial(positions, lattice):
+        atoms = _atoms(symbols, positions, lattice)
         atoms.calc = calculator
         energy_ha = units.ev_to_ha(atoms.get_potential_energy())
         forces = units.ev_to_ha(atoms.get_forces()) * units.BOHR_ANGSTROM
-        if cell is None:
+        if lattice is None:
             virial = np.asarray(positions).T @ forces
         else:
             stress_ev_a3 = atoms.get_stress(voigt=False)

@@ -8,7 +8,7 @@ atoms plus their periodic images within r_cut + skin of the reference
 structure, fixed at construction. Every extended atom is a candidate
 neighbour of every atom; the model's own formatting sorts the candidates by
 their current distance, keeps the nearest `sel` and masks those beyond r_cut.
-The energy is then a JAX function of positions and cell, so forces, virial
+The energy is then a JAX function of positions and lattice, so forces, virial
 and the Hessian come from autodiff, and it is exact while every atom stays
 within skin/2 of its reference site, which the driver monitors.
 
@@ -21,6 +21,7 @@ the loaded data before the JAX model is built.
 import functools
 import itertools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -40,9 +41,16 @@ def _one_sided(descriptor: dict) -> None:
         descriptor["embeddings"]["ndim"] = 1
 
 
-@functools.lru_cache(maxsize=4)
 def load_model(path: str):
-    """The deepmd-kit JAX model stored in `path` (cached per path)."""
+    """The deepmd-kit JAX model stored in `path`, its parameters in the current precision (cached)."""
+    x64 = jax.config.jax_enable_x64
+    model = _load_model(path, x64)
+    jax.config.update("jax_enable_x64", x64)  # importing deepmd.jax switches the whole process to float64
+    return model
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model(path: str, x64: bool):  # x64 keys the cache: parameters are made in the precision of the call
     from deepmd.dpmodel.utils.serialization import load_dp_model
     from deepmd.jax.model.base_model import BaseModel
 
@@ -51,13 +59,13 @@ def load_model(path: str):
     return BaseModel.deserialize(data["model"])
 
 
-def _extended_system(reference_angstrom, cell_angstrom, radius):
+def _extended_system(reference_angstrom, lattice_angstrom, radius):
     """Periodic images within `radius` of any reference atom, local atoms first: (mapping, lattice shifts)."""
-    heights = 1.0 / np.linalg.norm(np.linalg.inv(cell_angstrom), axis=0)
+    heights = 1.0 / np.linalg.norm(np.linalg.inv(lattice_angstrom), axis=0)
     reach = np.ceil(radius / heights).astype(int)
     shifts = np.array(list(itertools.product(*[range(-m, m + 1) for m in reach])), dtype=float)
     shifts = shifts[np.argsort(np.any(shifts != 0, axis=1), kind="stable")]
-    images = reference_angstrom[None, :, :] + (shifts @ cell_angstrom)[:, None, :]
+    images = reference_angstrom[None, :, :] + (shifts @ lattice_angstrom)[:, None, :]
     distance = np.linalg.norm(reference_angstrom[:, None, None, :] - images[None], axis=-1)
     shift_index, atom_index = np.nonzero(np.any(distance < radius, axis=0))
     return atom_index, shifts[shift_index]
@@ -70,20 +78,20 @@ def _all_candidates(n_atoms: int, n_extended: int) -> np.ndarray:
     return others[keep].reshape(n_atoms, n_extended - 1)
 
 
-def deepmd_surface(model_file, reference_bohr, cell_bohr, skin_angstrom: float = 1.0) -> Surface:
-    """DeePMD energy surface around a reference structure (positions and cell in bohr)."""
+def deepmd_surface(model_file, reference_bohr, lattice_bohr, skin_angstrom: float = 1.0) -> Surface:
+    """DeePMD energy surface around a reference structure (positions and lattice rows in bohr)."""
     model = load_model(str(model_file))
     reference = np.asarray(reference_bohr) * units.BOHR_ANGSTROM
-    cell = np.asarray(cell_bohr) * units.BOHR_ANGSTROM
-    mapping, image_shifts = _extended_system(reference, cell, model.get_rcut() + skin_angstrom)
+    lattice = np.asarray(lattice_bohr) * units.BOHR_ANGSTROM
+    mapping, image_shifts = _extended_system(reference, lattice, model.get_rcut() + skin_angstrom)
     nlist = _all_candidates(len(reference), len(mapping))
     atom_types = jnp.zeros((1, len(mapping)), dtype=jnp.int32)
     mapping_j, shifts_j, nlist_j = jnp.asarray(mapping), jnp.asarray(image_shifts), jnp.asarray(nlist)[None]
 
-    def energy(positions, cell):
+    def energy(positions, lattice):
         positions_a = positions * units.BOHR_ANGSTROM
-        cell_a = cell * units.BOHR_ANGSTROM
-        extended = positions_a[mapping_j] + shifts_j @ cell_a
+        lattice_a = lattice * units.BOHR_ANGSTROM
+        extended = positions_a[mapping_j] + shifts_j @ lattice_a
         extended = extended[None]
         nlist = model.format_nlist(extended, atom_types, nlist_j, extra_nlist_sort=model.need_sorted_nlist_for_lower())
         atomic = model.atomic_model.forward_common_atomic(extended, atom_types, nlist, mapping=mapping_j[None])

@@ -20,7 +20,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from qsolid import checkpoint, rundir, schema, units
+from qsolid import checkpoint, precision, rundir, schema, units
+from qsolid.nct import config as nct_config
 from qsolid.nct import harmonic, observables, phonons, plots, systems, training
 from qsolid.nct.hamiltonian import Vibrations
 from qsolid.schema import ConfigError
@@ -35,18 +36,21 @@ CRYSTAL_COLUMNS = ("max_displacement_angstrom", "volume_per_atom_angstrom3")
 PRESSURE_COLUMNS = ("pressure_gpa", "stress_xx_gpa", "stress_yy_gpa", "stress_zz_gpa")
 
 
-def build_vibrations(config, cell_bohr=None) -> Vibrations:
+def build_vibrations(config, lattice_bohr=None) -> Vibrations:
     """Reference structure, surface, Hessian and normal modes for the config (and a strained cell)."""
     if config.system.kind == "crystal":
-        reference = systems.crystal_reference(config.crystal, cell_bohr)
-        surface = systems.crystal_surface(config.crystal, reference)
-        step_bohr = config.crystal.hessian_step_angstrom / units.BOHR_ANGSTROM
+        reference = systems.crystal_reference(config.system, lattice_bohr)
+        surface = systems.crystal_surface(config.system, reference)
+        step_bohr = config.system.hessian_step_angstrom / units.BOHR_ANGSTROM
     else:
         reference = systems.model_reference(config.system)
         surface = systems.model_surface(config.system)
         step_bohr = phonons.DEFAULT_STEP_BOHR
-    modes = phonons.normal_modes(phonons.hessian(surface, reference, step_bohr), reference)
-    energy = float(surface.energy(jax.numpy.asarray(reference.positions), reference.cell))
+    try:
+        modes = phonons.normal_modes(phonons.hessian(surface, reference, step_bohr), reference)
+    except phonons.UnstableModes as error:
+        raise ConfigError(f"system: the reference structure is not a minimum of the surface ({error})") from None
+    energy = float(surface.energy(jax.numpy.asarray(reference.positions), reference.lattice))
     return Vibrations(surface=surface, reference=reference, modes=modes, reference_energy=energy)
 
 
@@ -70,20 +74,20 @@ class AveragedWindows:
     and the scatter of the window pressures gives its standard error.
     """
 
-    def __init__(self, cells=(), stresses=()):
-        self.cells, self.stresses = [np.asarray(c) for c in cells], [np.asarray(p) for p in stresses]
+    def __init__(self, lattices=(), stresses=()):
+        self.lattices, self.stresses = [np.asarray(c) for c in lattices], [np.asarray(p) for p in stresses]
 
     @property
     def count(self) -> int:
-        return len(self.cells)
+        return len(self.lattices)
 
-    def add(self, cell, stress_diagonal_gpa):
-        self.cells.append(np.asarray(cell))
+    def add(self, lattice, stress_diagonal_gpa):
+        self.lattices.append(np.asarray(lattice))
         self.stresses.append(np.asarray(stress_diagonal_gpa))
 
     def means(self):
         """(mean measured cell, mean stress diagonal in GPa)."""
-        return np.mean(self.cells, axis=0), np.mean(self.stresses, axis=0)
+        return np.mean(self.lattices, axis=0), np.mean(self.stresses, axis=0)
 
     def pressure_gpa(self):
         """Mean window pressure tr(Pi)/3 and its standard error from the windows' scatter."""
@@ -92,7 +96,7 @@ class AveragedWindows:
         return float(np.mean(pressures)), float(error)
 
     def to_metadata(self) -> dict:
-        return {"cells": [c.tolist() for c in self.cells], "stresses": [p.tolist() for p in self.stresses]}
+        return {"lattices": [c.tolist() for c in self.lattices], "stresses": [p.tolist() for p in self.stresses]}
 
     @classmethod
     def from_metadata(cls, data):
@@ -105,39 +109,41 @@ class Run:
     def __init__(self, config, run_dir, resume: bool = False, progress: bool | None = None):
         self.config = config
         self.run_dir = Path(run_dir)
-        self.progress = config.run.progress if progress is None else progress
+        self.progress = config.output.progress if progress is None else progress
         if not resume and (self.run_dir / "checkpoints").exists():
             raise ConfigError(f"out: {self.run_dir} already holds a run; use --resume to continue it")
         if resume and checkpoint.latest(self.run_dir / "checkpoints") is None:
             raise ConfigError(f"resume: no checkpoint in {self.run_dir / 'checkpoints'}")
         try:
-            training.walker_sharding(config.sampling.walkers)
+            training.walker_sharding(config.sampling.batch_size)
         except ValueError as error:
-            raise ConfigError(f"sampling.walkers: {error}") from None
+            raise ConfigError(f"sampling.batch_size: {error}") from None
+        if resume:
+            refuse_changed_config(config, self.run_dir)
+        self.crystal = config.system.kind == "crystal"
+        self._set_lattice(None)  # builds the surface: model, calculator and element are checked before any write
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.logger = rundir.setup_logging(self.run_dir)
         self.optimizer = training.make_optimizer(config)
-        self.crystal = config.system.kind == "crystal"
-        self.measure_pressure_train = config.pressure.constant_pressure
-        self.total_steps = config.run.steps + config.run.eval_steps
+        self.measure_pressure_train = config.constant_pressure
+        self.total_steps = config.optimisation.steps + config.evaluation.steps
         columns = STAT_COLUMNS + (CRYSTAL_COLUMNS if self.crystal else ())
-        columns += PRESSURE_COLUMNS if self.crystal and (config.pressure.measure or config.pressure.constant_pressure) else ()
+        columns += PRESSURE_COLUMNS if self.crystal and (config.evaluation.measure_pressure or config.constant_pressure) else ()
         self.stats = rundir.StatsFile(self.run_dir / "stats.csv", columns)
-        self._set_cell(None)
         self.rdf_edges = self._rdf_edges()
-        fresh = training.init_state(config, self.vibrations, self.optimizer, jax.random.PRNGKey(config.run.seed),
-                                    config.run.rdf_bins, burn_in=not resume)
+        fresh = training.init_state(config, self.vibrations, self.optimizer, jax.random.PRNGKey(config.seed),
+                                    config.evaluation.rdf_bins, burn_in=not resume)
         self.step = 0
         self.averaged = AveragedWindows()
         if resume:
             path = checkpoint.latest(self.run_dir / "checkpoints")
             fresh, metadata = checkpoint.load(path, fresh)
-            fresh = training.place(fresh, config.sampling.walkers)
+            fresh = training.place(fresh, config.sampling.batch_size)
             self.step = int(metadata["step"])
             self.averaged = AveragedWindows.from_metadata(metadata.get("averaged_windows"))
             self.stats.truncate_after(self.step)
-            if self.crystal and not np.allclose(np.asarray(fresh["cell"]), self.vibrations.reference.cell, rtol=0, atol=0):
-                self._set_cell(np.asarray(fresh["cell"]))
+            if self.crystal and not np.allclose(np.asarray(fresh["lattice"]), self.vibrations.reference.lattice, rtol=0, atol=0):
+                self._set_lattice(np.asarray(fresh["lattice"]))
             self.logger.info("resumed from %s at step %d", path, self.step)
         else:
             rundir.atomic_write_text(self.run_dir / "config.toml", schema.to_commented_toml(config))
@@ -145,52 +151,53 @@ class Run:
                              np.array2string(self.vibrations.frequencies, precision=6))
         self.state = fresh
 
-    def _set_cell(self, cell_bohr):
-        self.vibrations = build_vibrations(self.config, cell_bohr)
+    def _set_lattice(self, lattice_bohr):
+        self.vibrations = build_vibrations(self.config, lattice_bohr)
         self._steps = {}
 
     def _rdf_edges(self):
         if not self.crystal:
             return None
-        r_max = observables.minimum_image_radius(self.vibrations.reference.cell)
-        return np.linspace(0.0, r_max, self.config.run.rdf_bins + 1)
+        r_max = observables.minimum_image_radius(self.vibrations.reference.lattice)
+        return np.linspace(0.0, r_max, self.config.evaluation.rdf_bins + 1)
 
     def _step_function(self, train: bool):
         if train not in self._steps:
-            measure = self.crystal and (self.config.pressure.measure if not train else self.measure_pressure_train)
+            measure = self.crystal and (self.config.evaluation.measure_pressure if not train else self.measure_pressure_train)
             self._steps[train] = training.make_step(
                 self.config, self.vibrations, self.optimizer, train, measure, None if train else self.rdf_edges, self.state
             )
         return self._steps[train]
 
-    def _cell_update_steps(self) -> np.ndarray:
+    def _lattice_update_steps(self) -> np.ndarray:
         """Training steps at which the cell is updated."""
-        pressure = self.config.pressure
-        last = min(pressure.relax_until_step or self.config.run.steps, self.config.run.steps - 1)
+        pressure = self.config.npt
+        last = min(pressure.relax_until_step or self.config.optimisation.steps, self.config.optimisation.steps - 1)
         return np.arange(pressure.relax_every, last + 1, pressure.relax_every)
 
-    def _relax_cell(self):
-        pressure = self.config.pressure
+    def _relax_lattice(self):
+        pressure = self.config.npt
         window = np.asarray(self.state["pressure_window"]) / pressure.relax_every
-        cell = pressure_cell(self.vibrations.reference.cell, np.diag(window), pressure)
-        self.logger.info("cell update: stress diag %s GPa -> a,b,c = %s bohr", np.diag(window), np.diag(cell))
-        updates = self._cell_update_steps()
+        lattice = pressure_lattice(self.vibrations.reference.lattice, np.diag(window), pressure)
+        self.logger.info("cell update: stress diag %s GPa -> a,b,c = %s bohr", np.diag(window), np.diag(lattice))
+        updates = self._lattice_update_steps()
         if pressure.average_cells and self.step > updates[-1] / 2:
-            self.averaged.add(self.vibrations.reference.cell, np.diag(window))
+            self.averaged.add(self.vibrations.reference.lattice, np.diag(window))
             if self.step == updates[-1]:
-                cell = pressure_cell(*self.averaged.means(), pressure)
+                lattice = pressure_lattice(*self.averaged.means(), pressure)
                 mean_gpa, error_gpa = self.averaged.pressure_gpa()
                 self.logger.info("final cell: one step from the mean of the last %d measured cells, at mean stress "
                                  "%.5f +- %.5f GPa -> a,b,c = %s bohr", self.averaged.count, mean_gpa, error_gpa,
-                                 np.diag(cell))
-        self._set_cell(cell)
-        self.state = training.place(dict(self.state, cell=cell, pressure_window=np.zeros((3, 3))), self.config.sampling.walkers)
+                                 np.diag(lattice))
+        self._set_lattice(lattice)
+        self.state = training.place(dict(self.state, lattice=lattice, pressure_window=np.zeros((3, 3))), self.config.sampling.batch_size)
 
     def _checkpoint(self):
         directory = self.run_dir / "checkpoints"
-        metadata = {"step": self.step, "averaged_windows": self.averaged.to_metadata()}
+        metadata = {"step": self.step, "averaged_windows": self.averaged.to_metadata(),
+                    "config": schema.to_dict(self.config)}
         checkpoint.save(checkpoint.step_path(directory, self.step), self.state, metadata)
-        checkpoint.prune(directory, self.config.run.keep_checkpoints)
+        checkpoint.prune(directory, self.config.output.keep_checkpoints)
 
     def _row(self, stats, phase):
         row = {key: float(value) for key, value in stats.items()}
@@ -201,23 +208,23 @@ class Run:
 
     def volume_per_atom_angstrom3(self) -> float:
         reference = self.vibrations.reference
-        return abs(np.linalg.det(reference.cell)) * units.BOHR_ANGSTROM**3 / len(reference.positions)
+        return abs(np.linalg.det(reference.lattice)) * units.BOHR_ANGSTROM**3 / len(reference.positions)
 
     def train_and_evaluate(self) -> bool:
         """Run the remaining steps; False if stopped by a signal (after checkpointing)."""
         config = self.config
         with rundir.StopRequest() as stop, plots.progress_bar(self.total_steps, self.step, self.progress) as advance:
             while self.step < self.total_steps:
-                train = self.step < config.run.steps
-                if config.pressure.constant_pressure and self.step in self._cell_update_steps():
-                    self._relax_cell()
+                train = self.step < config.optimisation.steps
+                if config.constant_pressure and self.step in self._lattice_update_steps():
+                    self._relax_lattice()
                 self.state, stats = self._step_function(train)(self.state)
                 self.step += 1
                 self.stats.append([self._row(stats, 0 if train else 1)])
                 advance(float(stats["free_energy"]))
                 if stats["rejected"]:
                     self.logger.warning("step %d: non-finite estimate, update rejected", self.step)
-                if self.step % config.run.checkpoint_every == 0 or self.step == self.total_steps:
+                if self.step % config.output.checkpoint_every == 0 or self.step == self.total_steps:
                     self._checkpoint()
                 if stop.requested:
                     self._checkpoint()
@@ -230,9 +237,9 @@ class Run:
         report = systems.report_units(config, len(vibrations.reference.positions))
         columns = rundir.read_stats(self.run_dir / "stats.csv")
         evaluation = np.asarray(columns["phase"]) == 1
-        out = {"energy_unit": report.energy_unit, "per": report.per, "steps": config.run.steps,
-               "eval_steps": int(np.sum(evaluation)), "modes": vibrations.modes.count,
-               "walkers": config.sampling.walkers, "seed": config.run.seed, "levels": config.ansatz.levels,
+        out = {"energy_unit": report.energy_unit, "per": report.per, "steps": config.optimisation.steps,
+               "evaluation_steps": int(np.sum(evaluation)), "modes": vibrations.modes.count,
+               "batch_size": config.sampling.batch_size, "seed": config.seed, "levels": config.ansatz.levels,
                "flow_depth": config.ansatz.flow_depth, "level_mixing": config.ansatz.level_mixing}
         n_sites = len(vibrations.reference.positions)
         entropy_scale = 1.0 / n_sites if self.crystal else 1.0
@@ -248,25 +255,25 @@ class Run:
         out["anharmonic_correction"] = out["free_energy"] - out["harmonic_free_energy"]
         out["rejected_steps"] = int(np.nansum(columns["rejected"]))
         if self.crystal:
-            out["temperature_k"] = config.crystal.temperature_k
+            out["temperature_k"] = config.system.temperature_k
             out["volume_per_atom_angstrom3"] = self.volume_per_atom_angstrom3()
-            out["cell_angstrom"] = (vibrations.reference.cell * units.BOHR_ANGSTROM).tolist()
+            out["lattice_angstrom"] = (vibrations.reference.lattice * units.BOHR_ANGSTROM).tolist()
             out["atoms"] = n_sites
             # the reported estimates come from the evaluation: its walkers decide whether the topology held
             displacement = np.asarray(columns["max_displacement_angstrom"])
             out["max_displacement_angstrom"] = float(np.nanmax(displacement[evaluation]))
             out["max_displacement_angstrom_training"] = float(np.nanmax(displacement))
-            if config.crystal.potential == "deepmd":
-                out["skin_angstrom"] = config.crystal.skin_angstrom
-                out["neighbour_topology_exact"] = bool(out["max_displacement_angstrom"] < 0.5 * config.crystal.skin_angstrom)
+            if config.system.potential == "deepmd":
+                out["skin_angstrom"] = config.system.skin_angstrom
+                out["neighbour_topology_exact"] = bool(out["max_displacement_angstrom"] < 0.5 * config.system.skin_angstrom)
             if "pressure_gpa" in columns:
                 for name in PRESSURE_COLUMNS:
                     estimate = reblock(np.asarray(columns[name])[evaluation])
                     out[name] = estimate.mean
                     out[f"{name}_error"] = estimate.error
-            if config.pressure.constant_pressure:
-                pv = units.gpa_to_ha_bohr3(config.pressure.target_gpa) * abs(np.linalg.det(vibrations.reference.cell))
-                out["target_pressure_gpa"] = config.pressure.target_gpa
+            if config.constant_pressure:
+                pv = units.gpa_to_ha_bohr3(config.npt.pressure_gpa) * abs(np.linalg.det(vibrations.reference.lattice))
+                out["target_pressure_gpa"] = config.npt.pressure_gpa
                 if self.averaged.count:
                     mean_gpa, error_gpa = self.averaged.pressure_gpa()
                     out["relaxation_windows_averaged"] = self.averaged.count
@@ -280,10 +287,10 @@ class Run:
     def excitations(self) -> dict:
         config, vibrations = self.config, self.vibrations
         report = systems.report_units(config, len(vibrations.reference.positions))
-        key = jax.random.fold_in(jax.random.PRNGKey(config.run.seed), 7)
+        key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 7)
         w, error, e0, e0_error = observables.excitation_energies(
-            self.state["params"], vibrations, key, config.run.excitation_walkers,
-            max(config.sampling.burn_in_sweeps, config.sampling.sweeps), config.ansatz.levels)
+            self.state["params"], vibrations, key, config.evaluation.excitation_walkers,
+            max(config.sampling.burn_in_sweeps, config.sampling.sweeps_per_step), config.ansatz.levels)
         per_site = len(vibrations.reference.positions) if self.crystal else 1
         frequency_scale = units.HARTREE_EV * 1000.0 if self.crystal else 1.0
         return {
@@ -299,7 +306,7 @@ class Run:
 
     def finish(self) -> dict:
         summary = self.summary()
-        if self.config.run.excitation_walkers > 0:
+        if self.config.evaluation.excitation_walkers > 0:
             phonon_data = self.excitations()
             rundir.atomic_write_json(self.run_dir / "phonons.json", phonon_data)
             summary["zero_point_energy_anharmonic"] = phonon_data["zero_point_energy_anharmonic"]
@@ -310,7 +317,7 @@ class Run:
                                     len(self.vibrations.reference.positions) if self.crystal else 1)
         if self.crystal:
             edges = self.rdf_edges * units.BOHR_ANGSTROM
-            configurations = summary["eval_steps"] * self.config.sampling.walkers
+            configurations = summary["evaluation_steps"] * self.config.sampling.batch_size
             g = observables.radial_distribution(np.asarray(self.state["rdf_counts"]), edges, summary["atoms"],
                                                 summary["volume_per_atom_angstrom3"] * summary["atoms"], configurations)
             centres = 0.5 * (edges[1:] + edges[:-1])
@@ -323,19 +330,43 @@ class Run:
         return summary
 
 
-def pressure_cell(cell, pressure_diagonal_gpa, pressure_config):
-    from qsolid.nct.pressure import strained_cell
+def refuse_changed_config(config, run_dir: Path) -> None:
+    """A resumed run continues with the settings it started with: refuse a CONFIG that differs from the one
+    recorded in the newest checkpoint, or a RUN_DIR/config.toml edited since (one line naming the fields)."""
+    _, metadata = checkpoint.load_arrays(checkpoint.latest(run_dir / "checkpoints"))
+    recorded = metadata.get("config")
+    written = run_dir / "config.toml"
+    try:
+        on_disk = schema.to_dict(nct_config.from_dict(schema.load_toml(written)))
+    except ConfigError as error:
+        raise ConfigError(f"resume: {written} was edited and no longer reads ({error})") from None
+    recorded = on_disk if recorded is None else recorded  # checkpoints written before the config was recorded
+    changed = nct_config.changed_fields(recorded, schema.to_dict(config))
+    if changed:
+        raise ConfigError(f"resume: CONFIG differs from the run in {run_dir} in {', '.join(changed)}; "
+                          "resume with the run's settings, or start a new --out")
+    changed = nct_config.changed_fields(recorded, on_disk)
+    if changed:
+        raise ConfigError(f"resume: {written} was edited after the run started ({', '.join(changed)}); "
+                          "restore it, or start a new --out")
 
-    return strained_cell(cell, pressure_diagonal_gpa, pressure_config.target_gpa, pressure_config.strain_per_gpa,
-                         pressure_config.cell)
+
+def pressure_lattice(lattice, pressure_diagonal_gpa, npt):
+    from qsolid.nct.pressure import strained_lattice
+
+    return strained_lattice(lattice, pressure_diagonal_gpa, npt.pressure_gpa, npt.strain_per_gpa, npt.lattice_mode)
 
 
 def run(config, run_dir, resume: bool = False, progress: bool | None = None) -> dict | None:
-    """Train and evaluate; returns the summary, or None if stopped by a signal (resumable)."""
+    """Train and evaluate in config.precision (restored afterwards); returns the summary, or None if
+    stopped by a signal (resumable)."""
     start = time.time()
-    session = Run(config, run_dir, resume=resume, progress=progress)
-    if not session.train_and_evaluate():
-        return None
-    summary = session.finish()
+    with precision.use(config.precision):
+        session = Run(config, run_dir, resume=resume, progress=progress)
+        session.logger.info("precision %s (jax_enable_x64 = %s for this run)", config.precision,
+                            jax.config.jax_enable_x64)
+        if not session.train_and_evaluate():
+            return None
+        summary = session.finish()
     session.logger.info("session took %.1f s", time.time() - start)
     return summary

@@ -65,7 +65,7 @@ def init(key, dimension: int, depth: int, hidden: int) -> dict:
 
 
 def _mask(dimension: int, parity: int):
-    return (jnp.arange(dimension) % 2 == parity).astype(jnp.float64)
+    return (jnp.arange(dimension) % 2 == parity).astype(float)
 
 
 def _shift_and_log_scale(layers, conditioning):

@@ -38,5 +38,5 @@ class Vibrations:
 
     def potential(self, z):
         """V at the configuration of walker z (hartree)."""
-        cell = None if self.reference.cell is None else jnp.asarray(self.reference.cell)
-        return self.surface.energy(self.positions(z), cell)
+        lattice = None if self.reference.lattice is None else jnp.asarray(self.reference.lattice)
+        return self.surface.energy(self.positions(z), lattice)

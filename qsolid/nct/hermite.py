@@ -14,10 +14,12 @@ is added in log space). Everything is a smooth JAX function of x, so the
 derivatives a local energy needs come from autodiff.
 """
 
+import math
+
 import jax
 import jax.numpy as jnp
 
-_LOG_PI_QUARTER = 0.25 * jnp.log(jnp.pi)
+_LOG_PI_QUARTER = 0.25 * math.log(math.pi)  # a Python float: an array made at import would fix its dtype
 
 
 def _recurrence(x, levels: int):

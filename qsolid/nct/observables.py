@@ -53,13 +53,13 @@ def density_of_states(frequencies, grid, width: float):
     )
 
 
-def pair_distance_histogram(positions, cell, edges):
+def pair_distance_histogram(positions, lattice, edges):
     """Counts of minimum-image pair distances (i < j) of one configuration in bins `edges`."""
     n = positions.shape[0]
-    inverse = jnp.linalg.inv(cell)
+    inverse = jnp.linalg.inv(lattice)
     fractional = (positions[:, None, :] - positions[None, :, :]) @ inverse
     fractional = fractional - jnp.round(fractional)
-    distance = jnp.linalg.norm(fractional @ cell, axis=-1)
+    distance = jnp.linalg.norm(fractional @ lattice, axis=-1)
     upper = jnp.triu_indices(n, k=1)
     counts, _ = jnp.histogram(distance[upper], bins=edges)
     return counts
@@ -72,8 +72,8 @@ def radial_distribution(counts, edges, n_atoms: int, volume: float, configuratio
     return np.asarray(counts) / ideal
 
 
-def minimum_image_radius(cell) -> float:
+def minimum_image_radius(lattice) -> float:
     """Largest r for which minimum-image distances are exact: half the smallest cell height."""
-    return 0.5 / float(np.max(np.linalg.norm(np.linalg.inv(cell), axis=0)))
+    return 0.5 / float(np.max(np.linalg.norm(np.linalg.inv(lattice), axis=0)))
 
 

@@ -19,7 +19,7 @@ def init(frequencies, temperature: float, levels: int) -> dict:
         if levels != 1:
             raise ValueError("occupations: at T = 0 the level cutoff must be 1")
         return {"logits": jnp.zeros((omega.size, 1))}
-    n = jnp.arange(levels, dtype=jnp.float64)
+    n = jnp.arange(levels, dtype=float)
     return {"logits": -n[None, :] * omega[:, None] / temperature}
 
 

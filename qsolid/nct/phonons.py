@@ -26,18 +26,22 @@ from qsolid.nct.surfaces import Surface, energy_forces_virial
 DEFAULT_STEP_BOHR = 0.01
 
 
+class UnstableModes(ValueError):
+    """The reference structure is not a minimum: some omega^2 <= 0."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Reference:
     """The structure the phonons expand around: positions (n_sites, dim) in bohr,
-    cell rows in bohr (None for non-periodic model systems), masses (n_sites,) in m_e."""
+    lattice vectors as rows in bohr (None for non-periodic model systems), masses (n_sites,) in m_e."""
 
     positions: np.ndarray
-    cell: np.ndarray | None
+    lattice: np.ndarray | None
     masses: np.ndarray
 
     @property
     def periodic(self) -> bool:
-        return self.cell is not None
+        return self.lattice is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,10 +63,10 @@ class Modes:
 
 def autodiff_hessian(surface: Surface, reference: Reference) -> np.ndarray:
     shape = reference.positions.shape
-    cell = None if reference.cell is None else jnp.asarray(reference.cell)
+    lattice = None if reference.lattice is None else jnp.asarray(reference.lattice)
 
     def energy(flat):
-        return surface.energy(jnp.reshape(flat, shape), cell)
+        return surface.energy(jnp.reshape(flat, shape), lattice)
 
     return np.asarray(jax.jit(jax.hessian(energy))(jnp.asarray(reference.positions).ravel()))
 
@@ -90,7 +94,7 @@ def hessian(surface: Surface, reference: Reference, step: float = DEFAULT_STEP_B
     shape = reference.positions.shape
 
     def forces(flat):
-        return np.asarray(energy_forces_virial(surface, flat.reshape(shape), reference.cell)[1]).ravel()
+        return np.asarray(energy_forces_virial(surface, flat.reshape(shape), reference.lattice)[1]).ravel()
 
     return finite_difference_hessian(forces, reference.positions, step)
 
@@ -108,7 +112,7 @@ def _translation_complement(masses_per_coordinate: np.ndarray, dim: int) -> np.n
 def normal_modes(hessian_matrix: np.ndarray, reference: Reference) -> Modes:
     """Diagonalise the dynamical matrix, dropping the translations of periodic cells.
 
-    Raises ValueError if a mode is unstable (omega^2 <= 0): the harmonic basis
+    Raises UnstableModes (a ValueError) if a mode is unstable (omega^2 <= 0): the harmonic basis
     of Eq. (6) needs real frequencies.
     """
     dim = reference.positions.shape[1]
@@ -119,5 +123,5 @@ def normal_modes(hessian_matrix: np.ndarray, reference: Reference) -> Modes:
     basis = _translation_complement(masses, dim) if reference.periodic else np.eye(masses.size)
     omega2, vectors = np.linalg.eigh(basis.T @ dynamical @ basis)
     if np.any(omega2 <= 0.0):
-        raise ValueError(f"phonons: {int(np.sum(omega2 <= 0))} unstable mode(s), lowest omega^2 = {omega2[0]:.3e}")
+        raise UnstableModes(f"{int(np.sum(omega2 <= 0))} unstable mode(s), lowest omega^2 = {omega2[0]:.3e}")
     return Modes(frequencies=np.sqrt(omega2), vectors=basis @ vectors, masses_per_coordinate=masses)

@@ -12,7 +12,7 @@ P = tr(Pi) / 3. (The centre of mass is fixed: translations are not modes.)
 At constant pressure the Gibbs free energy G = F + P* Omega (Eq. 7) is
 minimised over the cell with F converged at fixed cell, where
 dG/d(epsilon_ab) = Omega (P* delta_ab - Pi_ab): the cell is strained by
-epsilon_aa = s (Pi_aa - P*) (diagonal: cubic or orthorhombic cells).
+epsilon_aa = s (Pi_aa - P*) (diagonal; npt.lattice_mode "isotropic" uses the mean of the three).
 """
 
 import jax
@@ -32,22 +32,22 @@ def kinetic_tensor(vibrations, grad_log_psi_z):
 
 def potential_virial(vibrations, z):
     """W_ab at the configuration of walker z."""
-    cell = jnp.asarray(vibrations.reference.cell)
-    return energy_forces_virial(vibrations.surface, vibrations.positions(z), cell)[2]
+    lattice = jnp.asarray(vibrations.reference.lattice)
+    return energy_forces_virial(vibrations.surface, vibrations.positions(z), lattice)[2]
 
 
 def pressure_tensor(vibrations, z, grad_log_psi_z):
     """Pi_ab = (2 K_ab + W_ab) / Omega per walker (hartree / bohr^3), batched over walkers."""
-    volume = abs(np.linalg.det(vibrations.reference.cell))
+    volume = abs(np.linalg.det(vibrations.reference.lattice))
     kinetic = jax.vmap(lambda g: kinetic_tensor(vibrations, g))(grad_log_psi_z)
     virial = jax.vmap(lambda x: potential_virial(vibrations, x))(z)
     return (2.0 * kinetic + virial) / volume
 
 
-def strained_cell(cell, pressure_diagonal_gpa, target_gpa: float, strain_per_gpa: float, constraint: str):
+def strained_lattice(lattice, pressure_diagonal_gpa, target_gpa: float, strain_per_gpa: float, constraint: str):
     """The cell after one relaxation step epsilon_aa = s (Pi_aa - P*)."""
     imbalance = np.asarray(pressure_diagonal_gpa) - target_gpa
-    if constraint == "cubic":
+    if constraint == "isotropic":
         imbalance = np.full(3, np.mean(imbalance))
     strain = np.clip(strain_per_gpa * imbalance, -0.02, 0.02)
-    return np.asarray(cell) @ np.diag(1.0 + strain)
+    return np.asarray(lattice) @ np.diag(1.0 + strain)

@@ -54,14 +54,14 @@ def metropolis(key, zeta, occupation, step, sweeps: int, levels: int, rotation=N
         return (
             jnp.where(accept, proposal, current),
             jnp.where(accept, log_p_proposal, log_p),
-            accepted + jnp.mean(accept.astype(jnp.float64)),
+            accepted + jnp.mean(accept.astype(float)),
         ), None
 
-    start = (zeta, log_density(occupation, zeta, levels, rotation), jnp.zeros((), jnp.float64))
+    start = (zeta, log_density(occupation, zeta, levels, rotation), jnp.zeros((), float))
     (zeta, _, accepted), _ = jax.lax.scan(sweep, start, jax.random.split(key, sweeps))
     return zeta, accepted / sweeps
 
 
 def adapt_step(step, acceptance):
     """Multiplicative step update towards TARGET_ACCEPTANCE, bounded per call."""
-    return jnp.asarray(step * jnp.exp(jnp.clip(acceptance - TARGET_ACCEPTANCE, -0.5, 0.5)), jnp.float64)
+    return jnp.asarray(step * jnp.exp(jnp.clip(acceptance - TARGET_ACCEPTANCE, -0.5, 0.5)), float)

@@ -1,4 +1,4 @@
-"""Born-Oppenheimer energy surfaces E(positions, cell) and analytic model potentials.
+"""Born-Oppenheimer energy surfaces E(positions, lattice) and analytic model potentials.
 
 A :class:`Surface` is one interface for every source of energies: analytic
 model potentials written in JAX (harmonic, the NDCO coupled oscillators of
@@ -8,7 +8,7 @@ any ASE calculator (:mod:`qsolid.nct.ase_surface`) and a DeePMD model file
 
 Conventions (atomic units): ``positions`` is an (n_sites, dim) array in bohr
 (dim = 3 for crystals, dim = 1 for model systems, whose "sites" are the
-coordinates), ``cell`` a 3x3 array whose rows are the lattice vectors or None,
+coordinates), ``lattice`` a 3x3 array whose rows are the lattice vectors or None,
 the energy is in hartree. ``energy`` is JAX-traceable for every surface (host
 calculators enter through ``jax.pure_callback``); ``differentiable`` says
 whether JAX autodiff through it is valid. The virial is W = -dE/d(epsilon) for
@@ -26,42 +26,43 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class Surface:
-    """An energy surface E(positions, cell) in hartree; see the module docstring."""
+    """An energy surface E(positions, lattice) in hartree; see the module docstring."""
 
     energy: Callable
     differentiable: bool
     forces_virial: Callable | None = None
-    """Host function (positions, cell) -> (E, F, W) for surfaces without autodiff."""
+    """Host function (positions, lattice) -> (E, F, W) for surfaces without autodiff."""
     name: str = "surface"
 
 
-def energy_forces_virial(surface: Surface, positions, cell):
+def energy_forces_virial(surface: Surface, positions, lattice):
     """Energy, forces -dE/dx and virial W = -dE/d(epsilon) at one configuration.
 
     For a differentiable surface W_ab = -(sum_i x_ia dE/dx_ib + sum_k L_ka dE/dL_kb),
     the derivative of E(x (1 + eps), L (1 + eps)) at eps = 0.
     """
     if not surface.differentiable:
-        return _host_forces_virial(surface, positions, cell)
-    if cell is None:
+        return _host_forces_virial(surface, positions, lattice)
+    if lattice is None:
         energy, grad = jax.value_and_grad(surface.energy)(positions, None)
         return energy, -grad, -(positions.T @ grad)
-    energy, (grad_x, grad_cell) = jax.value_and_grad(surface.energy, argnums=(0, 1))(positions, cell)
-    virial = -(positions.T @ grad_x + cell.T @ grad_cell)
+    energy, (grad_x, grad_lattice) = jax.value_and_grad(surface.energy, argnums=(0, 1))(positions, lattice)
+    virial = -(positions.T @ grad_x + lattice.T @ grad_lattice)
     return energy, -grad_x, virial
 
 
-def _host_forces_virial(surface: Surface, positions, cell):
+def _host_forces_virial(surface: Surface, positions, lattice):
     """surface.forces_virial through jax.pure_callback, so it also runs inside jit and vmap."""
     n, dim = positions.shape
-    shapes = (jax.ShapeDtypeStruct((), jnp.float64), jax.ShapeDtypeStruct((n, dim), jnp.float64),
-              jax.ShapeDtypeStruct((dim, dim), jnp.float64))
+    dtype = jnp.asarray(positions).dtype  # the run's precision (qsolid.precision)
+    shapes = (jax.ShapeDtypeStruct((), dtype), jax.ShapeDtypeStruct((n, dim), dtype),
+              jax.ShapeDtypeStruct((dim, dim), dtype))
 
     def host(x, *c):
         result = surface.forces_virial(np.asarray(x), np.asarray(c[0]) if c else None)
-        return tuple(np.asarray(v, np.float64) for v in result)
+        return tuple(np.asarray(v, dtype) for v in result)
 
-    arguments = (positions,) if cell is None else (positions, cell)
+    arguments = (positions,) if lattice is None else (positions, lattice)
     return jax.pure_callback(host, shapes, *arguments, vmap_method="sequential")
 
 
@@ -71,9 +72,9 @@ def _coordinates(positions):
 
 def harmonic(frequencies) -> Surface:
     """V = sum_i omega_i^2 x_i^2 / 2 for unit masses (dimensionless model)."""
-    omega2 = jnp.asarray(frequencies, dtype=jnp.float64) ** 2
+    omega2 = jnp.asarray(frequencies, dtype=float) ** 2
 
-    def energy(positions, cell=None):
+    def energy(positions, lattice=None):
         x = _coordinates(positions)
         return 0.5 * jnp.sum(omega2 * x**2)
 
@@ -96,7 +97,7 @@ def ndco(dimension: int, coupling: float = 0.1) -> Surface:
     couplings = coupling * jnp.sqrt(omega[:, None] * omega[None, :])
     strictly_lower = jnp.tril(jnp.ones((dimension, dimension)), k=-1)
 
-    def energy(positions, cell=None):
+    def energy(positions, lattice=None):
         q = _coordinates(positions)
         return 0.5 * jnp.sum(omega**2 * q**2) + q @ (couplings * strictly_lower) @ q
 
@@ -105,9 +106,9 @@ def ndco(dimension: int, coupling: float = 0.1) -> Surface:
 
 def quartic(frequencies, quartic_coefficient: float, pair_coefficient: float = 0.0) -> Surface:
     """V = sum_i (omega_i^2 x_i^2 / 2 + lambda x_i^4) + gamma sum_{i<j} x_i^2 x_j^2."""
-    omega2 = jnp.asarray(frequencies, dtype=jnp.float64) ** 2
+    omega2 = jnp.asarray(frequencies, dtype=float) ** 2
 
-    def energy(positions, cell=None):
+    def energy(positions, lattice=None):
         x = _coordinates(positions)
         x2 = x**2
         pairs = 0.5 * (jnp.sum(x2) ** 2 - jnp.sum(x2**2))

@@ -41,18 +41,18 @@ def place(state: dict, walkers: int) -> dict:
 
 
 def make_optimizer(config) -> optax.GradientTransformation:
-    decay = config.optimizer.decay_steps
+    decay = config.optimisation.decay_steps
 
     def part(train, rate):
         schedule = (lambda count: rate * decay / (decay + count)) if decay else rate
         return optax.adam(schedule) if train else optax.set_to_zero()
 
     transforms = {
-        "flow": part(config.ansatz.train_flow, config.optimizer.learning_rate_flow),
-        "occupations": part(config.ansatz.train_occupations, config.optimizer.learning_rate_occupations),
+        "flow": part(config.ansatz.train_flow, config.optimisation.learning_rate_flow),
+        "occupations": part(config.ansatz.train_occupations, config.optimisation.learning_rate_occupations),
     }
     if config.ansatz.level_mixing:
-        transforms["mixing"] = part(True, config.optimizer.learning_rate_mixing)
+        transforms["mixing"] = part(True, config.optimisation.learning_rate_mixing)
     return optax.multi_transform(transforms, {name: name for name in transforms})
 
 
@@ -75,22 +75,22 @@ def init_state(config, vibrations, optimizer, key, rdf_bins: int, burn_in: bool 
     """Fresh state: identity (or perturbed) flow, harmonic Boltzmann occupations, burnt-in walkers."""
     key_params, key_occupation, key_walkers, key_burn, key_run = jax.random.split(key, 5)
     params = init_params(config, vibrations.frequencies, key_params)
-    walkers, levels = config.sampling.walkers, config.ansatz.levels
+    walkers, levels = config.sampling.batch_size, config.ansatz.levels
     occupation = occupations.sample(params["occupations"], key_occupation, walkers)
     zeta = sampling.initial_zeta(key_walkers, occupation)
     if burn_in and config.sampling.burn_in_sweeps > 0:
         zeta, _ = jax.jit(sampling.metropolis, static_argnums=(4, 5))(
             key_burn, zeta, occupation, config.sampling.initial_step, config.sampling.burn_in_sweeps, levels
         )
-    cell = vibrations.reference.cell
+    lattice = vibrations.reference.lattice
     state = {
         "params": params,
         "opt_state": optimizer.init(params),
         "zeta": zeta,
         "occupation": occupation,
-        "step_size": jnp.asarray(config.sampling.initial_step, jnp.float64),
+        "step_size": jnp.asarray(config.sampling.initial_step, float),
         "key": key_run,
-        "cell": jnp.asarray(np.zeros((3, 3)) if cell is None else cell),
+        "lattice": jnp.asarray(np.zeros((3, 3)) if lattice is None else lattice),
         "pressure_window": jnp.zeros((3, 3)),
         "rdf_counts": jnp.zeros(rdf_bins),
     }
@@ -100,7 +100,7 @@ def init_state(config, vibrations, optimizer, key, rdf_bins: int, burn_in: bool 
 def make_step(config, vibrations, optimizer, train: bool, measure_pressure: bool, rdf_edges, template: dict):
     """The jitted step: state -> (state, statistics of this step); `template` fixes the state layout."""
     temperature, levels = config.temperature, config.ansatz.levels
-    walkers, sweeps = config.sampling.walkers, config.sampling.sweeps
+    walkers, sweeps = config.sampling.batch_size, config.sampling.sweeps_per_step
     sharding = walker_sharding(walkers)
     crystal = vibrations.reference.periodic
 
@@ -123,13 +123,13 @@ def make_step(config, vibrations, optimizer, train: bool, measure_pressure: bool
         if train:
             grads = jax.grad(free_energy.surrogate_loss)(
                 params, occupation, terms["z"], terms["free_energy"], terms["energy"], vibrations.frequencies, levels,
-                config.optimizer.clip_width,
+                config.optimisation.clip_width,
             )
             updates, opt_state = optimizer.update(grads, state["opt_state"], params)
             updated = optax.apply_updates(params, updates)
             new_state["params"] = jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), updated, params)
             new_state["opt_state"] = jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), opt_state, state["opt_state"])
-        stats["rejected"] = 1.0 - finite.astype(jnp.float64)
+        stats["rejected"] = 1.0 - finite.astype(float)
         if crystal:
             displacement = jax.vmap(vibrations.displacements)(terms["z"])
             stats["max_displacement_angstrom"] = jnp.max(jnp.linalg.norm(displacement, axis=-1)) * units.BOHR_ANGSTROM
@@ -142,8 +142,8 @@ def make_step(config, vibrations, optimizer, train: bool, measure_pressure: bool
             new_state["pressure_window"] = state["pressure_window"] + tensor_gpa
         if rdf_edges is not None:
             positions = jax.vmap(vibrations.positions)(terms["z"])
-            cell = jnp.asarray(vibrations.reference.cell)
-            counts = jax.vmap(lambda x: observables.pair_distance_histogram(x, cell, rdf_edges))(positions)
+            lattice = jnp.asarray(vibrations.reference.lattice)
+            counts = jax.vmap(lambda x: observables.pair_distance_histogram(x, lattice, rdf_edges))(positions)
             new_state["rdf_counts"] = state["rdf_counts"] + jnp.sum(counts, axis=0)
         return new_state, stats
 

@@ -4,27 +4,30 @@ import pytest
 from qsolid.nct import phonons, surfaces
 from qsolid.nct.ase_surface import ase_surface
 
+# The NCT functions compute in the caller's precision; these checks are made in float64 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("float64")
+
 
 def test_lennard_jones_through_ase_matches_finite_differences():
     from ase.calculators.lj import LennardJones
 
     calculator = LennardJones(sigma=2.0, epsilon=0.01, rc=4.0, smooth=True)
-    cell = np.eye(3) * 3.5 / 0.529177210903
+    lattice = np.eye(3) * 3.5 / 0.529177210903
     positions = np.array([[0.0, 0.0, 0.0], [1.8, 1.7, 1.75]]) / 0.529177210903
     surface = ase_surface(calculator, ["Ar", "Ar"])
-    energy, forces, virial = surfaces.energy_forces_virial(surface, positions, cell)
+    energy, forces, virial = surfaces.energy_forces_virial(surface, positions, lattice)
     step = 1e-4
     shifted = positions.copy()
     shifted[0, 0] += step
-    plus = float(surface.energy(shifted, cell))
+    plus = float(surface.energy(shifted, lattice))
     shifted[0, 0] -= 2 * step
-    minus = float(surface.energy(shifted, cell))
+    minus = float(surface.energy(shifted, lattice))
     assert abs(-(plus - minus) / (2 * step) - forces[0, 0]) < 1e-7 * max(1.0, abs(forces[0, 0]))
     strain = 1e-5
-    up = float(surface.energy(positions * (1 + strain), cell * (1 + strain)))
-    down = float(surface.energy(positions * (1 - strain), cell * (1 - strain)))
+    up = float(surface.energy(positions * (1 + strain), lattice * (1 + strain)))
+    down = float(surface.energy(positions * (1 - strain), lattice * (1 - strain)))
     assert abs(-(up - down) / (2 * strain) - np.trace(virial)) < 1e-6 * max(1.0, abs(np.trace(virial)))
-    reference = phonons.Reference(positions=positions, cell=cell, masses=np.ones(2))
+    reference = phonons.Reference(positions=positions, lattice=lattice, masses=np.ones(2))
     hessian = phonons.hessian(surface, reference, step=0.01)
     assert np.allclose(hessian, hessian.T)
     assert np.allclose(hessian.reshape(2, 3, 2, 3).sum(axis=2), 0.0, atol=1e-8 * np.abs(hessian).max())

@@ -11,14 +11,15 @@ REQUIRED_KEYS = {"free_energy", "free_energy_error", "entropy_kb", "energy", "ha
                  "harmonic_entropy_kb", "zero_point_energy_harmonic", "beta", "energy_unit", "per"}
 
 
-def _config(level_mixing=False, **run):
+def _config(level_mixing=False, steps=6, evaluation_steps=4, checkpoint_every=2):
     return config.from_dict({
         "system": {"kind": "harmonic", "frequencies": [0.8, 1.3], "beta": 1.0},
         "ansatz": {"levels": 12, "flow_depth": 1, "flow_hidden": 4, "initial_flow_noise": 0.05,
                    "level_mixing": level_mixing},
-        "optimizer": {"learning_rate_flow": 1e-2},
-        "sampling": {"walkers": 64, "sweeps": 4, "burn_in_sweeps": 20},
-        "run": {"steps": 6, "eval_steps": 4, "checkpoint_every": 2, "excitation_walkers": 0, "progress": False} | run,
+        "optimisation": {"steps": steps, "learning_rate_flow": 1e-2},
+        "sampling": {"batch_size": 64, "sweeps_per_step": 4, "burn_in_sweeps": 20},
+        "evaluation": {"steps": evaluation_steps, "excitation_walkers": 0},
+        "output": {"checkpoint_every": checkpoint_every, "progress": False},
     })
 
 
@@ -59,12 +60,12 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch, level_mixing
 
 def test_invalid_config_is_one_line_error_and_writes_nothing(tmp_path, capsys):
     path = tmp_path / "bad.toml"
-    path.write_text('[run]\nstepz = 3\n')
+    path.write_text('[optimisation]\nstepz = 3\n')
     out = tmp_path / "run"
     assert cli.main(["nct", "run", str(path), "--out", str(out)]) == 2
-    assert "run.stepz: unknown key (did you mean 'run.steps'?)" in capsys.readouterr().err
+    assert "optimisation.stepz: unknown key (did you mean 'optimisation.steps'?)" in capsys.readouterr().err
     assert not out.exists()
-    path.write_text('[system]\nkind = "crystal"\n[crystal]\npotential = "deepmd"\n')
+    path.write_text('[system]\nkind = "crystal"\npotential = "deepmd"\n')
     assert cli.main(["nct", "run", str(path), "--out", str(out)]) == 2
     assert not out.exists()
 
@@ -77,7 +78,7 @@ def test_default_config_round_trips(capsys):
 
 
 def test_training_from_perturbed_flow_returns_to_harmonic_free_energy(tmp_path):
-    data = to_dict(_config(steps=150, eval_steps=20, checkpoint_every=1000))
+    data = to_dict(_config(steps=150, evaluation_steps=20, checkpoint_every=1000))
     data["ansatz"]["initial_flow_noise"] = 0.3
     cfg = config.from_dict(data)
     summary = driver.run(cfg, tmp_path / "run")
@@ -90,15 +91,16 @@ def test_training_from_perturbed_flow_returns_to_harmonic_free_energy(tmp_path):
 
 def _argon_npt_config():
     return config.from_dict({
-        "system": {"kind": "crystal"},
-        "crystal": {"lattice": "fcc", "element": "Ar", "mass_amu": 39.948, "volume_per_atom_angstrom3": 40.0,
-                    "supercell": [1, 1, 1], "temperature_k": 40.0, "potential": "ase",
-                    "ase_calculator_args": '{"sigma": 3.4, "epsilon": 0.0104, "rc": 7.0, "smooth": true}'},
+        "system": {"kind": "crystal", "structure": "fcc", "element": "Ar", "mass_amu": 39.948, "volume_per_atom_angstrom3": 40.0,
+                   "supercell": [1, 1, 1], "temperature_k": 40.0, "potential": "ase",
+                   "ase_calculator_args": '{"sigma": 3.4, "epsilon": 0.0104, "rc": 7.0, "smooth": true}'},
         "ansatz": {"levels": 4, "flow_depth": 1, "flow_hidden": 4},
-        "sampling": {"walkers": 16, "sweeps": 2, "burn_in_sweeps": 10},
-        "pressure": {"constant_pressure": True, "target_gpa": 0.1, "relax_every": 2, "relax_until_step": 6,
-                     "strain_per_gpa": 0.05},
-        "run": {"steps": 8, "eval_steps": 1, "checkpoint_every": 5, "excitation_walkers": 0, "progress": False},
+        "optimisation": {"steps": 8},
+        "sampling": {"batch_size": 16, "sweeps_per_step": 2, "burn_in_sweeps": 10},
+        "npt": {"lattice_mode": "isotropic", "pressure_gpa": 0.1, "relax_every": 2, "relax_until_step": 6,
+                "strain_per_gpa": 0.05},
+        "evaluation": {"steps": 1, "excitation_walkers": 0},
+        "output": {"checkpoint_every": 5, "progress": False},
     })
 
 
@@ -119,7 +121,7 @@ def test_constant_pressure_averages_cells_and_resumes(tmp_path):
     assert len(updates) == 3 and len(final) == 1
     measured_cell = np.mean(updates[:2])  # the windows ending at steps 4 and 6 ran at the cells set at 2 and 4
     mean_stress = np.mean(stresses[1:])
-    expected = measured_cell * (1 + cfg.pressure.strain_per_gpa * (mean_stress - cfg.pressure.target_gpa))
+    expected = measured_cell * (1 + cfg.npt.strain_per_gpa * (mean_stress - cfg.npt.pressure_gpa))
     np.testing.assert_allclose(final[0], expected, rtol=1e-7)  # logged to 8 digits
     window_pressures = np.mean(stresses[1:], axis=1)
     assert summary["relaxation_windows_averaged"] == 2

@@ -3,8 +3,12 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from qsolid.nct import flow, free_energy, hamiltonian, harmonic, occupations, phonons, sampling, surfaces, wavefunction
+
+# The NCT functions compute in the caller's precision; these checks are made in float64 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def _vibrations(surface, dimension):

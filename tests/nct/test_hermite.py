@@ -1,8 +1,12 @@
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy.special import eval_hermite, gammaln
 
 from qsolid.nct import hermite
+
+# The NCT functions compute in the caller's precision; these checks are made in float64 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def test_orthonormal_to_high_order():

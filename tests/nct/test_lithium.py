@@ -1,14 +1,18 @@
-"""The lithium deep potential (REFERENCES.md, "Lithium deep potential"), read from ../shared/data."""
+"""The lithium deep potential (REFERENCES.md, "Lithium deep potential"), shipped in examples/data/lithium-dp0."""
 
 from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from qsolid import units
 
-# ../shared beside the repository, as on every developer machine and in CI; a missing model fails the tests.
-MODEL = Path(__file__).resolve().parents[3] / "shared" / "data" / "lithium-dp0" / "lithium_dp0.dp"
+# The NCT functions compute in the caller's precision; these checks are made in float64 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("float64")
+
+# Shipped with the examples (Apache-2.0, examples/data/lithium-dp0/LICENSE).
+MODEL = Path(__file__).resolve().parents[2] / "examples" / "data" / "lithium-dp0" / "lithium_dp0.dp"
 
 
 def test_regression_energy_force_pressure():
@@ -17,12 +21,12 @@ def test_regression_energy_force_pressure():
     np.random.seed(42)
     coord = np.random.uniform(0, 10, (32, 3))
     positions = jnp.asarray(coord / units.BOHR_ANGSTROM)
-    cell = jnp.asarray(np.eye(3) * 10 / units.BOHR_ANGSTROM)
-    surface = dp_surface.deepmd_surface(MODEL, positions, cell)
-    energy, forces, virial = surfaces.energy_forces_virial(surface, positions, cell)
+    lattice = jnp.asarray(np.eye(3) * 10 / units.BOHR_ANGSTROM)
+    surface = dp_surface.deepmd_surface(MODEL, positions, lattice)
+    energy, forces, virial = surfaces.energy_forces_virial(surface, positions, lattice)
     energy_ev = units.ha_to_ev(float(energy)) / 32
     force_ev_a = np.asarray(forces[0]) * units.HARTREE_EV / units.BOHR_ANGSTROM
-    pressure_gpa = float(np.trace(virial)) / 3 / float(jnp.linalg.det(cell)) * units.GPA_PER_HA_BOHR3
+    pressure_gpa = float(np.trace(virial)) / 3 / float(jnp.linalg.det(lattice)) * units.GPA_PER_HA_BOHR3
     assert abs(energy_ev / -2.1949168281888127 - 1) < 1e-8
     np.testing.assert_allclose(force_ev_a, [0.5431996510702628, -1.981778317429519, -0.183406746767912], rtol=1e-8)
     assert abs(pressure_gpa / 3.038690200213091 - 1) < 1e-8
@@ -31,7 +35,7 @@ def test_regression_energy_force_pressure():
 def test_bcc222_harmonic_reference():
     from qsolid.nct import config, driver, harmonic
 
-    cfg = config.from_dict({"system": {"kind": "crystal"}, "crystal": {"lattice": "bcc", "model_file": str(MODEL)}})
+    cfg = config.from_dict({"system": {"kind": "crystal", "structure": "bcc", "model_file": str(MODEL)}})
     vibrations = driver.build_vibrations(cfg)
     mev = units.HARTREE_EV * 1000 / 16
     omega = vibrations.frequencies

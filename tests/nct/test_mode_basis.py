@@ -10,6 +10,9 @@ from qsolid.nct import config as nct_config
 from qsolid.nct import flow, free_energy, hamiltonian, hermite, mode_basis, occupations, phonons, sampling, surfaces
 from qsolid.schema import ConfigError
 
+# The NCT functions compute in the caller's precision; these checks are made in float64 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("float64")
+
 QUARTIC_1D_F_BETA1 = 0.22607519  # shared/REFERENCES.md, exact diagonalisation
 
 

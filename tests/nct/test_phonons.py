@@ -1,31 +1,35 @@
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from qsolid.nct import harmonic, phonons, surfaces
 from qsolid.nct.phonons import Reference
+
+# The NCT functions compute in the caller's precision; these checks are made in float64 (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def _vector_spring_surface(reference):
     """Anharmonic vector springs between all minimum-image pairs: stable, translation invariant, JAX."""
     rest = np.asarray(reference.positions)
 
-    def separations(positions, cell):
-        fractional = (positions[:, None, :] - positions[None, :, :]) @ jnp.linalg.inv(cell)
-        return (fractional - jnp.round(fractional)) @ cell
+    def separations(positions, lattice):
+        fractional = (positions[:, None, :] - positions[None, :, :]) @ jnp.linalg.inv(lattice)
+        return (fractional - jnp.round(fractional)) @ lattice
 
-    rest_separation = separations(jnp.asarray(rest), jnp.asarray(reference.cell))
+    rest_separation = separations(jnp.asarray(rest), jnp.asarray(reference.lattice))
 
-    def energy(positions, cell):
-        stretch = jnp.sum((separations(positions, cell) - rest_separation) ** 2, axis=-1)
+    def energy(positions, lattice):
+        stretch = jnp.sum((separations(positions, lattice) - rest_separation) ** 2, axis=-1)
         return 0.25 * jnp.sum(stretch + stretch**2)
 
     return surfaces.Surface(energy=energy, differentiable=True)
 
 
 def _crystal():
-    cell = np.eye(3) * 4.0
+    lattice = np.eye(3) * 4.0
     positions = np.array([[0.0, 0.0, 0.0], [1.71, 2.23, 1.94], [2.17, 0.41, 0.33], [0.13, 1.62, 2.39]])
-    return Reference(positions=positions, cell=cell, masses=np.array([1.0, 2.0, 3.0, 4.0]))
+    return Reference(positions=positions, lattice=lattice, masses=np.array([1.0, 2.0, 3.0, 4.0]))
 
 
 def test_translations_removed_and_finite_differences_match_autodiff():

@@ -10,8 +10,10 @@ from qsolid.nct import config, driver
 CONFIG = {
     "system": {"kind": "quartic", "frequencies": [1.0, 1.5], "beta": 1.0},
     "ansatz": {"levels": 8, "flow_depth": 1, "flow_hidden": 4},
-    "sampling": {"walkers": 32, "sweeps": 4, "burn_in_sweeps": 10},
-    "run": {"steps": 3, "eval_steps": 3, "checkpoint_every": 10, "excitation_walkers": 0, "progress": False},
+    "optimisation": {"steps": 3},
+    "sampling": {"batch_size": 32, "sweeps_per_step": 4, "burn_in_sweeps": 10},
+    "evaluation": {"steps": 3, "excitation_walkers": 0},
+    "output": {"checkpoint_every": 10, "progress": False},
 }
 
 SCRIPT = """
