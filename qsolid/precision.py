@@ -17,15 +17,20 @@ import jax
 PRECISIONS = ("float32", "float64")
 
 
-@contextlib.contextmanager
-def use(precision: str):
-    """Within the block: float32 or float64 arrays, matrix products at full precision (no TF32 on GPUs)."""
+def apply(precision: str) -> None:
+    """float32 or float64 arrays from now on, matrix products at full precision (no TF32 on GPUs)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
-    previous_x64 = jax.config.jax_enable_x64
-    previous_matmul = jax.config.jax_default_matmul_precision
     jax.config.update("jax_enable_x64", precision == "float64")
     jax.config.update("jax_default_matmul_precision", "highest")
+
+
+@contextlib.contextmanager
+def use(precision: str):
+    """`apply(precision)` within the block; the previous flags restored after it."""
+    previous_x64 = jax.config.jax_enable_x64
+    previous_matmul = jax.config.jax_default_matmul_precision
+    apply(precision)
     try:
         yield
     finally:

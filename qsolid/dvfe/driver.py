@@ -13,7 +13,6 @@ correlation).
 Precision is set for the duration of run() and restored afterwards.
 """
 
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from qsolid import checkpoint, rundir, schema
+from qsolid import checkpoint, precision, rundir, schema
 from qsolid.progress import Progress, Silent
 from qsolid.runloop import run_steps
 from qsolid.dvfe import flow, plots, potentials, thermo, training
@@ -35,19 +34,6 @@ SUMMARY_KEYS = {"free_energy": "free_energy_ha_per_atom", "energy": "energy_ha_p
                 "entropy": "entropy_kb_per_atom", "pressure_gpa": "pressure_gpa"}
 BOUNDARY_CONDITION = "classical protons, no electrons"
 QUADRATURE_GRID = 24
-
-
-@contextlib.contextmanager
-def precision(name: str):
-    """float32 or float64 (and full-precision matrix products) inside the block; the previous state after."""
-    previous = (jax.config.jax_enable_x64, jax.config.jax_default_matmul_precision)
-    jax.config.update("jax_enable_x64", name == "float64")
-    jax.config.update("jax_default_matmul_precision", "highest")
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", previous[0])
-        jax.config.update("jax_default_matmul_precision", previous[1])
 
 
 def ensemble_of(config) -> thermo.Ensemble:
@@ -176,7 +162,7 @@ class Run:
 def run(config, run_dir, resume: bool = False, progress: Progress | None = None) -> dict | None:
     """Train and evaluate; returns the summary, or None if stopped by a signal (resumable)."""
     start = time.time()
-    with precision(config.precision):
+    with precision.use(config.precision):
         session = Run(config, run_dir, resume=resume)
         if not session.train_and_evaluate(progress or Silent()):
             return None

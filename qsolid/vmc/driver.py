@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import tomli_w
 
-from qsolid import checkpoint, finite_size, rundir, units
+from qsolid import checkpoint, finite_size, precision, rundir, units
 from qsolid import lattice as lat
 from qsolid.progress import Progress, Silent
 from qsolid.schema import ConfigError, check_resume, parse, to_dict
@@ -48,9 +48,9 @@ def run(config, run_dir, resume: bool = False, progress: Progress | None = None,
     `config` is a path to a TOML file or a validated `Config`; with `resume` it may be omitted
     (None), and if given it must equal the config the run started with. `steps` (resume only)
     extends a fixed-cell run to that many optimisation steps — the one change a resume allows.
+    The run computes in its config's precision; the process's precision is restored afterwards.
     """
     run_dir = Path(run_dir)
-    progress = progress or Silent()
     if resume:
         config = _resumed_config(run_dir, config, steps)
     else:
@@ -58,6 +58,12 @@ def run(config, run_dir, resume: bool = False, progress: Progress | None = None,
             raise ConfigError("--steps: extends a resumed run; set optimisation.steps in the config of a new one")
         config = config if isinstance(config, Config) else load_config(config)
         require_new_directory(run_dir)
+    with precision.use(config.precision):
+        return _start(config, run_dir, resume, progress or Silent())
+
+
+def _start(config: Config, run_dir: Path, resume: bool, progress: Progress) -> dict | None:
+    """Everything that can be checked before the run directory exists, then the run."""
     if config.pretrain.steps > 0 and config.network.ansatz != "slater":
         check_basis(config.pretrain.basis)
     memory.check(config)  # before any array of the system is built

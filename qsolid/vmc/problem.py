@@ -23,14 +23,9 @@ from qsolid.vmc.ansatz.wavefunction import NuclearNetwork, Wavefunction, make_wa
 from qsolid.ewald import make_ewald
 from qsolid.vmc.hamiltonian import LocalEnergy, dipole, make_local_energy
 from qsolid.vmc.optim import Batch, Optimiser, make_optimiser
+from qsolid import precision
 from qsolid.schema import ConfigError
 from qsolid.system import System, build_system
-
-
-def configure_precision(precision: str) -> None:
-    """float32 or float64 everywhere; matrix products at full precision (no TF32 on GPUs)."""
-    jax.config.update("jax_enable_x64", precision == "float64")
-    jax.config.update("jax_default_matmul_precision", "highest")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +82,7 @@ def build_problem(config) -> Problem:
         raise ConfigError(
             f"sampling.batch_size: {config.sampling.batch_size} walkers cannot be split over {len(devices)} devices"
         )
-    configure_precision(config.precision)
+    precision.apply(config.precision)  # the problem's arrays and programs are built in it
     dtype = jnp.float64 if config.precision == "float64" else jnp.float32
     mesh = Mesh(np.array(devices), ("walkers",))
     walker_sharding = NamedSharding(mesh, PartitionSpec("walkers"))
