@@ -204,6 +204,7 @@ class StopRequest:
         signal.signal(signum, self._previous[signum])
 
     def __enter__(self):
+        StopRequest.signum = None
         for signum in (signal.SIGINT, signal.SIGTERM):
             self._previous[signum] = signal.getsignal(signum)
             signal.signal(signum, self._handle)

@@ -87,3 +87,14 @@ def test_sigterm_outside_the_training_loop_exits_143_with_one_line(monkeypatch, 
     assert main(["config"]) == 143
     assert capsys.readouterr().err == "qsolid: terminated\n"
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_permission_error_is_one_line(monkeypatch, capsys):
+    """An unwritable target (here: plots/ of a run directory) is one line naming the file, exit 2."""
+
+    def command_plot(args):
+        raise PermissionError(errno.EACCES, "Permission denied", f"{args.run_dir}/plots/training.png")
+
+    monkeypatch.setattr(commands, "command_plot", command_plot)
+    assert main(["plot", "RUN"]) == 2
+    assert capsys.readouterr().err == "qsolid: error: RUN/plots/training.png: permission denied\n"
