@@ -8,6 +8,7 @@ Invalid input (a :class:`~qsolid.schema.ConfigError`) prints one line and exits 
 import argparse
 import sys
 
+from qsolid.rundir import exit_on_sigterm
 from qsolid.schema import ConfigError
 
 EXIT_INVALID_INPUT = 2
@@ -41,16 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    with exit_on_sigterm():  # from the start: imports and set-up take seconds
+        return _main(argv)
+
+
+def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_INVALID_INPUT
-    from qsolid.rundir import Terminated, terminate_by_exception
-
     try:
-        with terminate_by_exception():
-            return int(args.func(args) or 0)
+        return int(args.func(args) or 0)
     except ConfigError as error:
         print(f"qsolid: error: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
@@ -60,9 +63,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("qsolid: interrupted", file=sys.stderr)
         return 130
-    except Terminated:
-        print("qsolid: terminated", file=sys.stderr)
-        return 143
 
 
 if __name__ == "__main__":

@@ -159,20 +159,20 @@ def _column(values):
         return values
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised like KeyboardInterrupt for SIGINT (see terminate_by_exception)."""
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
+def _exit_terminated(signum, frame):
+    # os._exit, not an exception: an exception raised here can land in a callback that swallows it
+    # (JAX's garbage-collection hook) and the process would carry on. Every file is written
+    # atomically, so nothing is left half-written.
+    os.write(2, b"qsolid: terminated\n")
+    os._exit(128 + signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def terminate_by_exception():
-    """While active, SIGTERM raises Terminated, so the CLI can print a line and exit 143
-    whatever the process is doing (set-up, Hartree-Fock, pretraining); the training and
-    evaluation loops override this with a StopRequest."""
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+def exit_on_sigterm():
+    """While active, SIGTERM prints one line and exits with status 143 whatever the process is doing
+    (set-up, Hartree-Fock, pretraining); the training and evaluation loops override this with a
+    StopRequest, which saves a checkpoint first."""
+    previous = signal.signal(signal.SIGTERM, _exit_terminated)
     try:
         yield
     finally:
@@ -204,6 +204,7 @@ class StopRequest:
         signal.signal(signum, self._previous[signum])
 
     def __enter__(self):
+        StopRequest.signum = None
         for signum in (signal.SIGINT, signal.SIGTERM):
             self._previous[signum] = signal.getsignal(signum)
             signal.signal(signum, self._handle)

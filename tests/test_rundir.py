@@ -78,13 +78,39 @@ def test_stop_request_exit_status_follows_the_signal(signum, status):
     assert rundir.StopRequest.exit_status() == status
 
 
-def test_sigterm_outside_the_training_loop_exits_143_with_one_line(monkeypatch, capsys):
-    def command_config(args):
-        os.kill(os.getpid(), signal.SIGTERM)
-        raise AssertionError("SIGTERM did not interrupt the command")
+def test_sigterm_outside_the_training_loop_exits_143_with_one_line(tmp_path):
+    """SIGTERM while a command is busy outside the training/evaluation loops (here: a slow `config`)."""
+    import subprocess
+    import sys
+    import textwrap
 
-    before = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setattr(commands, "command_config", command_config)
-    assert main(["config"]) == 143
-    assert capsys.readouterr().err == "qsolid: terminated\n"
-    assert signal.getsignal(signal.SIGTERM) is before
+    script = textwrap.dedent(
+        """
+        import os, signal, time
+        from qsolid import commands
+        from qsolid.cli import main
+
+        def command_config(args):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+            return 0
+
+        commands.command_config = command_config
+        raise SystemExit(main(["config"]))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert result.returncode == 143
+    assert result.stderr == "qsolid: terminated\n"
+
+
+def test_permission_error_is_one_line(monkeypatch, capsys):
+    """An unwritable target (here: plots/ of a run directory) is one line naming the file, exit 2."""
+
+    def command_plot(args):
+        raise PermissionError(errno.EACCES, "Permission denied", f"{args.run_dir}/plots/training.png")
+
+    monkeypatch.setattr(commands, "command_plot", command_plot)
+    assert main(["plot", "RUN"]) == 2
+    assert capsys.readouterr().err == "qsolid: error: RUN/plots/training.png: permission denied\n"
