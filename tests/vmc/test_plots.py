@@ -4,7 +4,7 @@ import matplotlib.figure
 import numpy as np
 import pytest
 
-from qsolid import plots
+from qsolid.vmc import plots
 from qsolid.analysis import plots as analysis_plots
 from qsolid.units import BOHR_ANGSTROM
 
