@@ -87,7 +87,7 @@ def test_sigterm_outside_the_training_loop_exits_143_with_one_line(tmp_path):
     script = textwrap.dedent(
         """
         import os, signal, time
-        from qsolid import commands
+        from qsolid.vmc import command as commands
         from qsolid.cli import main
 
         def command_config(args):
