@@ -4,7 +4,7 @@ A run is either a dimensionless model system ([system] kind = "harmonic",
 "ndco", "quartic" or a user's "function", at inverse temperature beta;
 beta = inf is the ground state) or a crystal on a Born-Oppenheimer surface
 (kind = "crystal", temperature in kelvin). The vocabulary is the VMC
-engine's (qsolid.config): top-level `seed` and `precision`, [sampling]
+engine's (qsolid.vmc.config): top-level `seed` and `precision`, [sampling]
 batch_size and sweeps_per_step, [optimisation] steps, [evaluation] steps,
 [output] checkpoint_every, [npt] pressure_gpa and lattice_mode, [system]
 structure. Keys of the earlier NCT vocabulary fail with one line naming

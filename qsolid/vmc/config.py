@@ -113,6 +113,20 @@ class HamiltonianConfig:
     laplacian: Literal["forward", "hessian"] = option(
         "forward", "Kinetic energy by folx's forward Laplacian, or by the full Hessian (reference, slower)."
     )
+    sparsity_threshold: int = option(
+        0,
+        "folx's forward Laplacian: carry a gradient as sparse while it depends on at most this many\n"
+        "input coordinates (0: always dense). Same numbers, different FLOPs (benchmarks/performance.py).",
+    )
+    walker_chunk: int = option(
+        0,
+        "Local energies of this many walkers at a time (0: the whole batch at once): memory of the\n"
+        "Laplacian bounded as the system grows. Must divide the batch and be divisible by the devices.",
+    )
+
+    def check(self):
+        require(self.sparsity_threshold >= 0, "sparsity_threshold", f"must be >= 0, got {self.sparsity_threshold}")
+        require(self.walker_chunk >= 0, "walker_chunk", f"must be >= 0, got {self.walker_chunk}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -63,10 +63,13 @@ jax.tree_util.register_dataclass(
 )
 
 
-def laplacian_and_gradient(f: Callable, y, method: Literal["forward", "hessian"] = "forward"):
-    """Laplacians (k,) and gradients (k, n) of the k outputs of f at the flat point y."""
+def laplacian_and_gradient(f: Callable, y, method: Literal["forward", "hessian"] = "forward", sparsity_threshold: int = 0):
+    """Laplacians (k,) and gradients (k, n) of the k outputs of f at the flat point y.
+
+    sparsity_threshold: folx keeps a gradient sparse while it depends on at most this many
+    inputs (0: dense throughout); the result is the same, the work is not."""
     if method == "forward":
-        result = folx.forward_laplacian(f, sparsity_threshold=0)(y)
+        result = folx.forward_laplacian(f, sparsity_threshold=sparsity_threshold)(y)
         return result.laplacian, result.jacobian.dense_array.T  # folx stores (inputs, outputs)
     return jnp.trace(jax.hessian(f)(y), axis1=1, axis2=2), jax.jacfwd(f)(y)
 
@@ -83,7 +86,7 @@ def _as_function_of_scaled_cartesian(g: Callable, positions, lattice, masses=Non
     return f, ((positions @ lattice) * scale).reshape(-1)
 
 
-def electron_kinetic_energy(log_psi: Callable, electrons, lattice, method="forward"):
+def electron_kinetic_energy(log_psi: Callable, electrons, lattice, method="forward", sparsity_threshold=0):
     """(Re, Im) of -1/2 sum_i Delta_i Psi / Psi for log_psi(electrons_frac) -> (phase, log|Psi|)."""
 
     def outputs(s):
@@ -91,13 +94,13 @@ def electron_kinetic_energy(log_psi: Callable, electrons, lattice, method="forwa
         return jnp.stack([log_abs, phase])
 
     f, y = _as_function_of_scaled_cartesian(outputs, electrons, lattice)
-    lap, grad = laplacian_and_gradient(f, y, method)
+    lap, grad = laplacian_and_gradient(f, y, method, sparsity_threshold)
     real = -0.5 * (lap[0] + jnp.sum(grad[0] ** 2) - jnp.sum(grad[1] ** 2))
     imag = -0.5 * (lap[1] + 2.0 * jnp.sum(grad[0] * grad[1]))
     return real, imag
 
 
-def nuclear_kinetic_energy(log_parts: Callable, nuclei, lattice, masses, method="forward"):
+def nuclear_kinetic_energy(log_parts: Callable, nuclei, lattice, masses, method="forward", sparsity_threshold=0):
     """(K_BO, K_nonBO, Im) of the nuclear kinetic energy (Eq. S7) for log_parts(R) -> (phase_phi, ln|phi|, ln chi)."""
 
     def outputs(s):
@@ -105,7 +108,7 @@ def nuclear_kinetic_energy(log_parts: Callable, nuclei, lattice, masses, method=
         return jnp.stack([log_phi, phase, log_chi])
 
     f, y = _as_function_of_scaled_cartesian(outputs, nuclei, lattice, masses)
-    lap, grad = laplacian_and_gradient(f, y, method)
+    lap, grad = laplacian_and_gradient(f, y, method, sparsity_threshold)
     kinetic_bo = -0.5 * (lap[2] + jnp.sum(grad[2] ** 2))
     kinetic_nonbo = -0.5 * (lap[0] + jnp.sum(grad[0] ** 2) - jnp.sum(grad[1] ** 2) + 2.0 * jnp.sum(grad[0] * grad[2]))
     imag = -0.5 * (lap[1] + 2.0 * jnp.sum(grad[1] * (grad[0] + grad[2])))
@@ -126,7 +129,9 @@ def dipole(electrons, nuclei, nuclear_charges, lattice):
     return jnp.sum(nuclear_charges[:, None] * nuclear_x, axis=0) - jnp.sum(electron_x, axis=0)
 
 
-def make_local_energy(wavefunction, ewald_setup, method: Literal["forward", "hessian"] = "forward", masses=None):
+def make_local_energy(
+    wavefunction, ewald_setup, method: Literal["forward", "hessian"] = "forward", masses=None, sparsity_threshold: int = 0
+):
     """local_energy(params, electrons, nuclei, lattice) -> LocalEnergy for one walker.
 
     `masses` (n_nuclei,) in electron masses makes the nuclei quantum; None clamps them.
@@ -136,12 +141,17 @@ def make_local_energy(wavefunction, ewald_setup, method: Literal["forward", "hes
             phase, log_phi, _ = wavefunction.apply_parts(params, e, nuclei)
             return phase, log_phi
 
-        kinetic, imag = electron_kinetic_energy(electron_log_psi, electrons, lattice, method)
+        kinetic, imag = electron_kinetic_energy(electron_log_psi, electrons, lattice, method, sparsity_threshold)
         zero = jnp.zeros((), electrons.dtype)
         kinetic_bo = kinetic_nonbo = zero
         if masses is not None:
             kinetic_bo, kinetic_nonbo, nuclear_imag = nuclear_kinetic_energy(
-                lambda n: wavefunction.apply_parts(params, electrons, n), nuclei, lattice, jnp.asarray(masses, electrons.dtype), method
+                lambda n: wavefunction.apply_parts(params, electrons, n),
+                nuclei,
+                lattice,
+                jnp.asarray(masses, electrons.dtype),
+                method,
+                sparsity_threshold,
             )
             kinetic = kinetic + kinetic_bo + kinetic_nonbo
             imag = imag + nuclear_imag
@@ -156,3 +166,22 @@ def make_local_energy(wavefunction, ewald_setup, method: Literal["forward", "hes
         )
 
     return local_energy
+
+
+def map_in_chunks(f: Callable, chunk: int, *xs):
+    """f(*xs) for an f that maps over the leading (walker) axis, evaluated `chunk` walkers at a time
+    (lax.map over vmapped pieces), so that its memory scales with `chunk`, not the batch.
+
+    Walker j * n + c (n = batch / chunk) goes to piece c: each piece takes the same share of
+    every device's contiguous block of walkers, so the device split survives the chunking.
+    """
+    n = xs[0].shape[0] // chunk
+
+    def split(x):
+        return jnp.swapaxes(x.reshape(chunk, n, *x.shape[1:]), 0, 1)
+
+    def join(y):
+        return jnp.swapaxes(y, 0, 1).reshape(chunk * n, *y.shape[2:])
+
+    pieces = jax.lax.map(lambda args: f(*args), tuple(split(x) for x in xs))
+    return jax.tree.map(join, pieces)

@@ -126,9 +126,12 @@ def make_kfac(loss, config) -> Optimiser:
     )
 
     def step(params, state, key, batch):
-        # kfac-jax donates its inputs; copies keep the pre-step state for a rewind.
+        # kfac-jax donates its inputs; copies keep the pre-step state for a rewind (free inside a jit).
         params, state = jax.tree.map(jnp.copy, (params, state))
-        params, state, _ = optimiser.step(params, state, key, batch=batch)
+        # global_step_int spares kfac-jax reading the step counter back to the host, so the step can be
+        # traced into a larger jit; with no burn-in, curvature updated every step and fixed damping,
+        # kfac-jax's choices do not depend on it.
+        params, state, _ = optimiser.step(params, state, key, batch=batch, global_step_int=1)
         return params, state
 
     return Optimiser(init=optimiser.init, step=step)

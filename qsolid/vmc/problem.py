@@ -3,9 +3,12 @@ Hamiltonian, sampler and optimiser, with the hot-loop functions jit-compiled
 and walkers sharded over all devices along their batch axis.
 
 Sharding: walkers carry a leading batch axis placed on a 1-D device mesh
-("walkers") with `jax.sharding.NamedSharding`; parameters are replicated.
-jit then partitions every per-walker computation and turns walker means into
-all-reduces, so the same code runs on one CPU, one GPU or many devices.
+("walkers") with `jax.sharding.NamedSharding`; parameters and optimiser state
+are replicated on the same mesh from the start (an uncommitted array and its
+committed successor would be two cache entries: every step function would
+compile twice). jit then partitions every per-walker computation and turns
+walker means into all-reduces, so the same code runs on one CPU, one GPU or
+many devices.
 """
 
 import dataclasses
@@ -17,11 +20,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from qsolid.vmc import memory, sampling
+from qsolid.vmc import memory, sampling, step
 from qsolid.vmc.ansatz import nuclei as nuclei_ansatz
 from qsolid.vmc.ansatz.wavefunction import NuclearNetwork, Wavefunction, make_wavefunction
 from qsolid.ewald import make_ewald
-from qsolid.vmc.hamiltonian import LocalEnergy, dipole, make_local_energy
+from qsolid.vmc.hamiltonian import LocalEnergy, dipole, make_local_energy, map_in_chunks
 from qsolid.vmc.optim import Batch, Optimiser, make_optimiser
 from qsolid import precision
 from qsolid.schema import ConfigError
@@ -35,6 +38,7 @@ class Problem:
     wavefunction: Wavefunction
     optimiser: Optimiser
     walker_sharding: NamedSharding
+    replicated: NamedSharding
     sample: Callable
     """sample(params, walkers, key, electron_step_bohr, nuclear_step_bohr, sweeps, lattice, refresh_log_abs=True)
     -> (walkers, electron acceptance, nuclear acceptance)"""
@@ -47,6 +51,13 @@ class Problem:
     """dipoles(walkers, lattice) -> (batch, 3) cell dipoles"""
     log_abs_batch: Callable
     """log_abs_batch(params, electrons, nuclei) -> (batch,) log|Psi|"""
+    optimisation_step: Callable
+    """optimisation_step(params, opt_state, walkers, step, attempt, electron_step_bohr, nuclear_step_bohr, lattice)
+    -> (params, opt_state, walkers, stats row): qsolid.vmc.step.make_optimisation_step, one jitted call
+    (`.lower(...)` with the same arguments gives XLA's lowering, e.g. for its cost analysis)"""
+    estimate_cells: Callable
+    """estimate_cells(params, walkers, key, electron_step_bohr, nuclear_step_bohr, lattice, cells)
+    -> (walkers, row): qsolid.vmc.step.make_cell_estimate, one jitted call for all candidate cells"""
     max_step_bohr: float
     max_nuclear_step_bohr: float
 
@@ -58,13 +69,17 @@ class Problem:
         """Place the leading (walker) axis of every leaf on the device mesh."""
         return jax.tree.map(lambda x: jax.device_put(x, self.walker_sharding), tree)
 
+    def replicate(self, tree):
+        """Place every leaf whole on every device of the mesh (parameters, optimiser state)."""
+        return jax.tree.map(lambda x: jax.device_put(x, self.replicated), tree)
+
     def initial_walkers(self, params, key) -> sampling.Walkers:
         batch = self.config.sampling.batch_size
         electrons = sampling.initial_electrons(key, self.system, batch).astype(self.dtype)
         nuclei = jnp.broadcast_to(jnp.asarray(self.system.nuclear_fractional, self.dtype), (batch, self.system.n_nuclei, 3))
         walkers = sampling.Walkers(electrons, nuclei, jnp.zeros(batch, self.dtype))
         walkers = self.shard(walkers)
-        return dataclasses.replace(walkers, log_abs=self.log_abs(params, walkers))
+        return self.shard(dataclasses.replace(walkers, log_abs=self.log_abs(params, walkers)))
 
     def log_abs(self, params, walkers):
         return self.log_abs_batch(params, walkers.electrons, walkers.nuclei)
@@ -82,19 +97,32 @@ def build_problem(config) -> Problem:
         raise ConfigError(
             f"sampling.batch_size: {config.sampling.batch_size} walkers cannot be split over {len(devices)} devices"
         )
+    chunk = config.hamiltonian.walker_chunk
+    if chunk and (config.sampling.batch_size % chunk or chunk % len(devices)):
+        raise ConfigError(
+            f"hamiltonian.walker_chunk: {chunk} must divide sampling.batch_size ({config.sampling.batch_size}) "
+            f"and be divisible by the number of devices ({len(devices)})"
+        )
     precision.apply(config.precision)  # the problem's arrays and programs are built in it
     dtype = jnp.float64 if config.precision == "float64" else jnp.float32
     mesh = Mesh(np.array(devices), ("walkers",))
     walker_sharding = NamedSharding(mesh, PartitionSpec("walkers"))
+    replicated = NamedSharding(mesh, PartitionSpec())
     wavefunction = make_wavefunction(system, config.network, nuclear_network(system, config.network))
     charges = np.concatenate([-np.ones(system.n_electrons), system.nuclear_charges])
     ewald_setup = make_ewald(system.lattice, charges)
-    local_energy = make_local_energy(wavefunction, ewald_setup, config.hamiltonian.laplacian, system.nuclear_masses)
+    local_energy = make_local_energy(
+        wavefunction, ewald_setup, config.hamiltonian.laplacian, system.nuclear_masses, config.hamiltonian.sparsity_threshold
+    )
+    per_walker = jax.vmap(local_energy, in_axes=(None, 0, 0, None))
     nuclear_charges = jnp.asarray(system.nuclear_charges, dtype)
 
-    @jax.jit
-    def measure_jit(params, walkers, lattice):
-        return jax.vmap(local_energy, in_axes=(None, 0, 0, None))(params, walkers.electrons, walkers.nuclei, lattice)
+    def local_energies(params, walkers, lattice):
+        if chunk and chunk < config.sampling.batch_size:
+            return map_in_chunks(lambda e, n: per_walker(params, e, n, lattice), chunk, walkers.electrons, walkers.nuclei)
+        return per_walker(params, walkers.electrons, walkers.nuclei, lattice)
+
+    measure_jit = jax.jit(local_energies)
 
     @jax.jit
     def dipoles_jit(walkers, lattice):
@@ -103,20 +131,20 @@ def build_problem(config) -> Problem:
     def measure(params, walkers, lattice):
         return measure_jit(params, walkers, jnp.asarray(lattice, dtype))
 
+    measure.lower = lambda params, walkers, lattice: measure_jit.lower(params, walkers, jnp.asarray(lattice, dtype))
+
     def dipoles(walkers, lattice):
         return dipoles_jit(walkers, jnp.asarray(lattice, dtype))
 
     mode = config.sampling.sampler if system.quantum_nuclei else "electrons"
-    sweeps = jax.jit(
-        functools.partial(
-            sampling.metropolis_sweeps,
-            wavefunction.log_abs_batch,
-            moves_per_block=config.sampling.moves_per_block,
-            nuclear_moves_per_block=config.sampling.nuclear_moves_per_block,
-            mode=mode,
-        ),
-        static_argnames=("sweeps", "refresh_log_abs"),
+    sweeps_fn = functools.partial(
+        sampling.metropolis_sweeps,
+        wavefunction.log_abs_batch,
+        moves_per_block=config.sampling.moves_per_block,
+        nuclear_moves_per_block=config.sampling.nuclear_moves_per_block,
+        mode=mode,
     )
+    sweeps = jax.jit(sweeps_fn, static_argnames=("sweeps", "refresh_log_abs"))
 
     def sample(params, walkers, key, electron_step_bohr, nuclear_step_bohr, sweeps_count, lattice, refresh_log_abs=True):
         return sweeps(
@@ -136,17 +164,63 @@ def build_problem(config) -> Problem:
         walkers, ess = sampling.resample_after_update(walkers, log_abs_now, key)
         return jax.lax.with_sharding_constraint(walkers, walker_sharding), ess
 
+    optimiser = make_optimiser(wavefunction, config.optimisation)
+    step_jit = step.make_optimisation_step(
+        config, sweeps_fn, wavefunction.log_abs_batch, local_energies, optimiser.step, walker_sharding, replicated
+    )
+
+    def step_arguments(params, opt_state, walkers, step_index, attempt, electron_step_bohr, nuclear_step_bohr, lattice):
+        # Host scalars become arrays of fixed dtype: new values every step, one program.
+        return (
+            params,
+            opt_state,
+            walkers,
+            jnp.asarray(step_index, jnp.int32),
+            jnp.asarray(attempt, jnp.int32),
+            jnp.asarray(electron_step_bohr, dtype),
+            jnp.asarray(nuclear_step_bohr, dtype),
+            jnp.asarray(lattice, dtype),
+        )
+
+    def optimisation_step(*args):
+        return step_jit(*step_arguments(*args))
+
+    optimisation_step.lower = lambda *args: step_jit.lower(*step_arguments(*args))
+
+    estimate_jit = step.make_cell_estimate(
+        config.npt.reequilibration_sweeps, sweeps_fn, local_energies, walker_sharding, replicated
+    )
+
+    def estimate_arguments(params, walkers, key, electron_step_bohr, nuclear_step_bohr, lattice, cells):
+        return (
+            params,
+            walkers,
+            key,
+            jnp.asarray(electron_step_bohr, dtype),
+            jnp.asarray(nuclear_step_bohr, dtype),
+            jnp.asarray(lattice, dtype),
+            jnp.asarray(cells, dtype),
+        )
+
+    def estimate_cells(*args):
+        return estimate_jit(*estimate_arguments(*args))
+
+    estimate_cells.lower = lambda *args: estimate_jit.lower(*estimate_arguments(*args))
+
     return Problem(
         config=config,
         system=system,
         wavefunction=wavefunction,
-        optimiser=make_optimiser(wavefunction, config.optimisation),
+        optimiser=optimiser,
         walker_sharding=walker_sharding,
+        replicated=replicated,
         sample=sample,
         resample=resample,
         measure=measure,
         dipoles=dipoles,
         log_abs_batch=jax.jit(wavefunction.log_abs_batch),
+        optimisation_step=optimisation_step,
+        estimate_cells=estimate_cells,
         max_step_bohr=sampling.max_step_bohr(system.lattice, config.sampling.max_electron_step_bohr),
         max_nuclear_step_bohr=sampling.max_step_bohr(system.lattice, config.sampling.max_nuclear_step_bohr),
     )

@@ -9,11 +9,13 @@ cell; a lattice-stage step freezes the wavefunction and makes
 each judged on a fresh estimate of the enthalpy G = <E_loc> + P Omega
 (Eqs. 5, S3) from the current walkers.
 
+Each wavefunction step is one compiled program (qsolid.vmc.step) that returns the
+new state and one small row of statistics, the only transfer to the host.
 Random keys are derived from (seed, step, attempt) so that a run interrupted
 and resumed from a checkpoint reproduces the uninterrupted run exactly. A step
-whose local energies or updated parameters are not finite is rewound: the
-state before the step is kept, the event is logged and counted, and the step
-is retried with a fresh key.
+whose local energies or updated parameters are not finite is rewound (decided
+on the device): the state before the step is kept, the event is logged and
+counted, and the step is retried with a fresh key.
 """
 
 import dataclasses
@@ -31,6 +33,7 @@ from qsolid.progress import Progress
 from qsolid.rundir import StatsFile
 from qsolid.runloop import run_steps
 from qsolid.schema import ConfigError, to_dict
+from qsolid.vmc.step import LOCAL_STATS, STEP_STATS, step_key
 from qsolid.units import gpa_to_ha_bohr3, ha_bohr3_to_gpa
 from qsolid.vmc.problem import Problem
 
@@ -111,16 +114,6 @@ def stage_name(problem: Problem, step: int) -> str:
     return npt.stage_at(step, problem.config.npt).name if is_npt(problem) else "wavefunction"
 
 
-def step_key(seed: int, step: int, attempt: int = 0, stream: int = 0):
-    """Deterministic key for (step, attempt): resumed runs draw the same numbers."""
-    key = jax.random.fold_in(jax.random.PRNGKey(seed), stream)
-    return jax.random.fold_in(jax.random.fold_in(key, step), attempt)
-
-
-def all_finite(tree) -> bool:
-    return all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(tree))
-
-
 def initial_lattice(problem: Problem) -> np.ndarray:
     """The starting cell; NPT runs use the Eq. S4 orientation of the same cell (a along x)."""
     if not is_npt(problem):
@@ -131,7 +124,7 @@ def initial_lattice(problem: Problem) -> np.ndarray:
 def initial_state(problem: Problem) -> State:
     key = jax.random.PRNGKey(problem.config.seed)
     params_key, walker_key = jax.random.split(key)
-    params = problem.wavefunction.init(params_key)
+    params = problem.replicate(problem.wavefunction.init(params_key))
     walkers = problem.initial_walkers(params, walker_key)
     return State(
         params=params,
@@ -148,7 +141,8 @@ def initial_state(problem: Problem) -> State:
 
 def init_optimiser(problem: Problem, state: State):
     local = problem.measure(state.params, state.walkers, state.lattice)
-    return problem.optimiser.init(state.params, step_key(problem.config.seed, 0, stream=3), problem.batch(state.walkers, local))
+    batch = problem.batch(state.walkers, local)
+    return problem.replicate(problem.optimiser.init(state.params, step_key(problem.config.seed, 0, stream=3), batch))
 
 
 def save_checkpoint(problem: Problem, state: State, directory) -> None:
@@ -168,7 +162,7 @@ def load_checkpoint(problem: Problem, path, with_optimiser: bool = True) -> Stat
     walkers = checkpoint.unflatten(template.walkers, arrays, "walkers/")
     walkers = problem.shard(_as_dtype(walkers, problem.dtype))
     state = State(
-        params=_as_dtype(params, problem.dtype),
+        params=problem.replicate(_as_dtype(params, problem.dtype)),
         opt_state=None,
         walkers=walkers,
         lattice=np.asarray(metadata.get("lattice_bohr", template.lattice), dtype=np.float64),
@@ -188,7 +182,7 @@ def load_checkpoint(problem: Problem, path, with_optimiser: bool = True) -> Stat
                 f"{path}: its optimiser state does not fit this version's optimiser ({error}); "
                 "`qsolid evaluate` still works, resuming does not"
             ) from None
-        state.opt_state = _as_dtype(state.opt_state, problem.dtype)
+        state.opt_state = problem.replicate(_as_dtype(state.opt_state, problem.dtype))
     return state
 
 
@@ -273,59 +267,43 @@ def enthalpy_ha(problem: Problem, energy_ha: float, lattice) -> float:
     return npt.enthalpy(energy_ha, float(lat.volume(np.asarray(lattice))), pressure)
 
 
-def resample(problem: Problem, state: State, key, logger):
-    """The state's walkers, resampled for its parameters (their log|Psi| current) if
-    sampling.resample_after_update, else the state's walkers (their log|Psi| stale)."""
-    if not problem.config.sampling.resample_after_update:
-        return state.walkers
-    walkers, ess = problem.resample(state.params, state.walkers, key)
-    if ess < 0.5 * len(walkers.log_abs):
-        logger.info("step %d: the last update left an effective sample size of %.1f of %d walkers",
-                    state.step, float(ess), len(walkers.log_abs))
-    return walkers
+def _read_row(row, names) -> dict:
+    """The step's statistics row on the host: its one blocking transfer."""
+    return dict(zip(names, (float(x) for x in np.asarray(jax.device_get(row)))))
 
 
 def optimisation_step(problem: Problem, state: State, logger) -> dict:
     """One sampled and measured step followed by a parameter update; rewinds on non-finite values."""
     config = problem.config
+    start = time.perf_counter()
     for attempt in range(MAX_CONSECUTIVE_REWINDS):
-        start = time.perf_counter()
-        key = step_key(config.seed, state.step, attempt)
-        sample_key, update_key = jax.random.split(key)
-        walkers = resample(problem, state, jax.random.fold_in(sample_key, 2), logger)
-        walkers, acceptance, proton_acceptance = sample(
-            problem, state, state.params, sample_key, config.sampling.sweeps_per_step, walkers=walkers,
-            refresh_log_abs=not config.sampling.resample_after_update,
+        params, opt_state, walkers, row = problem.optimisation_step(
+            state.params, state.opt_state, state.walkers, state.step, attempt,
+            state.electron_step_bohr, state.nuclear_step_bohr, state.lattice,
         )
-        local = problem.measure(state.params, walkers, state.lattice)
-        energies = np.asarray(local.energy)
-        if np.all(np.isfinite(energies)):
-            params, opt_state = problem.optimiser.step(
-                state.params, state.opt_state, update_key, problem.batch(walkers, local)
-            )
-            if all_finite(params):
-                break
-            reason = "non-finite parameters after the update"
-        else:
-            reason = f"{int(np.sum(~np.isfinite(energies)))} non-finite local energies"
-        state.rewinds += 1
+        values = _read_row(row, STEP_STATS)
+        if values["kept"]:
+            break
+        state.rewinds += 1  # the program returned its inputs; the state is left as it was
+        non_finite = int(values["non_finite_energies"])
+        reason = f"{non_finite} non-finite local energies" if non_finite else "non-finite parameters after the update"
         logger.warning("step %d attempt %d rewound: %s", state.step, attempt, reason)
     else:
         raise TrainingFailed(f"step {state.step}: {MAX_CONSECUTIVE_REWINDS} consecutive non-finite steps")
-    energy = float(np.mean(energies))
+    batch = config.sampling.batch_size
+    if config.sampling.resample_after_update and values["effective_sample_size"] < 0.5 * batch:
+        logger.info("step %d: the last update left an effective sample size of %.1f of %d walkers",
+                    state.step, values["effective_sample_size"], batch)
+    energy = values["energy_ha"]
     row = {
         "step": state.step,
         "stage": stage_name(problem, state.step),
         "energy_ha": energy,
-        "variance_ha2": float(np.var(energies)),
-        "kinetic_ha": float(jnp.mean(local.kinetic)),
-        "potential_ha": float(jnp.mean(local.potential)),
-        "virial_pressure_gpa": virial_pressure_gpa(local, state.lattice),
-        "kinetic_bo_ha": float(jnp.mean(local.kinetic_bo)),
-        "kinetic_nonbo_ha": float(jnp.mean(local.kinetic_nonbo)),
+        **{name: values[name] for name in ("variance_ha2", "kinetic_ha", "potential_ha", "kinetic_bo_ha", "kinetic_nonbo_ha")},
+        "virial_pressure_gpa": ha_bohr3_to_gpa(values["virial_sum_ha"] / (3.0 * float(lat.volume(state.lattice)))),
         "enthalpy_ha": enthalpy_ha(problem, energy, state.lattice),
-        "acceptance": float(acceptance),
-        "proton_acceptance": float(proton_acceptance),
+        "acceptance": values["acceptance"],
+        "proton_acceptance": values["proton_acceptance"],
         "lattice_acceptance": float("nan"),
         "electron_step_bohr": state.electron_step_bohr,
         "nuclear_step_bohr": state.nuclear_step_bohr,
@@ -335,7 +313,7 @@ def optimisation_step(problem: Problem, state: State, logger) -> dict:
     }
     state.params, state.opt_state, state.walkers = params, opt_state, walkers
     state.step += 1
-    adapt(problem, state, float(acceptance), float(proton_acceptance))
+    adapt(problem, state, values["acceptance"], values["proton_acceptance"])
     return row
 
 
@@ -351,20 +329,21 @@ def lattice_step(problem: Problem, state: State, logger) -> dict:
     def estimate(cells, key):
         """G of each cell on one re-equilibrated sample (|Psi(S)|^2 does not depend on L, Eq. S5)."""
         lattices = [lat.lattice_from_parameters(*(float(x) for x in cell)) for cell in cells]
-        walkers, acceptance, proton_acceptance = sample(
-            problem, state, state.params, key, config.npt.reequilibration_sweeps
+        state.walkers, row = problem.estimate_cells(
+            state.params, state.walkers, key, state.electron_step_bohr, state.nuclear_step_bohr, state.lattice,
+            np.stack(lattices),
         )
-        state.walkers = walkers
+        row = np.asarray(jax.device_get(row), dtype=np.float64)
+        k = len(lattices)
+        energies, finite = row[:k], row[k : 2 * k]
+        measured.update(zip((*LOCAL_STATS, "acceptance", "proton_acceptance"), (float(x) for x in row[2 * k :])))
         enthalpies = []
-        for lattice in lattices:  # the trial cell last: its local energies are logged
-            local = problem.measure(state.params, walkers, lattice)
-            energies = np.asarray(local.energy)
-            if not np.all(np.isfinite(energies)):
+        for lattice, energy, ok in zip(lattices, energies, finite):  # the trial cell last: its local energies are logged
+            if not ok:
                 logger.warning("step %d: non-finite local energies at a trial cell; the move is rejected", state.step)
                 enthalpies.append(float("inf"))
             else:
-                enthalpies.append(enthalpy_ha(problem, float(np.mean(energies)), lattice))
-        measured.update(energies=energies, local=local, acceptance=acceptance, proton_acceptance=proton_acceptance)
+                enthalpies.append(enthalpy_ha(problem, float(energy), lattice))
         return enthalpies
 
     result = npt.anneal(
@@ -379,20 +358,15 @@ def lattice_step(problem: Problem, state: State, logger) -> dict:
     )
     state.lattice = lat.lattice_from_parameters(*result.lattice)
     state.held_enthalpy_ha = float(result.enthalpy_ha)
-    energies, local = measured["energies"], measured["local"]
     row = {
         "step": state.step,
         "stage": stage.name,
         "energy_ha": float(result.enthalpy_ha) - enthalpy_ha(problem, 0.0, state.lattice),
-        "variance_ha2": float(np.var(energies)),
-        "kinetic_ha": float(jnp.mean(local.kinetic)),
-        "potential_ha": float(jnp.mean(local.potential)),
+        **{name: measured[name] for name in ("variance_ha2", "kinetic_ha", "potential_ha", "kinetic_bo_ha", "kinetic_nonbo_ha")},
         "virial_pressure_gpa": float("nan"),  # the local energies are those of the last trial cell
-        "kinetic_bo_ha": float(jnp.mean(local.kinetic_bo)),
-        "kinetic_nonbo_ha": float(jnp.mean(local.kinetic_nonbo)),
         "enthalpy_ha": float(result.enthalpy_ha),
-        "acceptance": float(measured["acceptance"]),
-        "proton_acceptance": float(measured["proton_acceptance"]),
+        "acceptance": measured["acceptance"],
+        "proton_acceptance": measured["proton_acceptance"],
         "lattice_acceptance": float(result.acceptance),
         "electron_step_bohr": state.electron_step_bohr,
         "nuclear_step_bohr": state.nuclear_step_bohr,
@@ -429,6 +403,9 @@ def train(problem: Problem, state: State, run_dir, logger, progress: Progress) -
     total = run_length(problem)
     if state.opt_state is None and state.step < total:  # nothing to optimise (e.g. the 'slater' ansatz): no optimiser
         state.opt_state = init_optimiser(problem, state)
+    # Pretraining or a caller may hand over arrays placed otherwise; the compiled steps expect these shardings.
+    state.params, state.opt_state = problem.replicate((state.params, state.opt_state))
+    state.walkers = problem.shard(state.walkers)
     while state.step < total:
         name, first, end = stage_span(problem, state.step)
         progress.stage(f"training ({name})", end - first, state.step - first)

@@ -158,22 +158,33 @@ def test_jitted_resampling_leaves_current_log_psi_on_the_walker_mesh():
     assert walkers.electrons.sharding.is_equivalent_to(problem.walker_sharding, walkers.electrons.ndim)
 
 
-def test_non_finite_local_energy_is_rewound(tmp_path, monkeypatch):
+def test_non_finite_local_energy_is_rewound(tmp_path):
+    """A walker at NaN gives non-finite local energies: the compiled step itself returns its inputs
+    unchanged with its kept flag down, and the driver retries the step with a fresh key."""
+    from qsolid.vmc.step import STEP_STATS
+
     config = load_config(overrides=TINY)
     problem = build_problem(config)
     state = train.initial_state(problem)
     state.opt_state = train.init_optimiser(problem, state)
-    measure, calls = problem.measure, {"n": 0}
+    step, calls = problem.optimisation_step, []
 
-    def poisoned(params, walkers, lattice):
-        calls["n"] += 1
-        local = measure(params, walkers, lattice)
-        return dataclasses.replace(local, energy=local.energy.at[0].set(jnp.nan)) if calls["n"] == 1 else local
+    def poisoned(params, opt_state, walkers, *args):
+        if not calls:
+            walkers = dataclasses.replace(walkers, electrons=walkers.electrons.at[0].set(jnp.nan))
+        inputs = jax.tree.map(np.asarray, (params, opt_state, walkers))
+        outputs = step(params, opt_state, walkers, *args)
+        calls.append((inputs, jax.tree.map(np.asarray, outputs)))
+        return outputs
 
-    problem = dataclasses.replace(problem, measure=poisoned)
+    problem = dataclasses.replace(problem, optimisation_step=poisoned)
     before = jax.tree.map(np.asarray, state.params)
     row = train.optimisation_step(problem, state, rundir.setup_logging(tmp_path))
-    assert state.rewinds == 1 and np.isfinite(row["energy_ha"])
+    assert len(calls) == 2 and state.rewinds == 1 and np.isfinite(row["energy_ha"])
+    (inputs, (*returned, stats)), (_, (*_, kept_stats)) = calls
+    rewound = dict(zip(STEP_STATS, stats))
+    assert rewound["kept"] == 0 and rewound["non_finite_energies"] >= 1 and dict(zip(STEP_STATS, kept_stats))["kept"] == 1
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), tuple(returned), inputs)  # NaN == NaN here
     changed = jax.tree.map(lambda a, b: not np.array_equal(a, np.asarray(b)), before, state.params)
     assert any(jax.tree.leaves(changed))
 

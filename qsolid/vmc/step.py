@@ -1,0 +1,137 @@
+"""The compiled steps of a run: one XLA program per optimisation step and one per lattice estimate.
+
+Optimisation step (Eq. 6): [resample for the current parameters] -> Metropolis
+sweeps -> local energies -> parameter update, traced into one jit. Whether the
+step is kept (every local energy and every updated parameter finite) is decided
+on the device: the program returns either the new or the incoming
+(parameters, optimiser state, walkers), selected elementwise, plus one small
+array of statistics, the only thing the host reads back each step.
+
+Lattice estimate (Eqs. 5, S3, S5): the walkers are re-equilibrated at the
+current cell and their local energies measured at every candidate cell in one
+vmapped call (|Psi(S)|^2 does not depend on L in fractional coordinates, so one
+sample serves all cells).
+
+Every input keeps the same dtype and sharding from step to step (parameters and
+optimiser state replicated on the device mesh, walkers split over it along
+their batch axis; outputs are pinned to the same shardings), so each program
+compiles once.
+
+Random keys are a pure function of (seed, step, attempt) and derived inside
+the program (`step_key`), so a resumed run draws the same numbers.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from qsolid.vmc import sampling
+from qsolid.vmc.optim import Batch
+
+STEP_STATS = (
+    "kept",
+    "non_finite_energies",
+    "energy_ha",
+    "variance_ha2",
+    "kinetic_ha",
+    "potential_ha",
+    "virial_sum_ha",
+    "kinetic_bo_ha",
+    "kinetic_nonbo_ha",
+    "acceptance",
+    "proton_acceptance",
+    "effective_sample_size",
+)
+"""Entries of the statistics row of an optimisation step; virial_sum_ha = <2 K + V>."""
+
+LOCAL_STATS = STEP_STATS[3:9]
+"""Entries of the statistics row of a lattice estimate (of the last cell), after its per-cell energies and finite flags."""
+
+
+def step_key(seed: int, step, attempt=0, stream: int = 0):
+    """Deterministic key for (step, attempt): resumed runs draw the same numbers (traceable in step and attempt)."""
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), stream)
+    return jax.random.fold_in(jax.random.fold_in(key, step), attempt)
+
+
+def _local_stats(local):
+    """Walker means of one cell's local energies, in LOCAL_STATS order."""
+    return [
+        jnp.var(local.energy),
+        jnp.mean(local.kinetic),
+        jnp.mean(local.potential),
+        jnp.mean(2.0 * local.kinetic + local.potential),
+        jnp.mean(local.kinetic_bo),
+        jnp.mean(local.kinetic_nonbo),
+    ]
+
+
+def _all_finite(tree):
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
+def make_optimisation_step(config, sweeps, log_abs_batch, local_energies, optimiser_step, walker_sharding, replicated):
+    """step(params, opt_state, walkers, step, attempt, electron_step, nuclear_step, lattice)
+    -> (params, opt_state, walkers, stats) with stats the STEP_STATS row; all jitted.
+
+    sweeps: sampling.metropolis_sweeps with the wavefunction and block sizes bound;
+    local_energies(params, walkers, lattice) -> LocalEnergy per walker;
+    optimiser_step(params, opt_state, key, batch) -> (params, opt_state).
+    """
+    resample = config.sampling.resample_after_update
+
+    def step(params, opt_state, walkers, step, attempt, electron_step, nuclear_step, lattice):
+        sample_key, update_key = jax.random.split(step_key(config.seed, step, attempt))
+        sampled = walkers
+        ess = jnp.asarray(walkers.log_abs.shape[0], walkers.log_abs.dtype)
+        if resample:
+            log_abs_now = log_abs_batch(params, walkers.electrons, walkers.nuclei)
+            sampled, ess = sampling.resample_after_update(walkers, log_abs_now, jax.random.fold_in(sample_key, 2))
+            sampled = jax.lax.with_sharding_constraint(sampled, walker_sharding)
+        sampled, acceptance, proton_acceptance = sweeps(
+            params, sampled, sample_key, electron_step, nuclear_step, lattice,
+            sweeps=config.sampling.sweeps_per_step, refresh_log_abs=not resample,
+        )
+        local = local_energies(params, sampled, lattice)
+        batch = Batch(sampled.electrons, sampled.nuclei, local.energy, local.energy_imag)
+        new_params, new_opt_state = optimiser_step(params, opt_state, update_key, batch)
+        finite_energies = jnp.isfinite(local.energy)
+        kept = jnp.all(finite_energies) & _all_finite(new_params)
+        # A rewound step returns its inputs: one select per leaf inside the program, no copies on the host.
+        params, opt_state, walkers = jax.tree.map(
+            lambda new, old: jnp.where(kept, new, old), (new_params, new_opt_state, sampled), (params, opt_state, walkers)
+        )
+        dtype = local.energy.dtype
+        stats = jnp.stack([
+            kept.astype(dtype),
+            jnp.sum(~finite_energies).astype(dtype),
+            jnp.mean(local.energy),
+            *_local_stats(local),
+            acceptance,
+            proton_acceptance,
+            ess,
+        ])
+        return params, opt_state, walkers, stats
+
+    return jax.jit(step, out_shardings=(replicated, replicated, walker_sharding, replicated))
+
+
+def make_cell_estimate(reequilibration_sweeps: int, sweeps, local_energies, walker_sharding, replicated):
+    """estimate(params, walkers, key, electron_step, nuclear_step, lattice, cells)
+    -> (walkers, row): walkers re-equilibrated at `lattice`, row = [mean E_loc per cell (k),
+    all-finite flag per cell (k), LOCAL_STATS of the last cell, electron and nuclear acceptance]."""
+
+    def estimate(params, walkers, key, electron_step, nuclear_step, lattice, cells):
+        walkers, acceptance, proton_acceptance = sweeps(
+            params, walkers, key, electron_step, nuclear_step, lattice, sweeps=reequilibration_sweeps
+        )
+        local = jax.vmap(local_energies, in_axes=(None, None, 0))(params, walkers, cells)
+        last = jax.tree.map(lambda x: x[-1], local)
+        dtype = local.energy.dtype
+        row = jnp.concatenate([
+            jnp.mean(local.energy, axis=1),
+            jnp.all(jnp.isfinite(local.energy), axis=1).astype(dtype),
+            jnp.stack([*_local_stats(last), acceptance, proton_acceptance]),
+        ])
+        return walkers, row
+
+    return jax.jit(estimate, out_shardings=(walker_sharding, replicated))
