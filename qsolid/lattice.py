@@ -11,17 +11,16 @@ Conventions used throughout qsolid:
 Functions accept NumPy or JAX arrays; they use the array module of the input.
 """
 
+import sys
+
 import numpy as np
 
 
 def _xp(x):
-    """numpy for host arrays; jax.numpy for traced or device arrays (jax is imported only then, so
-    that configs and structures load without it)."""
-    if isinstance(x, (np.ndarray, np.generic, float, int, list, tuple)):
-        return np
-    import jax.numpy as jnp
-
-    return jnp
+    """jax.numpy for JAX arrays and tracers, numpy otherwise (jax is not imported here, so that
+    configs and structures load without it: an array cannot be a JAX one before jax is imported)."""
+    jax = sys.modules.get("jax")
+    return jax.numpy if jax is not None and isinstance(x, jax.Array) else np
 
 
 def lattice_from_parameters(a, b, c, alpha_deg, beta_deg, gamma_deg):
