@@ -18,9 +18,9 @@ def _config(steps, noise, train):
         "system": {"kind": "harmonic", "frequencies": [0.6, 1.0, 1.7], "beta": 1.0},
         "ansatz": {"levels": 40, "flow_depth": 1, "flow_hidden": 8, "initial_flow_noise": noise,
                    "train_flow": train, "train_occupations": train},
-        "optimizer": {"learning_rate_flow": 1e-2, "decay_steps": 500},
-        "sampling": {"walkers": 512, "sweeps": 10},
-        "run": {"steps": steps, "eval_steps": 100, "excitation_walkers": 0, "progress": False},
+        "optimisation": {"steps": steps, "learning_rate_flow": 1e-2, "decay_steps": 500},
+        "sampling": {"batch_size": 512, "sweeps_per_step": 10},
+        "evaluation": {"steps": 100, "excitation_walkers": 0},
     })
 
 

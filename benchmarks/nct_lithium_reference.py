@@ -5,14 +5,15 @@ Prints JSON (energies in meV/atom, pressure in GPa). Run: python benchmarks/nct_
 
 import json
 import sys
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 
-from qsolid import units
+from qsolid import precision, units
 from qsolid.nct import config, driver, dp_surface, harmonic, surfaces
 
-MODEL = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/lithium-dp0/lithium_dp0.dp"
+MODEL = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).resolve().parents[1] / "examples/data/lithium-dp0/lithium_dp0.dp")
 
 
 def regression():
@@ -29,7 +30,7 @@ def regression():
 
 
 def harmonic_numbers(lattice):
-    cfg = config.from_dict({"system": {"kind": "crystal"}, "crystal": {"lattice": lattice, "model_file": MODEL}})
+    cfg = config.from_dict({"system": {"kind": "crystal", "structure": lattice, "model_file": MODEL}})
     vibrations = driver.build_vibrations(cfg)
     n = len(vibrations.reference.positions)
     mev = units.HARTREE_EV * 1000 / n
@@ -44,4 +45,5 @@ def harmonic_numbers(lattice):
 
 
 if __name__ == "__main__":
-    print(json.dumps({"regression": regression(), "bcc222": harmonic_numbers("bcc"), "fcc222": harmonic_numbers("fcc")}, indent=2))
+    with precision.use("float64"):
+        print(json.dumps({"regression": regression(), "bcc222": harmonic_numbers("bcc"), "fcc222": harmonic_numbers("fcc")}, indent=2))
