@@ -18,12 +18,12 @@ import performance  # noqa: E402
 
 
 def local_energy_flops(case: str, threshold: int) -> float:
-    from qsolid.vmc import train
+    from qsolid.vmc import runstate
     from qsolid.profiling import compiled_flops
     from qsolid.vmc.problem import build_problem
 
     problem = build_problem(performance._config(case, 1, {"hamiltonian.sparsity_threshold": threshold}))
-    state = train.initial_state(problem)
+    state = runstate.initial_state(problem)
     return compiled_flops(problem.measure, state.params, state.walkers, state.lattice)
 
 

@@ -177,7 +177,7 @@ def measure(name: str, steps: int) -> dict:
     import jax
     import numpy as np
 
-    from qsolid.vmc import train
+    from qsolid.vmc import runstate, train
     from qsolid.profiling import count_compilations
     from qsolid.rundir import setup_logging
     from qsolid.vmc.problem import build_problem
@@ -185,9 +185,9 @@ def measure(name: str, steps: int) -> dict:
     start = time.perf_counter()
     config = _config(name, steps)
     problem = build_problem(config)
-    state = train.initial_state(problem)
-    state = train.burn_in(problem, state, config.sampling.burn_in_sweeps)
-    state.opt_state = train.init_optimiser(problem, state)
+    state = runstate.initial_state(problem)
+    state = runstate.burn_in(problem, state, config.sampling.burn_in_sweeps)
+    state.opt_state = runstate.init_optimiser(problem, state)
     logger = setup_logging(tempfile.mkdtemp())
     setup = time.perf_counter() - start
 

@@ -22,11 +22,11 @@ COST_PER_SWEEP = {"gibbs": 2, "joint": 1}
 
 def adapted_state(problem, state, rounds: int, sweeps: int):
     """Step widths adapted to their target acceptances on the run's walkers (no measurement)."""
-    from qsolid.vmc import train
+    from qsolid.vmc import runstate, train
 
     for index in range(rounds):
         key = train.step_key(problem.config.seed, index, stream=7)
-        state.walkers, electron, nuclear = train.sample(problem, state, state.params, key, sweeps)
+        state.walkers, electron, nuclear = runstate.sample(problem, state, state.params, key, sweeps)
         train.adapt_steps(problem, state, float(electron), float(nuclear))
     return state
 
@@ -36,20 +36,20 @@ def mixing(run_dir: Path, sampler: str, measurements: int, evaluations: int, ada
     import numpy as np
 
     from qsolid import checkpoint
-    from qsolid.vmc import train
+    from qsolid.vmc import runstate, train
     from qsolid.vmc.config import load_config
     from qsolid.stats import integrated_autocorrelation_time
     from qsolid.vmc.problem import build_problem
 
     config = load_config(run_dir / "config.toml", overrides={"sampling.sampler": sampler})
     problem = build_problem(config)
-    state = train.load_checkpoint(problem, checkpoint.latest(run_dir / "checkpoints"), with_optimiser=False)
+    state = runstate.load_checkpoint(problem, checkpoint.latest(run_dir / "checkpoints"), with_optimiser=False)
     sweeps = max(1, evaluations // COST_PER_SWEEP[sampler])
     state = adapted_state(problem, state, adapt_rounds, sweeps)
     energies, electron_rates, nuclear_rates = [], [], []
     for index in range(measurements):
         key = train.step_key(config.seed, index, stream=8)
-        state.walkers, electron, nuclear = train.sample(problem, state, state.params, key, sweeps)
+        state.walkers, electron, nuclear = runstate.sample(problem, state, state.params, key, sweeps)
         energies.append(np.asarray(problem.measure(state.params, state.walkers, state.lattice).energy))
         electron_rates.append(float(electron))
         nuclear_rates.append(float(nuclear))

@@ -41,15 +41,15 @@ def measure(overrides: dict, steps: int) -> dict:
     import jax
     import numpy as np
 
-    from qsolid.vmc import train
+    from qsolid.vmc import runstate, train
     from qsolid.vmc.config import load_config
     from qsolid.rundir import setup_logging
     from qsolid.vmc.problem import build_problem
 
     config = load_config(overrides={**overrides, "sampling.batch_size": 256, "pretrain.steps": 0})
     problem = build_problem(config)
-    state = train.initial_state(problem)
-    state.opt_state = train.init_optimiser(problem, state)
+    state = runstate.initial_state(problem)
+    state.opt_state = runstate.init_optimiser(problem, state)
     import tempfile
 
     logger = setup_logging(tempfile.mkdtemp())

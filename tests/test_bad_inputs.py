@@ -7,7 +7,6 @@ that are given it check that none of its files changed and none appeared. Cases 
 """
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 

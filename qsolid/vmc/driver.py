@@ -25,7 +25,7 @@ from qsolid import lattice as lat
 from qsolid.progress import Progress, Silent
 from qsolid.schema import ConfigError, check_resume, parse, to_dict
 from qsolid.system import build_system
-from qsolid.vmc import memory, train, twist_average
+from qsolid.vmc import memory, runstate, train, twist_average
 from qsolid.vmc.config import Config, load_config
 from qsolid.vmc.evaluate import evaluate
 from qsolid.vmc.hartree_fock import check_basis
@@ -113,7 +113,7 @@ def evaluate_run(run_dir, steps: int | None = None, progress: Progress | None = 
     latest = checkpoint.latest_valid(run_dir / "checkpoints", logger)
     if latest is None:
         raise ConfigError(f"run_dir: {run_dir} has no checkpoint to evaluate")
-    state = train.load_checkpoint(problem, latest, with_optimiser=False)
+    state = runstate.load_checkpoint(problem, latest, with_optimiser=False)
     results = _evaluate(problem, state, steps, run_dir, progress or Silent())
     if results is None:
         return None
@@ -166,15 +166,15 @@ def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progre
     if latest != checkpoint.latest(checkpoints):
         progress.note(f"warning: newer checkpoints are corrupt (see qsolid.log); resuming from {latest.name}")
     if latest is not None:
-        state = train.load_checkpoint(problem, latest)
+        state = runstate.load_checkpoint(problem, latest)
         logger.info("resumed from %s (step %d)", latest.name, state.step)
     else:
-        state = train.initial_state(problem)
+        state = runstate.initial_state(problem)
     hf_energy = _pretrain_if_needed(problem, state, run_dir, logger, progress)
     if latest is None:
         progress.note(f"burn-in: {config.sampling.burn_in_sweeps} sweeps (compiling the sampler)")
-        state = train.burn_in(problem, state, config.sampling.burn_in_sweeps)
-        train.save_checkpoint(problem, state, checkpoints)
+        state = runstate.burn_in(problem, state, config.sampling.burn_in_sweeps)
+        runstate.save_checkpoint(problem, state, checkpoints)
 
     start = time.perf_counter()
     state, finished = train.train(problem, state, run_dir, logger, progress)
@@ -197,7 +197,7 @@ def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progre
         summary["hartree_fock_energy_ha"] = hf_energy
         summary["hartree_fock_energy_per_atom_ha"] = hf_energy / problem.system.n_nuclei
     summary.update(finite_size_corrected(summary, problem.config, problem.system, float(lat.volume(state.lattice))))
-    if train.is_npt(problem):
+    if runstate.is_npt(problem):
         summary.update(npt_summary(problem, state, results))
         summary.update(cell_convergence(stats))
     _write_summary(run_dir, summary, logger)

@@ -33,7 +33,9 @@ from qsolid.progress import Progress, Silent
 from qsolid.rundir import atomic_write_bytes
 from qsolid.runloop import run_steps
 from qsolid.stats import reblock
-from qsolid.vmc.train import State, burn_in, sample, step_key, virial_pressure_ha_bohr3
+from qsolid.vmc.runstate import State, burn_in, sample
+from qsolid.vmc.step import step_key
+from qsolid.vmc.train import virial_pressure_ha_bohr3
 from qsolid.units import ha_bohr3_to_gpa
 
 SERIES = (

@@ -28,7 +28,7 @@ import optax
 from qsolid import lattice as lat
 from qsolid.vmc.ansatz import electrons as electron_ansatz
 from qsolid.vmc.hartree_fock import hartree_fock, occupied_orbitals
-from qsolid.vmc.train import step_key
+from qsolid.vmc.step import step_key
 
 
 def solve_hartree_fock(system, basis: str):

@@ -5,7 +5,7 @@ stages, and a run resumed from a checkpoint) trigger no XLA compilation at all."
 import pytest
 
 from qsolid import rundir
-from qsolid.vmc import train
+from qsolid.vmc import runstate, train
 from qsolid.vmc.config import load_config
 from qsolid.profiling import count_compilations
 from qsolid.vmc.problem import build_problem
@@ -44,8 +44,8 @@ def _advance(problem, state, logger, steps):
 
 def _start(overrides, tmp_path):
     problem = build_problem(load_config(overrides=overrides))
-    state = train.burn_in(problem, train.initial_state(problem), 2)
-    state.opt_state = train.init_optimiser(problem, state)
+    state = runstate.burn_in(problem, runstate.initial_state(problem), 2)
+    state.opt_state = runstate.init_optimiser(problem, state)
     return problem, state, rundir.setup_logging(tmp_path)
 
 
@@ -75,10 +75,10 @@ def test_constant_pressure_stages_and_a_resumed_run_compile_nothing_new(tmp_path
     with count_compilations() as later:
         _advance(problem, state, logger, 3)  # lattice, wavefunction, wavefunction
     assert later == []
-    train.save_checkpoint(problem, state, tmp_path / "checkpoints")
+    runstate.save_checkpoint(problem, state, tmp_path / "checkpoints")
     from qsolid import checkpoint
 
-    resumed = train.load_checkpoint(problem, checkpoint.latest(tmp_path / "checkpoints"))
+    resumed = runstate.load_checkpoint(problem, checkpoint.latest(tmp_path / "checkpoints"))
     assert resumed.step == 5
     with count_compilations() as after_resume:
         _advance(problem, resumed, logger, 3)  # lattice, lattice, wavefunction

@@ -105,13 +105,13 @@ def test_irreducible_twist_average_of_the_slater_energy_is_exact(n, rs, grid, sh
 
 
 def _sampled_energy(config, tmp_path):
-    from qsolid.vmc import train
+    from qsolid.vmc import runstate
     from qsolid.vmc.evaluate import evaluate
     from qsolid.vmc.problem import build_problem
 
     problem = build_problem(config)
-    state = train.initial_state(problem)
-    state = train.burn_in(problem, state, config.sampling.burn_in_sweeps)
+    state = runstate.initial_state(problem)
+    state = runstate.burn_in(problem, state, config.sampling.burn_in_sweeps)
     local = problem.measure(state.params, state.walkers, state.lattice)
     results, finished = evaluate(problem, state, config.evaluation.steps, tmp_path)
     assert finished

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from qsolid.vmc import train
+from qsolid.vmc import runstate
 from qsolid.vmc.config import load_config
 from qsolid.schema import ConfigError
 from qsolid.vmc.problem import build_problem
@@ -28,7 +28,7 @@ TINY = {
 
 def _local_energies(overrides):
     problem = build_problem(load_config(overrides={**TINY, **overrides}))
-    state = train.initial_state(problem)
+    state = runstate.initial_state(problem)
     walkers, _, _ = problem.sample(state.params, state.walkers, jax.random.PRNGKey(1), 0.3, 0.05, 5, state.lattice)
     return jax.tree.map(np.asarray, dataclasses.asdict(problem.measure(state.params, walkers, state.lattice)))
 

@@ -2,7 +2,7 @@ import jax
 import numpy as np
 import pytest
 
-from qsolid.vmc import train
+from qsolid.vmc import runstate
 from qsolid.vmc.config import load_config
 from qsolid.vmc.problem import build_problem
 
@@ -19,7 +19,7 @@ TINY = {
 
 def _step(overrides):
     problem = build_problem(load_config(overrides={**TINY, **overrides}))
-    state = train.initial_state(problem)
+    state = runstate.initial_state(problem)
     walkers, _, _ = problem.sample(state.params, state.walkers, jax.random.PRNGKey(1), 0.3, 0.05, 10, state.lattice)
     batch = problem.batch(walkers, problem.measure(state.params, walkers, state.lattice))
     opt_state = problem.optimiser.init(state.params, jax.random.PRNGKey(2), batch)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from qsolid import rundir
-from qsolid.vmc import train
+from qsolid.vmc import runstate
 from qsolid.vmc.config import load_config
 from qsolid.vmc.pretrain import span_residual, hf_orbital_targets, pretrain, real_orbital_gauge, solve_hartree_fock
 from qsolid.vmc.problem import build_problem
@@ -46,16 +46,16 @@ def test_pretraining_brings_complex_supercell_to_hartree_fock(tmp_path):
     problem = build_problem(config)
     hf = solve_hartree_fock(problem.system, config.pretrain.basis)
     losses = []
-    state = train.initial_state(problem)
+    state = runstate.initial_state(problem)
     pretrain(problem, state, hf, rundir.setup_logging(tmp_path), lambda step, row: losses.append(row["pretrain_loss"]))
     assert state.pretrained
     assert np.mean(losses[-5:]) < 0.25 * np.mean(losses[:5])
     assert hf_orbital_targets(hf, problem.system, state.walkers.electrons)[0].shape == (32, 2, 2)
     # The pretrained wavefunction's energy is near the HF energy (the Jastrow factor lowers it a little).
-    state = train.burn_in(problem, state, 50)
+    state = runstate.burn_in(problem, state, 50)
     energies = []
     for step in range(8):
-        state.walkers, _, _ = train.sample(problem, state, state.params, jax.random.PRNGKey(step), 4)
+        state.walkers, _, _ = runstate.sample(problem, state, state.params, jax.random.PRNGKey(step), 4)
         energies.append(float(jnp.mean(problem.measure(state.params, state.walkers, state.lattice).energy)))
     print("pretrain losses", losses[:3], losses[-3:], "energy", np.mean(energies), "HF", hf.energy_ha)
     assert abs(np.mean(energies) - hf.energy_ha) < 0.3, (np.mean(energies), hf.energy_ha)

@@ -15,7 +15,7 @@ import pytest
 
 import qsolid
 from qsolid import rundir, runloop
-from qsolid.vmc import sampling, train
+from qsolid.vmc import runstate, train
 from qsolid.vmc.config import load_config
 from qsolid.vmc.problem import build_problem
 
@@ -120,7 +120,7 @@ def test_float32_checkpoint_resumes_in_float64(uninterrupted):
     energies = {}
     for precision in ("float32", "float64"):
         problem = build_problem(load_config(overrides={**TINY, "precision": precision}))
-        state = train.load_checkpoint(problem, path)
+        state = runstate.load_checkpoint(problem, path)
         floats = [x for x in jax.tree.leaves((state.params, state.opt_state)) if jnp.issubdtype(x.dtype, jnp.floating)]
         assert floats and all(x.dtype == problem.dtype for x in floats)
         energies[precision] = np.asarray(problem.measure(state.params, state.walkers, state.lattice).energy)
@@ -131,9 +131,9 @@ def test_step_width_stays_bounded_when_acceptance_never_reaches_target():
     """2-atom bcc cell: even huge moves are often accepted, so an unreachable target must not grow the step forever."""
     config = load_config(overrides={**TINY, "sampling.target_acceptance": 0.01})
     problem = build_problem(config)
-    state = train.initial_state(problem)
+    state = runstate.initial_state(problem)
     for step in range(300):
-        walkers, acceptance, _ = train.sample(problem, state, state.params, jax.random.PRNGKey(step), 2)
+        walkers, acceptance, _ = runstate.sample(problem, state, state.params, jax.random.PRNGKey(step), 2)
         state.walkers = walkers
         train.adapt(problem, state, float(acceptance), 0.0)
     assert float(acceptance) > 0.01
@@ -148,7 +148,7 @@ def test_jitted_resampling_leaves_current_log_psi_on_the_walker_mesh():
     """problem.resample returns walkers of the old batch whose cached log|Psi| is that of the new
     parameters (the sweeps that follow skip recomputing it) and that stay sharded by walker."""
     problem = build_problem(load_config(overrides={**TINY, "precision": "float64"}))
-    state = train.initial_state(problem)
+    state = runstate.initial_state(problem)
     updated = jax.tree.map(lambda x: 1.01 * x if jnp.issubdtype(x.dtype, jnp.floating) else x, state.params)
     walkers, ess = problem.resample(updated, state.walkers, jax.random.PRNGKey(0))
     np.testing.assert_allclose(walkers.log_abs, problem.log_abs(updated, walkers), rtol=0, atol=1e-12)
@@ -165,8 +165,8 @@ def test_non_finite_local_energy_is_rewound(tmp_path):
 
     config = load_config(overrides=TINY)
     problem = build_problem(config)
-    state = train.initial_state(problem)
-    state.opt_state = train.init_optimiser(problem, state)
+    state = runstate.initial_state(problem)
+    state.opt_state = runstate.init_optimiser(problem, state)
     step, calls = problem.optimisation_step, []
 
     def poisoned(params, opt_state, walkers, *args):
@@ -219,7 +219,6 @@ NPT = {
 
 
 def test_constant_pressure_run_resumes_mid_lattice_stage(tmp_path, monkeypatch):
-    from qsolid import lattice as lat
     from qsolid.cli import main
     from qsolid.units import gpa_to_ha_bohr3
 
@@ -328,7 +327,7 @@ def test_checkpoint_with_a_foreign_optimiser_state_evaluates_but_does_not_resume
 def test_joint_moves_adapt_both_widths_together():
     """One acceptance rate for electrons and nuclei: both widths move by the same factor."""
     problem = build_problem(load_config(overrides={**TINY, "system.nuclei": "quantum", "sampling.sampler": "joint"}))
-    state = train.initial_state(problem)
+    state = runstate.initial_state(problem)
     ratio = state.electron_step_bohr / state.nuclear_step_bohr
     for acceptance in (0.52, 0.52, 0.9, 0.52):  # between the nuclear (0.5) and electron (0.55) targets
         train.adapt_steps(problem, state, acceptance, acceptance)
