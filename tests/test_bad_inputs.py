@@ -163,9 +163,9 @@ ANALYZE = [
 NCT = [
     ("nct-frequencies-inf", lambda r, t: ["nct", "run", _write(t, "n.toml", "[system]\nkind = 'harmonic'\nfrequencies = [1.0, inf]\n"), "--out", "{out}"], "system.frequencies[1]: must be a finite"),
     ("nct-beta-nan", lambda r, t: ["nct", "run", _write(t, "n.toml", "[system]\nbeta = nan\n"), "--out", "{out}"], "system.beta: must be a finite number, got nan"),
-    ("nct-temperature-inf", lambda r, t: ["nct", "run", _write(t, "n.toml", "[system]\nkind = 'crystal'\n[crystal]\ntemperature_k = inf\n"), "--out", "{out}"], "crystal.temperature_k: must be a finite"),
-    ("nct-volume-inf", lambda r, t: ["nct", "run", _write(t, "n.toml", "[system]\nkind = 'crystal'\n[crystal]\nvolume_per_atom_angstrom3 = inf\n"), "--out", "{out}"], "crystal.volume_per_atom_angstrom3: must be a finite"),
-    ("nct-mass-nan", lambda r, t: ["nct", "run", _write(t, "n.toml", "[system]\nkind = 'crystal'\n[crystal]\nmass_amu = nan\n"), "--out", "{out}"], "crystal.mass_amu: must be a finite"),
+    ("nct-temperature-inf", lambda r, t: ["nct", "run", _write(t, "n.toml", "[system]\nkind = 'crystal'\ntemperature_k = inf\n"), "--out", "{out}"], "system.temperature_k: must be a finite"),
+    ("nct-volume-inf", lambda r, t: ["nct", "run", _write(t, "n.toml", "[system]\nkind = 'crystal'\nvolume_per_atom_angstrom3 = inf\n"), "--out", "{out}"], "system.volume_per_atom_angstrom3: must be a finite"),
+    ("nct-mass-nan", lambda r, t: ["nct", "run", _write(t, "n.toml", "[system]\nkind = 'crystal'\nmass_amu = nan\n"), "--out", "{out}"], "system.mass_amu: must be a finite"),
     ("nct-misspelt-key", lambda r, t: ["nct", "run", _write(t, "n.toml", "[system]\nbetta = 1.0\n"), "--out", "{out}"], "system.betta: unknown key"),
 ]
 
