@@ -19,7 +19,7 @@ def _config(level_mixing=False, steps=6, evaluation_steps=4, checkpoint_every=2)
         "optimisation": {"steps": steps, "learning_rate_flow": 1e-2},
         "sampling": {"batch_size": 64, "sweeps_per_step": 4, "burn_in_sweeps": 20},
         "evaluation": {"steps": evaluation_steps, "excitation_walkers": 0},
-        "output": {"checkpoint_every": checkpoint_every, "progress": False},
+        "output": {"checkpoint_every": checkpoint_every},
     })
 
 
@@ -100,7 +100,7 @@ def _argon_npt_config():
         "npt": {"lattice_mode": "isotropic", "pressure_gpa": 0.1, "relax_every": 2, "relax_until_step": 6,
                 "strain_per_gpa": 0.05},
         "evaluation": {"steps": 1, "excitation_walkers": 0},
-        "output": {"checkpoint_every": 5, "progress": False},
+        "output": {"checkpoint_every": 5},
     })
 
 
