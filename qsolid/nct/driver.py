@@ -223,7 +223,7 @@ class Run:
             if not finished:
                 self.logger.info("stopped by signal at step %d", self.step)
                 return False
-            self._checkpoint()
+        self._checkpoint()
         return True
 
     def _take_step(self, index: int) -> dict:

@@ -61,7 +61,7 @@ def test_changed_fields_are_dotted_names():
     old = to_dict(config.from_dict({}))
     new = to_dict(config.from_dict({"seed": 1, "sampling": {"batch_size": 8}, "output": {}}))
     assert schema.changed_fields(old, new) == ["sampling.batch_size", "seed"]
-    assert config.changed_fields(old, old) == []
+    assert schema.changed_fields(old, old) == []
 
 
 def _checksums(directory):
