@@ -6,7 +6,7 @@ Used by the CLI only: the library reports through `qsolid.progress.Progress`.
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-SHOWN_COLUMNS = ("energy_ha", "enthalpy_ha", "pretrain_loss", "volume_per_atom_bohr3")
+SHOWN_COLUMNS = ("energy_ha", "enthalpy_ha", "pretrain_loss", "volume_per_atom_bohr3", "free_energy")
 
 
 class ConsoleProgress:

@@ -6,7 +6,7 @@
 
 import sys
 
-EXIT_STOPPED = 130
+from qsolid.rundir import StopRequest
 
 
 def _run(args) -> int:
@@ -15,10 +15,16 @@ def _run(args) -> int:
     config = nct_config.load(args.config)
     from qsolid.nct import driver
 
-    summary = driver.run(config, args.out, resume=args.resume, progress=not args.no_progress and None)
+    if args.no_progress:
+        summary = driver.run(config, args.out, resume=args.resume)
+    else:
+        from qsolid.console import ConsoleProgress
+
+        with ConsoleProgress() as progress:
+            summary = driver.run(config, args.out, resume=args.resume, progress=progress)
     if summary is None:
         print(f"qsolid nct: stopped; continue with: qsolid nct run {args.config} --out {args.out} --resume", file=sys.stderr)
-        return EXIT_STOPPED
+        return StopRequest.exit_status()
     error = summary["free_energy_error"]
     print(f"F = {summary['free_energy']:.10g} +- {error:.2g} {summary['energy_unit']}/{summary['per']}"
           f" (harmonic {summary['harmonic_free_energy']:.10g}); S = {summary['entropy_kb']:.6g} +- "

@@ -169,7 +169,6 @@ class Evaluation:
 class Output:
     checkpoint_every: int = option(50, "Steps between checkpoints (also written on Ctrl-C / SIGTERM).")
     keep_checkpoints: int = option(3, "Checkpoints kept in RUN_DIR/checkpoints.")
-    progress: bool = option(True, "Show a progress bar.")
 
     def check(self):
         require(self.checkpoint_every >= 1, "checkpoint_every", "must be at least 1")
@@ -187,7 +186,7 @@ class Config:
     sampling: Sampling = section("Metropolis sampling of the quasi-phonon coordinates.", Sampling)
     npt: Npt = section("Constant pressure: lattice relaxation by the virial stress.", Npt)
     evaluation: Evaluation = section("Evaluation with frozen parameters, and its observables.", Evaluation)
-    output: Output = section("Checkpoints and progress.", Output)
+    output: Output = section("Checkpoints.", Output)
 
     def check(self):
         crystal = self.system.kind == "crystal"
@@ -217,7 +216,7 @@ class Config:
 
 _RUN = {"seed": "seed", "steps": "optimisation.steps", "eval_steps": "evaluation.steps",
         "checkpoint_every": "output.checkpoint_every", "keep_checkpoints": "output.keep_checkpoints",
-        "progress": "output.progress", "excitation_walkers": "evaluation.excitation_walkers",
+        "progress": "the --no-progress flag of `qsolid nct run`", "excitation_walkers": "evaluation.excitation_walkers",
         "rdf_bins": "evaluation.rdf_bins"}
 _PRESSURE = {"target_gpa": "npt.pressure_gpa", "measure": "evaluation.measure_pressure",
              "constant_pressure": "npt.lattice_mode ('isotropic' or 'lengths'; 'fixed' keeps the lattice)",
@@ -282,25 +281,3 @@ def load(path) -> Config:
     finally:
         if added:
             sys.path.remove(folder)
-
-
-def flatten(data: dict, prefix: str = "") -> dict:
-    """A nested config dict as {dotted field name: value}."""
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-RESUME_IGNORED = ("output.progress",)
-"""Fields a resumed run may change: they do not touch a number of the run."""
-
-
-def changed_fields(old: dict, new: dict) -> list[str]:
-    """Dotted names of the fields that differ between two resolved configs (schema.to_dict form)."""
-    old_flat, new_flat = flatten(old), flatten(new)
-    names = sorted(set(old_flat) | set(new_flat))
-    return [name for name in names if name not in RESUME_IGNORED and old_flat.get(name) != new_flat.get(name)]

@@ -24,6 +24,8 @@ from qsolid import checkpoint, precision, rundir, schema, units
 from qsolid.nct import config as nct_config
 from qsolid.nct import harmonic, observables, phonons, plots, systems, training
 from qsolid.nct.hamiltonian import Vibrations
+from qsolid.progress import Progress, Silent
+from qsolid.runloop import run_steps
 from qsolid.schema import ConfigError
 from qsolid.stats import reblock
 
@@ -106,10 +108,9 @@ class AveragedWindows:
 class Run:
     """A run directory bound to a config: owns the vibrations, state and jitted steps."""
 
-    def __init__(self, config, run_dir, resume: bool = False, progress: bool | None = None):
+    def __init__(self, config, run_dir, resume: bool = False):
         self.config = config
         self.run_dir = Path(run_dir)
-        self.progress = config.output.progress if progress is None else progress
         if not resume and (self.run_dir / "checkpoints").exists():
             raise ConfigError(f"out: {self.run_dir} already holds a run; use --resume to continue it")
         if resume and checkpoint.latest(self.run_dir / "checkpoints") is None:
@@ -210,27 +211,31 @@ class Run:
         reference = self.vibrations.reference
         return abs(np.linalg.det(reference.lattice)) * units.BOHR_ANGSTROM**3 / len(reference.positions)
 
-    def train_and_evaluate(self) -> bool:
-        """Run the remaining steps; False if stopped by a signal (after checkpointing)."""
-        config = self.config
-        with rundir.StopRequest() as stop, plots.progress_bar(self.total_steps, self.step, self.progress) as advance:
-            while self.step < self.total_steps:
-                train = self.step < config.optimisation.steps
-                if config.constant_pressure and self.step in self._lattice_update_steps():
-                    self._relax_lattice()
-                self.state, stats = self._step_function(train)(self.state)
-                self.step += 1
-                self.stats.append([self._row(stats, 0 if train else 1)])
-                advance(float(stats["free_energy"]))
-                if stats["rejected"]:
-                    self.logger.warning("step %d: non-finite estimate, update rejected", self.step)
-                if self.step % config.output.checkpoint_every == 0 or self.step == self.total_steps:
-                    self._checkpoint()
-                if stop.requested:
-                    self._checkpoint()
-                    self.logger.info("stopped by signal at step %d", self.step)
-                    return False
+    def train_and_evaluate(self, progress: Progress) -> bool:
+        """Run the remaining steps through the shared run loop; False if stopped by a signal (after checkpointing)."""
+        phases = (("training", 0, self.config.optimisation.steps), ("evaluation", self.config.optimisation.steps, self.total_steps))
+        for name, first, end in phases:
+            if self.step >= end:
+                continue
+            progress.stage(name, end - first, self.step - first)
+            finished = run_steps(self._take_step, self.step, end, lambda _: self._checkpoint(),
+                                 self.config.output.checkpoint_every, progress, self.stats, offset=first)
+            if not finished:
+                self.logger.info("stopped by signal at step %d", self.step)
+                return False
+        self._checkpoint()
         return True
+
+    def _take_step(self, index: int) -> dict:
+        """Training or evaluation step `index` (with a cell update first where one is due); its statistics row."""
+        train = index < self.config.optimisation.steps
+        if self.config.constant_pressure and index in self._lattice_update_steps():
+            self._relax_lattice()
+        self.state, stats = self._step_function(train)(self.state)
+        self.step = index + 1
+        if stats["rejected"]:
+            self.logger.warning("step %d: non-finite estimate, update rejected", self.step)
+        return self._row(stats, 0 if train else 1)
 
     def summary(self) -> dict:
         config, vibrations = self.config, self.vibrations
@@ -341,11 +346,11 @@ def refuse_changed_config(config, run_dir: Path) -> None:
     except ConfigError as error:
         raise ConfigError(f"resume: {written} was edited and no longer reads ({error})") from None
     recorded = on_disk if recorded is None else recorded  # checkpoints written before the config was recorded
-    changed = nct_config.changed_fields(recorded, schema.to_dict(config))
+    changed = schema.changed_fields(recorded, schema.to_dict(config))
     if changed:
         raise ConfigError(f"resume: CONFIG differs from the run in {run_dir} in {', '.join(changed)}; "
                           "resume with the run's settings, or start a new --out")
-    changed = nct_config.changed_fields(recorded, on_disk)
+    changed = schema.changed_fields(recorded, on_disk)
     if changed:
         raise ConfigError(f"resume: {written} was edited after the run started ({', '.join(changed)}); "
                           "restore it, or start a new --out")
@@ -357,15 +362,15 @@ def pressure_lattice(lattice, pressure_diagonal_gpa, npt):
     return strained_lattice(lattice, pressure_diagonal_gpa, npt.pressure_gpa, npt.strain_per_gpa, npt.lattice_mode)
 
 
-def run(config, run_dir, resume: bool = False, progress: bool | None = None) -> dict | None:
+def run(config, run_dir, resume: bool = False, progress: Progress | None = None) -> dict | None:
     """Train and evaluate in config.precision (restored afterwards); returns the summary, or None if
     stopped by a signal (resumable)."""
     start = time.time()
     with precision.use(config.precision):
-        session = Run(config, run_dir, resume=resume, progress=progress)
+        session = Run(config, run_dir, resume=resume)
         session.logger.info("precision %s (jax_enable_x64 = %s for this run)", config.precision,
                             jax.config.jax_enable_x64)
-        if not session.train_and_evaluate():
+        if not session.train_and_evaluate(progress or Silent()):
             return None
         summary = session.finish()
     session.logger.info("session took %.1f s", time.time() - start)

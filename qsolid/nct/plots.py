@@ -1,11 +1,9 @@
-"""PNG plots of a run (matplotlib, Agg backend) and the rich progress bar.
+"""PNG plots of a run (matplotlib, Agg backend).
 
 training.png: F per step with its walker error band and the harmonic F;
 phonon_dos.png: harmonic vs anharmonic phonon DOS (seed 003, Fig. 1c);
 rdf.png: g(r) of the sampled atoms (Fig. 1b).
 """
-
-import contextlib
 
 import numpy as np
 
@@ -19,24 +17,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-@contextlib.contextmanager
-def progress_bar(total: int, done: int, enabled: bool):
-    """Yields advance(free_energy) that moves a rich progress bar by one step."""
-    if not enabled:
-        yield lambda free_energy: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("NCT"), BarColumn(), MofNCompleteColumn(), TextColumn("F = {task.fields[F]}"), TimeRemainingColumn())
-    with Progress(*columns, transient=False) as progress:
-        task = progress.add_task("steps", total=total, completed=done, F="...")
-
-        def advance(free_energy):
-            progress.update(task, advance=1, F=f"{free_energy:.8g}")
-
-        yield advance
 
 
 def training_curves(path, stats: dict, summary: dict, scale: float) -> None:

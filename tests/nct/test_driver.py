@@ -3,7 +3,7 @@ import shutil
 import numpy as np
 import pytest
 
-from qsolid import cli, rundir
+from qsolid import cli, rundir, runloop
 from qsolid.nct import config, driver
 from qsolid.schema import to_dict
 
@@ -19,12 +19,12 @@ def _config(level_mixing=False, steps=6, evaluation_steps=4, checkpoint_every=2)
         "optimisation": {"steps": steps, "learning_rate_flow": 1e-2},
         "sampling": {"batch_size": 64, "sweeps_per_step": 4, "burn_in_sweeps": 20},
         "evaluation": {"steps": evaluation_steps, "excitation_walkers": 0},
-        "output": {"checkpoint_every": checkpoint_every, "progress": False},
+        "output": {"checkpoint_every": checkpoint_every},
     })
 
 
 class _StopAfter:
-    """Stands in for rundir.StopRequest: reports a signal after `polls` steps."""
+    """Stands in for runloop.StopRequest: reports a signal after `polls` steps."""
 
     def __init__(self, polls):
         self.polls = polls
@@ -47,9 +47,9 @@ def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch, level_mixing
     assert REQUIRED_KEYS <= set(reference)
     assert reference["per"] == "system"
     assert reference["level_mixing"] is level_mixing
-    monkeypatch.setattr(rundir, "StopRequest", lambda: _StopAfter(2))
+    monkeypatch.setattr(runloop, "StopRequest", lambda: _StopAfter(2))
     assert driver.run(_config(level_mixing), tmp_path / "split") is None
-    monkeypatch.setattr(rundir, "StopRequest", lambda: _StopAfter(10**6))
+    monkeypatch.setattr(runloop, "StopRequest", lambda: _StopAfter(10**6))
     resumed = driver.run(_config(level_mixing), tmp_path / "split", resume=True)
     straight_stats = rundir.read_stats(tmp_path / "straight" / "stats.csv")
     split_stats = rundir.read_stats(tmp_path / "split" / "stats.csv")
@@ -100,7 +100,7 @@ def _argon_npt_config():
         "npt": {"lattice_mode": "isotropic", "pressure_gpa": 0.1, "relax_every": 2, "relax_until_step": 6,
                 "strain_per_gpa": 0.05},
         "evaluation": {"steps": 1, "excitation_walkers": 0},
-        "output": {"checkpoint_every": 5, "progress": False},
+        "output": {"checkpoint_every": 5},
     })
 
 

@@ -11,7 +11,7 @@ from qsolid.schema import ConfigError, to_dict
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SHORT = {"ansatz": {"levels": 8, "flow_depth": 1, "flow_hidden": 4, "level_mixing": True},
          "optimisation": {"steps": 8}, "sampling": {"batch_size": 64, "sweeps_per_step": 4, "burn_in_sweeps": 20},
-         "evaluation": {"steps": 4, "excitation_walkers": 0}, "output": {"checkpoint_every": 100, "progress": False}}
+         "evaluation": {"steps": 4, "excitation_walkers": 0}, "output": {"checkpoint_every": 100}}
 
 
 def _short(path):

@@ -13,7 +13,7 @@ CONFIG = {
     "optimisation": {"steps": 3},
     "sampling": {"batch_size": 32, "sweeps_per_step": 4, "burn_in_sweeps": 10},
     "evaluation": {"steps": 3, "excitation_walkers": 0},
-    "output": {"checkpoint_every": 10, "progress": False},
+    "output": {"checkpoint_every": 10},
 }
 
 SCRIPT = """
