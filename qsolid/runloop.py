@@ -40,3 +40,26 @@ def run_steps(
             if stop.requested:
                 return False
     return True
+
+
+def run_phases(
+    phases: list[tuple[str, int, int]],
+    done: int,
+    step: Callable[[int], dict],
+    save: Callable[[int], None],
+    checkpoint_every: int,
+    progress: Progress,
+    stats: StatsFile | None = None,
+) -> bool:
+    """Consecutive named phases (name, first step, end) from step `done` on, each announced to the
+    progress with its own length; saves at the end. False if a signal stopped it (after saving)."""
+    for name, first, end in phases:
+        if done >= end:
+            continue
+        progress.stage(name, end - first, done - first)
+        if not run_steps(step, done, end, save, checkpoint_every, progress, stats, offset=first):
+            return False
+        done = end
+    save(done)
+    return True
+

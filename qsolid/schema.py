@@ -41,6 +41,18 @@ def section(doc: str, default_factory):
     return dataclasses.field(default_factory=default_factory, metadata={"doc": doc})
 
 
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    """[output] of every engine: how often a run checkpoints and how many checkpoints it keeps."""
+
+    checkpoint_every: int = option(50, "Steps between checkpoints (also written on Ctrl-C/SIGTERM).")
+    keep_checkpoints: int = option(3, "Number of most recent checkpoints kept.")
+
+    def check(self):
+        require(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
+        require(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1")
+
+
 def require(condition: bool, field: str, message: str) -> None:
     """Raise ConfigError('field: message') unless condition holds."""
     if not condition:

@@ -10,7 +10,7 @@ import dataclasses
 from typing import Literal
 
 from qsolid import units
-from qsolid.schema import load_toml, option, parse, require, section
+from qsolid.schema import OutputConfig, load_toml, option, parse, require, section
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,16 +87,6 @@ class Evaluation:
 
 
 @dataclasses.dataclass(frozen=True)
-class Output:
-    checkpoint_every: int = option(50, "Steps between checkpoints (also written on Ctrl-C / SIGTERM).")
-    keep_checkpoints: int = option(3, "Checkpoints kept in RUN_DIR/checkpoints.")
-
-    def check(self):
-        require(self.checkpoint_every >= 1, "checkpoint_every", "must be at least 1")
-        require(self.keep_checkpoints >= 1, "keep_checkpoints", "must be at least 1")
-
-
-@dataclasses.dataclass(frozen=True)
 class Config:
     seed: int = option(0, "Random seed: the same config and seed give the same numbers.")
     precision: Literal["float32", "float64"] = option("float64", "Floating-point precision of the run.")
@@ -106,7 +96,7 @@ class Config:
     sampling: Sampling = section("Exact sampling of p(X) through the inverse flow.", Sampling)
     optimisation: Optimisation = section("Training of the flow.", Optimisation)
     evaluation: Evaluation = section("Evaluation with frozen parameters.", Evaluation)
-    output: Output = section("Checkpoints.", Output)
+    output: OutputConfig = section("Checkpoints.", OutputConfig)
 
     def check(self):
         from qsolid.dvfe.thermo import box_length_bohr

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Literal
 
-from qsolid.schema import ConfigError, load_toml, option, parse, require, section
+from qsolid.schema import ConfigError, OutputConfig, load_toml, option, parse, require, section
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,16 +166,6 @@ class Evaluation:
 
 
 @dataclasses.dataclass(frozen=True)
-class Output:
-    checkpoint_every: int = option(50, "Steps between checkpoints (also written on Ctrl-C / SIGTERM).")
-    keep_checkpoints: int = option(3, "Checkpoints kept in RUN_DIR/checkpoints.")
-
-    def check(self):
-        require(self.checkpoint_every >= 1, "checkpoint_every", "must be at least 1")
-        require(self.keep_checkpoints >= 1, "keep_checkpoints", "must be at least 1")
-
-
-@dataclasses.dataclass(frozen=True)
 class Config:
     seed: int = option(0, "Random seed; the same config and seed give the same numbers.")
     precision: Literal["float32", "float64"] = option(
@@ -186,7 +176,7 @@ class Config:
     sampling: Sampling = section("Metropolis sampling of the quasi-phonon coordinates.", Sampling)
     npt: Npt = section("Constant pressure: lattice relaxation by the virial stress.", Npt)
     evaluation: Evaluation = section("Evaluation with frozen parameters, and its observables.", Evaluation)
-    output: Output = section("Checkpoints.", Output)
+    output: OutputConfig = section("Checkpoints.", OutputConfig)
 
     def check(self):
         crystal = self.system.kind == "crystal"

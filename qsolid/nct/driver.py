@@ -25,7 +25,7 @@ from qsolid.nct import config as nct_config
 from qsolid.nct import harmonic, observables, phonons, plots, systems, training
 from qsolid.nct.hamiltonian import Vibrations
 from qsolid.progress import Progress, Silent
-from qsolid.runloop import run_steps
+from qsolid.runloop import run_phases
 from qsolid.schema import ConfigError
 from qsolid.stats import reblock
 
@@ -213,18 +213,12 @@ class Run:
 
     def train_and_evaluate(self, progress: Progress) -> bool:
         """Run the remaining steps through the shared run loop; False if stopped by a signal (after checkpointing)."""
-        phases = (("training", 0, self.config.optimisation.steps), ("evaluation", self.config.optimisation.steps, self.total_steps))
-        for name, first, end in phases:
-            if self.step >= end:
-                continue
-            progress.stage(name, end - first, self.step - first)
-            finished = run_steps(self._take_step, self.step, end, lambda _: self._checkpoint(),
-                                 self.config.output.checkpoint_every, progress, self.stats, offset=first)
-            if not finished:
-                self.logger.info("stopped by signal at step %d", self.step)
-                return False
-        self._checkpoint()
-        return True
+        phases = [("training", 0, self.config.optimisation.steps), ("evaluation", self.config.optimisation.steps, self.total_steps)]
+        finished = run_phases(phases, self.step, self._take_step, lambda _: self._checkpoint(),
+                              self.config.output.checkpoint_every, progress, self.stats)
+        if not finished:
+            self.logger.info("stopped by signal at step %d", self.step)
+        return finished
 
     def _take_step(self, index: int) -> dict:
         """Training or evaluation step `index` (with a cell update first where one is due); its statistics row."""

@@ -12,7 +12,7 @@ from typing import Literal
 
 from qsolid import twists as twist_sets
 from qsolid.vmc.npt import NptConfig
-from qsolid.schema import ConfigError, load_toml, option, parse, require, section
+from qsolid.schema import ConfigError, OutputConfig, load_toml, option, parse, require, section
 from qsolid.units import NUCLEAR_MASSES_ME
 
 
@@ -233,16 +233,6 @@ class EvaluationConfig:
     def check(self):
         require(self.steps >= 1, "steps", "must be >= 1")
         require(self.sweeps_per_step >= 1, "sweeps_per_step", "must be >= 1")
-
-
-@dataclasses.dataclass(frozen=True)
-class OutputConfig:
-    checkpoint_every: int = option(50, "Steps between checkpoints (also written on Ctrl-C/SIGTERM).")
-    keep_checkpoints: int = option(3, "Number of most recent checkpoints kept.")
-
-    def check(self):
-        require(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
-        require(self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,7 @@ from qsolid import lattice as lat
 from qsolid.vmc.optim import learning_rate_schedule
 from qsolid.progress import Progress
 from qsolid.rundir import StatsFile
-from qsolid.runloop import run_steps
+from qsolid.runloop import run_phases
 from qsolid.vmc.step import LOCAL_STATS, STEP_STATS, step_key
 from qsolid.units import gpa_to_ha_bohr3, ha_bohr3_to_gpa
 from qsolid.vmc.problem import Problem
@@ -243,15 +243,16 @@ def lattice_step(problem: Problem, state: State, logger) -> dict:
     return row
 
 
-def stage_span(problem: Problem, step: int) -> tuple[str, int, int]:
-    """(name, first step, end) of the run of consecutive steps in the stage of `step`."""
-    name, total = stage_name(problem, step), run_length(problem)
-    first, end = step, step
-    while first > 0 and stage_name(problem, first - 1) == name:
-        first -= 1
-    while end < total and stage_name(problem, end) == name:
-        end += 1
-    return name, first, end
+def stage_spans(problem: Problem) -> list[tuple[str, int, int]]:
+    """The schedule as runs of consecutive steps of one stage: [(name, first step, end), ...]."""
+    spans = []
+    for step in range(run_length(problem)):
+        name = stage_name(problem, step)
+        if spans and spans[-1][0] == name:
+            spans[-1] = (name, spans[-1][1], step + 1)
+        else:
+            spans.append((name, step, step + 1))
+    return spans
 
 
 def train(problem: Problem, state: State, run_dir, logger, progress: Progress) -> tuple[State, bool]:
@@ -271,22 +272,15 @@ def train(problem: Problem, state: State, run_dir, logger, progress: Progress) -
     # Pretraining or a caller may hand over arrays placed otherwise; the compiled steps expect these shardings.
     state.params, state.opt_state = problem.replicate((state.params, state.opt_state))
     state.walkers = problem.shard(state.walkers)
-    while state.step < total:
-        name, first, end = stage_span(problem, state.step)
-        progress.stage(f"training ({name})", end - first, state.step - first)
-        step = lattice_step if name == "lattice" else optimisation_step
-        finished = run_steps(
-            lambda _: step(problem, state, logger),
-            state.step,
-            end,
-            lambda _: save_checkpoint(problem, state, directory),
-            config.output.checkpoint_every,
-            progress,
-            stats,
-            offset=first,
-        )
-        if not finished:
-            logger.info("stopped by signal at step %d; checkpoint written", state.step)
-            return state, False
-    save_checkpoint(problem, state, directory)
-    return state, True
+    finished = run_phases(
+        [(f"training ({name})", first, end) for name, first, end in stage_spans(problem)],
+        state.step,
+        lambda _: (lattice_step if stage_name(problem, state.step) == "lattice" else optimisation_step)(problem, state, logger),
+        lambda _: save_checkpoint(problem, state, directory),
+        config.output.checkpoint_every,
+        progress,
+        stats,
+    )
+    if not finished:
+        logger.info("stopped by signal at step %d; checkpoint written", state.step)
+    return state, finished
