@@ -43,9 +43,6 @@ def command_config(args) -> int:
 
 
 def command_run(args) -> int:
-    from qsolid.console import ConsoleProgress
-    from qsolid.vmc import driver
-
     if args.resume and args.config:
         raise ConfigError("run: give either a CONFIG or --resume RUN_DIR, not both")
     if args.resume:
@@ -54,8 +51,12 @@ def command_run(args) -> int:
     else:
         config = load_config(args.config) if args.config else main_job_config()
         run_dir = Path(args.out) if args.out else Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
-        driver.require_new_directory(run_dir, "--out")
     steps = None if args.steps is None else _parse_steps(args.steps)
+    from qsolid.console import ConsoleProgress  # after the config is read: a bad one fails before jax loads
+    from qsolid.vmc import driver
+
+    if not args.resume:
+        driver.require_new_directory(run_dir, "--out")
     print(f"run directory: {run_dir}")
     with ConsoleProgress() as progress:
         summary = driver.run(config, run_dir, resume=bool(args.resume), progress=progress, steps=steps)
