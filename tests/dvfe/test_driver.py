@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsolid import cli, rundir
+from qsolid import cli, rundir, runloop
 from qsolid.dvfe import config, driver, potentials, thermo
 
 SUMMARY_KEYS = ("free_energy_ha_per_atom", "energy_ha_per_atom", "entropy_kb_per_atom", "pressure_gpa")
@@ -67,7 +67,7 @@ def test_two_particles_trained_flow_matches_quadrature(tmp_path):
 
 
 class StopAfter:
-    """Stands in for rundir.StopRequest: requests a stop at the n-th poll."""
+    """Stands in for runloop.StopRequest: requests a stop at the n-th poll."""
 
     def __init__(self, polls):
         self.polls = polls
@@ -88,7 +88,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
     small = two_particles(sampling={"batch_size": 8}, optimisation={"steps": 6}, evaluation={"steps": 4},
                           output={"checkpoint_every": 2})
     reference = driver.run(small, tmp_path / "whole")
-    monkeypatch.setattr(driver.rundir, "StopRequest", lambda: StopAfter(5))
+    monkeypatch.setattr(runloop, "StopRequest", lambda: StopAfter(5))
     assert driver.run(small, tmp_path / "parts") is None
     monkeypatch.undo()
     resumed = driver.run(small, tmp_path / "parts", resume=True)
