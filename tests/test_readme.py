@@ -4,6 +4,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import tomli_w
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +36,7 @@ def _shortened(example: str, tmp_path: Path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 def test_each_python_example_of_the_readme_runs(tmp_path, capsys):
     blocks = _python_blocks()
     assert len(blocks) == 3  # VMC, NCT, analysis

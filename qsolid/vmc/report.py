@@ -46,7 +46,7 @@ def markdown(summary: dict, config) -> str:
             f" ({'converged' if summary['cell_converged'] else 'still moving: run more cycles'}) |",
         ]
     if "hartree_fock_energy_per_atom_ha" in summary:
-        lines.append(f"| Hartree–Fock energy per atom (same cell and twist) | {summary['hartree_fock_energy_per_atom_ha']:.6f} Ha |")
+        lines.append(f"| Hartree–Fock energy per atom (starting cell, nuclei at their start positions) | {summary['hartree_fock_energy_per_atom_ha']:.6f} Ha |")
     lines += [""]
     if "finite_size_correction" in summary:
         lines += [f"Finite-size correction: {summary['finite_size_correction']}; raw and corrected values are"

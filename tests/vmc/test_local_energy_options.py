@@ -33,7 +33,8 @@ def _local_energies(overrides):
     return jax.tree.map(np.asarray, dataclasses.asdict(problem.measure(state.params, walkers, state.lattice)))
 
 
-@pytest.mark.parametrize("nuclei", ["clamped", pytest.param("quantum", marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("nuclei", ["clamped", "quantum"])
 def test_sparse_forward_laplacian_and_walker_chunks_give_the_dense_whole_batch_values(nuclei, float64):
     reference = _local_energies({"system.nuclei": nuclei})
     assert np.all(np.isfinite(reference["energy"])) and np.ptp(reference["energy"]) > 0  # distinct walkers

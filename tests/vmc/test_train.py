@@ -64,6 +64,7 @@ def uninterrupted(tmp_path_factory):
     return run_dir, summary
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_reproduces_uninterrupted_run(uninterrupted, tmp_path, monkeypatch):
     reference_dir, reference = uninterrupted
     run_dir = tmp_path / "interrupted"
@@ -88,6 +89,7 @@ def test_summary_has_the_documented_keys(uninterrupted):
     np.testing.assert_allclose(evaluation["kinetic_ha"] + evaluation["potential_ha"], evaluation["energy_ha"], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_two_devices_then_resume_on_one(uninterrupted, tmp_path):
     """Walkers sharded over 2 emulated CPU devices; the checkpoint then resumes on 1 device."""
     run_dir = tmp_path / "two_devices"
@@ -218,6 +220,7 @@ NPT = {
 }
 
 
+@pytest.mark.slow
 def test_constant_pressure_run_resumes_mid_lattice_stage(tmp_path, monkeypatch):
     from qsolid.cli import main
     from qsolid.units import gpa_to_ha_bohr3
@@ -271,6 +274,7 @@ def test_virial_pressure_is_minus_dE_dOmega_of_the_scaled_cell(float64):
     np.testing.assert_allclose(estimate, ha_bohr3_to_gpa(finite_difference), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_main_job_shortened_runs_end_to_end(tmp_path, capsys):
     """The built-in main job (8-atom H2 crystal, quantum protons, paired annealing at 130 GPa),
     with a tiny network and schedule: writes the enthalpy, volume, final.cif and evaluation."""
@@ -334,6 +338,7 @@ def test_joint_moves_adapt_both_widths_together():
     assert state.electron_step_bohr / state.nuclear_step_bohr == pytest.approx(ratio, rel=1e-12)
 
 
+@pytest.mark.slow
 def test_truncated_newest_checkpoint_resumes_from_the_previous_one(uninterrupted, tmp_path, monkeypatch, capsys):
     """Stop part-way (checkpoints every 2 steps and at the stop), truncate the newest checkpoint:
     the resume starts from the one before and still reproduces the uninterrupted run exactly."""
