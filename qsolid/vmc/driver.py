@@ -171,9 +171,10 @@ def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progre
     else:
         state = runstate.initial_state(problem)
     hf_energy = _pretrain_if_needed(problem, state, run_dir, logger, progress)
-    if latest is None:
+    if not state.burned_in:
         progress.note(f"burn-in: {config.sampling.burn_in_sweeps} sweeps (compiling the sampler)")
         state = runstate.burn_in(problem, state, config.sampling.burn_in_sweeps)
+        state.burned_in = True
         runstate.save_checkpoint(problem, state, checkpoints)
 
     start = time.perf_counter()
@@ -348,4 +349,5 @@ def _pretrain_if_needed(problem: Problem, state, run_dir: Path, logger, progress
     if not state.pretrained:
         progress.stage("pretraining", config.pretrain.steps)
         pretrain(problem, state, hf, logger, progress.advance)
+        runstate.save_checkpoint(problem, state, run_dir / "checkpoints")  # a kill during the burn-in keeps it
     return hf.energy_ha

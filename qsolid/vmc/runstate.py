@@ -7,6 +7,8 @@ run started with (qsolid.checkpoint), so a run resumes on any device count and a
 """
 
 import dataclasses
+import logging
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +38,8 @@ class State:
     pretrained: bool
     held_enthalpy_ha: float | None = None
     """The annealer's current G estimate (reset when a lattice stage begins)."""
+    burned_in: bool = False
+    """The walkers were equilibrated after pretraining (a checkpoint may be written in between)."""
     acceptance_window: list = dataclasses.field(default_factory=list)
 
     def metadata(self) -> dict:
@@ -47,6 +51,7 @@ class State:
             "rewinds": self.rewinds,
             "pretrained": self.pretrained,
             "held_enthalpy_ha": self.held_enthalpy_ha,
+            "burned_in": self.burned_in,
             "acceptance_window": self.acceptance_window,
         }
 
@@ -90,7 +95,7 @@ def save_checkpoint(problem: Problem, state: State, directory) -> None:
     tree = {"params": state.params, "walkers": state.walkers}
     if state.opt_state is not None:
         tree["opt_state"] = state.opt_state
-    metadata = {**state.metadata(), "config": to_dict(problem.config)}  # the resume rule checks it
+    metadata = {**state.metadata(), "config": to_dict(problem.config), "devices": jax.device_count()}
     checkpoint.save(checkpoint.step_path(directory, state.step), tree, metadata)
     checkpoint.prune(directory, problem.config.output.keep_checkpoints)
 
@@ -98,6 +103,11 @@ def save_checkpoint(problem: Problem, state: State, directory) -> None:
 def load_checkpoint(problem: Problem, path, with_optimiser: bool = True) -> State:
     """The state saved at `path`; the optimiser state only if `with_optimiser` (to resume training)."""
     arrays, metadata = checkpoint.load_arrays(path)
+    if metadata.get("devices", jax.device_count()) != jax.device_count():
+        logging.getLogger("qsolid").info(
+            "%s was written on %d devices; its walkers are split over the %d devices of this session",
+            Path(path).name, metadata["devices"], jax.device_count(),
+        )
     template = initial_state(problem)
     params = checkpoint.unflatten(template.params, arrays, "params/")
     walkers = checkpoint.unflatten(template.walkers, arrays, "walkers/")
@@ -113,6 +123,7 @@ def load_checkpoint(problem: Problem, path, with_optimiser: bool = True) -> Stat
         rewinds=metadata["rewinds"],
         pretrained=metadata["pretrained"],
         held_enthalpy_ha=metadata.get("held_enthalpy_ha"),
+        burned_in=metadata.get("burned_in", True),  # earlier checkpoints were all written after the burn-in
         acceptance_window=metadata["acceptance_window"],
     )
     if with_optimiser and any(key.startswith("opt_state/") for key in arrays):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import qsolid
-from qsolid import rundir, runloop
+from qsolid import checkpoint, rundir, runloop
 from qsolid.vmc import runstate, train
 from qsolid.vmc.config import load_config
 from qsolid.vmc.problem import build_problem
@@ -112,6 +112,7 @@ def test_two_devices_then_resume_on_one(uninterrupted, tmp_path):
     expected = rundir.read_stats(uninterrupted[0] / "stats.csv")
     # Same seed, same numbers up to the order of the cross-device sums (float32).
     np.testing.assert_allclose(stats["energy_ha"], expected["energy_ha"], rtol=1e-3)
+    assert "written on 2 devices; its walkers are split over the 1 devices" in (run_dir / "qsolid.log").read_text()
 
 
 def test_float32_checkpoint_resumes_in_float64(uninterrupted):
@@ -356,3 +357,25 @@ def test_truncated_newest_checkpoint_resumes_from_the_previous_one(uninterrupted
     assert stats["step"] == expected["step"]
     np.testing.assert_array_equal(stats["energy_ha"], expected["energy_ha"])
     assert summary["energy_ha"] == uninterrupted[1]["energy_ha"]
+
+
+@pytest.mark.slow
+def test_a_kill_during_the_burn_in_keeps_the_pretraining(tmp_path, monkeypatch):
+    """Pretraining is checkpointed before the burn-in: a run killed there resumes without pretraining
+    again and reproduces the uninterrupted run."""
+    overrides = {**TINY, "pretrain.steps": 3, "pretrain.basis": "sto-3g"}
+    reference = _run(tmp_path / "straight", overrides=overrides)
+    original = runstate.burn_in
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runstate, "burn_in", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "killed", overrides=overrides)
+    _, metadata = checkpoint.load_arrays(tmp_path / "killed" / "checkpoints" / "step_00000000.npz")
+    assert metadata["pretrained"] and not metadata["burned_in"]
+    monkeypatch.setattr(runstate, "burn_in", original)
+    summary = _run(tmp_path / "killed", overrides=overrides)
+    assert "pretrain step" not in (tmp_path / "killed" / "qsolid.log").read_text().split("resumed from")[-1]
+    assert summary["energy_ha"] == reference["energy_ha"]
