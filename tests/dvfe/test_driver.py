@@ -55,7 +55,7 @@ def test_two_particles_trained_flow_matches_quadrature(tmp_path):
     potential = potentials.make_potential(*driver.potential_spec_of(two_particles()))
     axis = (jnp.arange(16) + 0.5) / 16 * ensemble.box_length
     mesh = jnp.stack(jnp.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 1, 3)
-    with driver.precision("float64"):
+    with driver.precision.use("float64"):
         pair_mean = jnp.mean(jax.vmap(lambda r: potential(jnp.concatenate([r, jnp.zeros((1, 3))]), ensemble.box_length))(mesh))
     uniform = thermo.ideal_gas(ensemble)["free_energy_ha_per_atom"] + float(pair_mean) / 2
     assert uniform - exact["free_energy_ha_per_atom"] > 30 * summary["free_energy_ha_per_atom_error"]
