@@ -12,7 +12,7 @@ VMC_CASES = [
     ({"system": {"rs": float("inf")}}, "system.rs: must be a finite number, got inf"),
     ({"system": {"lattice_constant_bohr": float("inf")}}, "system.lattice_constant_bohr: must be a finite"),
     ({"system": {"isotope": float("inf")}}, "system.isotope: must be a finite number"),
-    ({"system": {"twist": [0.0, float("nan"), 0.0]}}, "system.twist[1]: must be a finite number, got nan"),
+    ({"system": {"twists": [[0.0, float("nan"), 0.0]]}}, "system.twists[0][1]: must be a finite number, got nan"),
     ({"system": {"nuclear_masses": [1836.0, float("inf")]}}, "system.nuclear_masses[1]: must be a finite"),
     ({"optimisation": {"learning_rate": float("inf")}}, "optimisation.learning_rate: must be a finite"),
     ({"optimisation": {"learning_rate": float("-inf")}}, "optimisation.learning_rate: must be a finite number, got -inf"),
@@ -29,9 +29,9 @@ def test_vmc_non_finite_refused(data, message):
 
 NCT_CASES = [
     ({"system": {"kind": "harmonic", "frequencies": [1.0, float("inf")]}}, "system.frequencies[1]"),
-    ({"system": {"kind": "crystal"}, "crystal": {"temperature_k": float("inf")}}, "crystal.temperature_k"),
-    ({"system": {"kind": "crystal"}, "crystal": {"volume_per_atom_angstrom3": float("inf")}}, "crystal.volume_per_atom_angstrom3"),
-    ({"system": {"kind": "crystal"}, "crystal": {"mass_amu": float("nan")}}, "crystal.mass_amu"),
+    ({"system": {"kind": "crystal", "temperature_k": float("inf")}}, "system.temperature_k"),
+    ({"system": {"kind": "crystal", "volume_per_atom_angstrom3": float("inf")}}, "system.volume_per_atom_angstrom3"),
+    ({"system": {"kind": "crystal", "mass_amu": float("nan")}}, "system.mass_amu"),
 ]
 
 
