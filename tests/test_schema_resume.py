@@ -9,8 +9,8 @@ from qsolid.schema import ConfigError, changed_fields, check_resume, parse
 
 def test_changed_fields_names_each_changed_leaf_by_dotted_path():
     old = load_config()
-    new = load_config(overrides={"optimisation.learning_rate": 0.5, "network.layers": 3, "system.twist": [0.5, 0, 0]})
-    assert changed_fields(old, new) == ["network.layers", "optimisation.learning_rate", "system.twist"]
+    new = load_config(overrides={"optimisation.learning_rate": 0.5, "network.layers": 3, "system.twists": [[0.5, 0, 0]]})
+    assert changed_fields(old, new) == ["network.layers", "optimisation.learning_rate", "system.twists"]
     assert changed_fields(old, load_config()) == []
 
 
