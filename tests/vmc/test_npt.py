@@ -12,7 +12,7 @@ from qsolid.schema import ConfigError, parse, to_commented_toml
 
 PRESSURE = 0.01  # Ha/bohr^3 (294 GPa): model pressures are set in atomic units.
 ANNEALING = dict(
-    pressure_gpa=units.ha_bohr3_to_gpa(PRESSURE), initial_temperature_ha=0.05, cooling_rate=0.5
+    lattice_mode="lengths", pressure_gpa=units.ha_bohr3_to_gpa(PRESSURE), initial_temperature_ha=0.05, cooling_rate=0.5
 )
 SEEDS = (0, 1, 2)
 CUBE = (5.0, 5.0, 5.0, 90.0, 90.0, 90.0)
@@ -227,7 +227,7 @@ def test_skewed_model_full_mode():
         return (*x[:3], *np.rad2deg(x[3:]))
 
     x_star = minimize(lambda x: model(to_params(x)), [4.0, 5.0, 6.0, *angles0], tol=1e-12).x
-    config = npt.NptConfig(lattice_mode="full", **ANNEALING)
+    config = npt.NptConfig(**{**ANNEALING, "lattice_mode": "full"})
     window = enthalpy_window(sigma, npt.lundy_mees(steps, config.initial_temperature_ha, config.cooling_rate))
     tolerance = tolerances(model, x_star, window, to_params)
     for seed in SEEDS:
@@ -299,12 +299,12 @@ def test_per_atom_temperature_divides_delta_g():
     np.testing.assert_array_equal(compared_per_atom.history["volume_bohr3"], scaled.history["volume_bohr3"])
     assert unscaled.acceptance < compared_per_atom.acceptance
     with pytest.raises(ValueError, match="atoms"):
-        npt.anneal(model, CUBE, npt.NptConfig(temperature_per="atom"), jax.random.key(1), 1)
+        npt.anneal(model, CUBE, npt.NptConfig(lattice_mode="lengths", temperature_per="atom"), jax.random.key(1), 1)
 
 
 def test_same_key_same_history_and_resume_in_chunks():
     model = key_noise(_orthorhombic_model, 0.02)
-    config = npt.NptConfig(lattice_mode="full", **ANNEALING)
+    config = npt.NptConfig(**{**ANNEALING, "lattice_mode": "full"})
     start = CUBE
     whole = npt.anneal(model, start, config, jax.random.key(3), 30)
     again = npt.anneal(model, start, config, jax.random.key(3), 30)
@@ -333,7 +333,8 @@ def test_same_key_same_history_and_resume_in_chunks():
 
 def test_schedule_order_lengths_and_annealing_counter():
     config = npt.NptConfig(
-        warmup_steps=3, lattice_steps=2, wavefunction_steps=4, cycles=3, annealing_steps_per_lattice_step=10
+        lattice_mode="lengths", warmup_steps=3, lattice_steps=2, wavefunction_steps=4, cycles=3,
+        annealing_steps_per_lattice_step=10,
     )
     expected = [("warmup", i) for i in range(3)] + 3 * (
         [("lattice", i) for i in range(2)] + [("wavefunction", i) for i in range(4)]
@@ -351,5 +352,5 @@ def test_schedule_order_lengths_and_annealing_counter():
             npt.stage_at(bad, config)
     fixed = dataclasses.replace(config, lattice_mode="fixed")
     assert npt.total_steps(fixed) == 3 + 3 * 4 and npt.annealing_step_at(npt.total_steps(fixed), fixed) == 0
-    default = npt.NptConfig()
-    assert npt.total_steps(default) == 300 + 4 * (30 + 100)
+    default = npt.NptConfig()  # 'fixed' by default: no lattice stages
+    assert default.lattice_mode == "fixed" and npt.total_steps(default) == 300 + 4 * 100
