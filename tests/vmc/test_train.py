@@ -257,7 +257,8 @@ def test_virial_pressure_is_minus_dE_dOmega_of_the_scaled_cell(float64):
     every walker (Eq. S3 metric; Ewald is homogeneous of degree -1), so the virial pressure equals
     -dE/dOmega: checked by central differences, electrons and protons quantum, triclinic cell."""
     from qsolid import lattice as lat
-    from qsolid.vmc.train import initial_state, virial_pressure_gpa
+    from qsolid.vmc.runstate import initial_state
+    from qsolid.vmc.train import virial_pressure_gpa
     from qsolid.units import ha_bohr3_to_gpa
     from qsolid.vmc.problem import build_problem
 
