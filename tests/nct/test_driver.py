@@ -41,6 +41,7 @@ class _StopAfter:
         return self.polls < 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level_mixing", [False, True])
 def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch, level_mixing):
     reference = driver.run(_config(level_mixing), tmp_path / "straight")
@@ -113,6 +114,7 @@ def _logged_cells(run_dir):
     return np.array(cells), np.array(stresses), np.array(final)
 
 
+@pytest.mark.slow
 def test_constant_pressure_averages_cells_and_resumes(tmp_path):
     """Updates at steps 2, 4, 6; the last is one step from the mean cell and stress of the windows at 4 and 6."""
     cfg = _argon_npt_config()

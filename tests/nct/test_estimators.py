@@ -27,6 +27,7 @@ def test_local_energy_of_excited_harmonic_state_is_exact():
     assert abs(energy - (0.7 * 3.5 + 1.3 * 1.5)) < 1e-12
 
 
+@pytest.mark.slow
 def test_ndco4_free_energy_and_entropy_exact_with_zero_variance():
     temperature, levels, walkers = 1.0, 30, 256
     vibrations = _vibrations(surfaces.ndco(4), 4)

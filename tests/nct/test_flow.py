@@ -24,6 +24,7 @@ def test_identity_at_initialisation():
     assert abs(log_det) < 1e-15
 
 
+@pytest.mark.slow
 def test_inverse_and_log_determinant():
     for dimension in (1, 4):
         params = _random_params(dimension)

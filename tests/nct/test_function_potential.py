@@ -21,6 +21,7 @@ def _short(path):
     return config.from_dict(data)
 
 
+@pytest.mark.slow
 def test_function_reproduces_the_builtin_quartic(tmp_path):
     """Same seed, same steps: the function's V is the built-in quartic up to the order of float operations,
     so every sampled number agrees to float64 round-off, amplified over 12 steps (not to the error bar)."""

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.usefixtures("float64")
 MODEL = Path(__file__).resolve().parents[2] / "examples" / "data" / "lithium-dp0" / "lithium_dp0.dp"
 
 
+@pytest.mark.slow
 def test_regression_energy_force_pressure():
     from qsolid.nct import dp_surface, surfaces
 
@@ -32,6 +33,7 @@ def test_regression_energy_force_pressure():
     assert abs(pressure_gpa / 3.038690200213091 - 1) < 1e-8
 
 
+@pytest.mark.slow
 def test_bcc222_harmonic_reference():
     from qsolid.nct import config, driver, harmonic
 

@@ -81,6 +81,7 @@ def _banded(skew):
     return out
 
 
+@pytest.mark.slow
 def test_level_mixing_reaches_the_exact_quartic_free_energy():
     """The exact 1D quartic F (beta = 1) from walkers, beyond the 0.75 % limit of Eq. 6 alone.
 

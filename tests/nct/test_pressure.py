@@ -26,6 +26,7 @@ def _spring_crystal():
     return surfaces.Surface(energy=energy, differentiable=True), reference
 
 
+@pytest.mark.slow
 def test_virial_theorem_gives_zero_stress():
     surface, reference = _spring_crystal()
     modes = phonons.normal_modes(phonons.hessian(surface, reference), reference)

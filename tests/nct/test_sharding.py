@@ -1,5 +1,6 @@
 """The same run on two (forced host) devices gives the numbers of the one-device run."""
 
+import pytest
 import json
 import os
 import subprocess
@@ -26,6 +27,7 @@ print(json.dumps(summary["free_energy"]))
 """
 
 
+@pytest.mark.slow
 def test_two_devices_reproduce_one_device(tmp_path):
     single = driver.run(config.from_dict(CONFIG), tmp_path / "one")["free_energy"]
     environment = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")

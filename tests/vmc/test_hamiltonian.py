@@ -41,6 +41,7 @@ def _eq_s3_kinetic(log_psi, electrons, lattice):
         {"system.structure": "h2-molecule", "system.box_bohr": 8.0},
     ],
 )
+@pytest.mark.slow
 def test_forward_laplacian_matches_hessian_and_eq_s3(float64, overrides):
     config = load_config(overrides={"network.one_electron_width": 8, "network.two_electron_width": 4, "network.determinants": 2, **overrides})
     system = build_system(config.system)

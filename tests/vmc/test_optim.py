@@ -27,6 +27,7 @@ def _step(overrides):
     return state.params, new
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("electronic", ["kfac", "adam"])
 def test_chi_takes_adam_steps_of_the_nuclear_learning_rate(electronic):
     """Adam's first step is lr * g / (|g| + eps): every chi parameter with a gradient moves by lr_chi."""

@@ -1,5 +1,6 @@
 """Pretraining: the network's determinants approach the periodic Hartree-Fock determinant."""
 
+import pytest
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,6 +30,7 @@ def test_span_residual_ignores_orbital_mixing_but_not_span(float64):
     assert float(span_residual(other, hf)) > 0.5
 
 
+@pytest.mark.slow
 def test_pretraining_brings_complex_supercell_to_hartree_fock(tmp_path):
     """4-atom bcc cell at r_s = 1.31 (partly filled k shell, complex orbitals)."""
     config = load_config(

@@ -192,6 +192,7 @@ def test_non_finite_local_energy_is_rewound(tmp_path):
     assert any(jax.tree.leaves(changed))
 
 
+@pytest.mark.slow
 def test_float64_adam_run_then_evaluate_and_plot_commands(tmp_path, capsys):
     from qsolid.cli import main
 

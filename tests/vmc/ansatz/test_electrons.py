@@ -36,6 +36,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overrides", CASES)
 def test_antisymmetric_under_same_spin_exchange(float64, overrides):
     system, wavefunction, params, e, nuclei = _setup(overrides)
