@@ -14,13 +14,17 @@ The pressure follows from the virial P = (2K + V) / (3 Omega):
     Delta P = (2 Delta T + Delta V) N / (3 Omega) = omega_p / (4 Omega),
 
 which is also -d(Delta E)/d(Omega) at fixed N. These are leading-order values for a
-homogeneous electron density; the S(k) estimator that measures the coefficient in the
-crystal itself is not implemented yet.
+homogeneous electron density; qsolid.structure_factor measures the potential part in the crystal
+itself from S(k).
 """
 
 import math
 
 NAME = "two-body leading order: Delta T = Delta V = omega_p / (4 N) per electron (Chiesa et al. 2006)"
+STRUCTURE_FACTOR_NAME = (
+    "two-body, potential from S(k) on the smallest shell: Delta V = 2 pi N a / Omega with a = S(k_1) / k_1^2;"
+    " kinetic to leading order, Delta T = omega_p / (4 N) per electron (Chiesa et al. 2006)"
+)
 
 
 def plasma_frequency_ha(n_electrons: int, volume_bohr3: float) -> float:

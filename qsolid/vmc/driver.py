@@ -254,22 +254,31 @@ MOLECULES_IN_A_BOX = ("h2-molecule", "h-atom")
 
 
 def finite_size_corrected(summary: dict, config, system, volume_bohr3: float) -> dict:
-    """The energy per atom and virial pressure with the two-body finite-size correction added
-    (qsolid.finite_size), under their own keys beside the raw values; nothing for a molecule in a
-    box, for jellium's plane-wave determinant (no Jastrow) or without the raw values."""
+    """The energy per atom and virial pressure with the two-body finite-size corrections added, under
+    their own keys beside the raw values: `*_corrected_*` the leading-order values (qsolid.finite_size),
+    `*_corrected_sk_*` the potential part measured from S(k) (qsolid.structure_factor) with the
+    leading-order kinetic part. Nothing for a molecule in a box, for jellium's plane-wave determinant
+    (no Jastrow) or without the raw values."""
     if config.system.structure in MOLECULES_IN_A_BOX or config.network.ansatz == "slater":
         return {}
-    n_electrons = system.n_electrons
-    energy = finite_size.two_body_energy_ha(n_electrons, volume_bohr3) / system.n_nuclei
-    out = {"finite_size_correction": finite_size.NAME, "finite_size_energy_per_atom_ha": energy}
-    if "energy_per_atom_ha" in summary:
-        out["energy_per_atom_corrected_ha"] = summary["energy_per_atom_ha"] + energy
-        out["energy_per_atom_corrected_error_ha"] = summary["energy_per_atom_error_ha"]
-    if "virial_pressure_gpa" in summary:
-        pressure = units.ha_bohr3_to_gpa(finite_size.two_body_pressure_ha_bohr3(n_electrons, volume_bohr3))
-        out["finite_size_pressure_gpa"] = pressure
-        out["virial_pressure_corrected_gpa"] = summary["virial_pressure_gpa"] + pressure
-        out["virial_pressure_corrected_error_gpa"] = summary["virial_pressure_error_gpa"]
+    n_electrons, n_atoms = system.n_electrons, system.n_nuclei
+    kinetic = 0.5 * finite_size.two_body_energy_ha(n_electrons, volume_bohr3)  # Delta T = Delta V = omega_p / 4
+    out = {"finite_size_correction": finite_size.NAME, "finite_size_energy_per_atom_ha": 2 * kinetic / n_atoms}
+    corrections = {"": (kinetic, 0.0)}
+    if "finite_size_potential_sk_ha" in summary:
+        out["finite_size_correction_sk"] = finite_size.STRUCTURE_FACTOR_NAME
+        corrections["_sk"] = (summary["finite_size_potential_sk_ha"], summary["finite_size_potential_sk_error_ha"])
+        out["finite_size_sk_energy_per_atom_ha"] = (kinetic + corrections["_sk"][0]) / n_atoms
+    for suffix, (potential, potential_error) in corrections.items():
+        if "energy_per_atom_ha" in summary:
+            out[f"energy_per_atom_corrected{suffix}_ha"] = summary["energy_per_atom_ha"] + (kinetic + potential) / n_atoms
+            out[f"energy_per_atom_corrected{suffix}_error_ha"] = float(np.hypot(summary["energy_per_atom_error_ha"], potential_error / n_atoms))
+        if "virial_pressure_gpa" in summary:
+            pressure = units.ha_bohr3_to_gpa((2 * kinetic + potential) / (3 * volume_bohr3))
+            out[f"finite_size{suffix}_pressure_gpa"] = pressure
+            out[f"virial_pressure_corrected{suffix}_gpa"] = summary["virial_pressure_gpa"] + pressure
+            error = units.ha_bohr3_to_gpa(potential_error / (3 * volume_bohr3))
+            out[f"virial_pressure_corrected{suffix}_error_gpa"] = float(np.hypot(summary["virial_pressure_error_gpa"], error))
     return out
 
 

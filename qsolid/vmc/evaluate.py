@@ -18,17 +18,23 @@ nuclear coordinates (the nuclei scaled with the cell), which is the
 thermodynamic pressure when the forces on the nuclei vanish. Both hold for
 the exact eigenstate; for a variational wavefunction the estimator carries
 an error of first order in the wavefunction error.
+
+Each step also measures the charge density's Fourier components on the smallest shells of the
+cell's reciprocal vectors, which give the static structure factor S(k) and its finite-size
+correction of the potential energy (qsolid.structure_factor).
 """
 
 import io
 import logging
 import time
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from qsolid import checkpoint
 from qsolid import lattice as lat
+from qsolid import structure_factor
 from qsolid.progress import Progress, Silent
 from qsolid.rundir import atomic_write_bytes
 from qsolid.runloop import run_steps
@@ -52,12 +58,29 @@ SERIES = (
     "proton_acceptance",
     "seconds",
 )
+DENSITY_SERIES = ("rho_sq", "rho_re", "rho_im")
+"""Per-step arrays of the structure factor (qsolid.structure_factor.step_values)."""
+STRUCTURE_FACTOR_SHELLS = 4
 EVALUATION_STREAM = 7
 SAMPLED_WALKERS = 16
 """Walkers per evaluation step whose nuclear positions are kept in samples.npz (structure analysis)."""
 
 
-def _measure_step(problem, state: State, key):
+def _density_measure(problem, lattice):
+    """(jitted walkers -> the structure factor's step values, shells): on the cell of the evaluation."""
+    modes, shell_index, shell_k = structure_factor.shells(lattice, STRUCTURE_FACTOR_SHELLS)
+    system = problem.system
+
+    def measure(walkers):
+        return structure_factor.step_values(
+            walkers.electrons, walkers.nuclei, np.asarray(system.nuclear_charges, dtype=np.float64),
+            system.quantum_nuclei, modes, shell_index, len(shell_k),
+        )
+
+    return jax.jit(measure), (shell_index, shell_k)
+
+
+def _measure_step(problem, state: State, key, density):
     start = time.perf_counter()
     sweeps = problem.config.evaluation.sweeps_per_step
     walkers, acceptance, proton_acceptance = sample(problem, state, state.params, key, sweeps)
@@ -80,6 +103,7 @@ def _measure_step(problem, state: State, key):
     }
     state.walkers = walkers
     values = {k: float(v) for k, v in values.items()}
+    values.update({k: np.asarray(v, dtype=np.float64) for k, v in density(walkers).items()})
     values["seconds"] = time.perf_counter() - start
     return values, np.asarray(walkers.nuclei[:SAMPLED_WALKERS])
 
@@ -92,7 +116,8 @@ def evaluate(problem, state: State, steps: int, run_dir, progress: Progress = Si
     positions go to RUN_DIR/samples.npz for `qsolid analyze`.
     """
     checkpoint_path = run_dir / "evaluation_checkpoint.npz"
-    series = {name: [] for name in SERIES}
+    names = SERIES + DENSITY_SERIES
+    series = {name: [] for name in names}
     samples = []
     if checkpoint_path.exists():
         try:
@@ -100,17 +125,19 @@ def evaluate(problem, state: State, steps: int, run_dir, progress: Progress = Si
         except checkpoint.CorruptCheckpoint as error:
             logging.getLogger("qsolid").warning("evaluation restarts: %s", error)
             metadata = {"training_step": None}
-        if metadata["training_step"] == state.step:
+        if metadata["training_step"] == state.step and all(f"series/{name}" in arrays for name in names):
             state.walkers = problem.shard(checkpoint.unflatten(state.walkers, arrays, "walkers/"))
-            series = {name: list(arrays[f"series/{name}"][:steps]) for name in SERIES}
+            series = {name: list(arrays[f"series/{name}"][:steps]) for name in names}
             samples = list(arrays["samples"][:steps])
     if not series["energy"]:
         state = burn_in(problem, state, problem.config.sampling.burn_in_sweeps)
+    density, shells = _density_measure(problem, state.lattice)
 
     def step(done):
-        values, nuclei = _measure_step(problem, state, step_key(problem.config.seed, done, stream=EVALUATION_STREAM))
+        key = step_key(problem.config.seed, done, stream=EVALUATION_STREAM)
+        values, nuclei = _measure_step(problem, state, key, density)
         samples.append(nuclei)
-        for name in SERIES:
+        for name in names:
             series[name].append(values[name])
         return values
 
@@ -123,7 +150,10 @@ def evaluate(problem, state: State, steps: int, run_dir, progress: Progress = Si
     save(steps)
     if not problem.system.is_jellium:  # no nuclei to sample
         _write_samples(problem, np.asarray(samples), state.lattice, run_dir / "samples.npz")
-    return summarise(problem, series), True
+    results = summarise(problem, series)
+    volume = float(lat.volume(state.lattice))
+    results.update(structure_factor.summarise(*(series[n] for n in DENSITY_SERIES), *shells, problem.system.n_electrons, volume))
+    return results, True
 
 
 def _write_samples(problem, samples, lattice, path) -> None:

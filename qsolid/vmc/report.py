@@ -32,10 +32,14 @@ def markdown(summary: dict, config) -> str:
     ]
     if "energy_per_atom_corrected_ha" in summary:
         lines.append(f"| energy per atom + two-body finite-size correction | {_value(summary, 'energy_per_atom_corrected_ha', 'Ha')} |")
+    if "energy_per_atom_corrected_sk_ha" in summary:
+        lines.append(f"| energy per atom + two-body correction from S(k) | {_value(summary, 'energy_per_atom_corrected_sk_ha', 'Ha')} |")
     if "virial_pressure_gpa" in summary:
         lines.append(f"| virial pressure (raw) | {_value(summary, 'virial_pressure_gpa', 'GPa', 1)} |")
     if "virial_pressure_corrected_gpa" in summary:
         lines.append(f"| virial pressure + two-body finite-size correction | {_value(summary, 'virial_pressure_corrected_gpa', 'GPa', 1)} |")
+    if "virial_pressure_corrected_sk_gpa" in summary:
+        lines.append(f"| virial pressure + two-body correction from S(k) | {_value(summary, 'virial_pressure_corrected_sk_gpa', 'GPa', 1)} |")
     if "variance_ha2" in summary:
         lines.append(f"| variance of the local energy (per cell) | {summary['variance_ha2']:.4f} Ha² |")
     if "enthalpy_per_atom_ha" in summary:
@@ -49,8 +53,9 @@ def markdown(summary: dict, config) -> str:
         lines.append(f"| Hartree–Fock energy per atom (starting cell, nuclei at their start positions) | {summary['hartree_fock_energy_per_atom_ha']:.6f} Ha |")
     lines += [""]
     if "finite_size_correction" in summary:
-        lines += [f"Finite-size correction: {summary['finite_size_correction']}; raw and corrected values are"
-                  " reported side by side, never mixed.", ""]
+        lines += [f"Finite-size correction: {summary['finite_size_correction']}"
+                  + (f"; from S(k): {summary['finite_size_correction_sk']}" if "finite_size_correction_sk" in summary else "")
+                  + "; raw and corrected values are reported side by side, never mixed.", ""]
     if "final_shortest_distance_angstrom" in summary:
         lines += [f"Structures: `final.cif` is a sampled configuration (shortest distance"
                   f" {summary['final_shortest_distance_angstrom']:.3f} Å); `mean_positions.cif` holds the mean positions.", ""]

@@ -27,6 +27,7 @@ from qsolid.schema import ConfigError, to_dict
 from qsolid.system import build_system
 
 AVERAGED = (
+    "finite_size_potential_sk",
     "energy",
     "energy_per_atom",
     "energy_per_electron",
