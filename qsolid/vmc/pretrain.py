@@ -92,11 +92,11 @@ def span_residual(network, target):
 
 def make_pretrain_loss(spec):
     # The same fit for either network: both expose orbitals(params, spec, e, n) -> (matrices, ...).
-    network = mpnn_ansatz if isinstance(spec, mpnn_ansatz.MpnnSpec) else electron_ansatz
+    ansatz = mpnn_ansatz if isinstance(spec, mpnn_ansatz.MpnnSpec) else electron_ansatz
 
     def loss(electron_params, electrons_batch, nuclei_batch, targets):
         def one(e, n):
-            return network.orbitals(electron_params, spec, e, n)[0]
+            return ansatz.orbitals(electron_params, spec, e, n)[0]
 
         matrices = jax.vmap(one)(electrons_batch, nuclei_batch)
         total = 0.0

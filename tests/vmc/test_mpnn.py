@@ -118,3 +118,26 @@ def test_quantum_protons_run_end_to_end(tmp_path):
     assert 0 < summary["proton_acceptance"] <= 1
     assert "(6163 electrons" not in (tmp_path / "h2" / "qsolid.log").read_text()  # the tiny widths, not the defaults
     assert "2 nuclei)" in (tmp_path / "h2" / "qsolid.log").read_text()
+
+
+
+def test_pretraining_fits_the_backflow_orbitals(float64):
+    """The pretraining loss reads the mpnn orbitals: zero for targets in their span, not for random ones."""
+    from qsolid.vmc.ansatz import mpnn
+    from qsolid.vmc.pretrain import make_pretrain_loss
+
+    overrides = {**TINY, "precision": "float64", "system.supercell": [2, 1, 1], "network.determinants": 1}
+    system = build_system(load_config(overrides=overrides).system)
+    wavefunction = make_wavefunction(system, load_config(overrides=overrides).network)
+    spec = wavefunction.electron_spec
+    params = wavefunction.init(jax.random.PRNGKey(0))["electrons"]
+    rng = np.random.default_rng(0)
+    electrons = jax.numpy.asarray(rng.uniform(size=(8, system.n_electrons, 3)))
+    nuclei = jax.numpy.broadcast_to(jax.numpy.asarray(system.nuclear_fractional), (8, system.n_nuclei, 3))
+    matrices = jax.vmap(lambda e, n: mpnn.orbitals(params, spec, e, n)[0])(electrons, nuclei)
+    loss = make_pretrain_loss(spec)
+    mixing = rng.normal(size=(2, 2)) + 1j * rng.normal(size=(2, 2))
+    in_span = [np.einsum("ab,wbe->wae", mixing, m[:, 0]) for m in matrices]  # recombined orbitals: same determinant
+    random = [rng.normal(size=m[:, 0].shape) + 1j * rng.normal(size=m[:, 0].shape) for m in matrices]
+    assert float(loss(params, electrons, nuclei, in_span)) < 1e-8
+    assert float(loss(params, electrons, nuclei, random)) > 0.1
