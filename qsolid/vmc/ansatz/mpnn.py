@@ -32,8 +32,9 @@ the electron-proton correlations. For one walker with fractional coordinates s_a
            + sum_i w_e . h_i^T + sum_I w_n . h_I^T,
    c = 1/4 (parallel) or 1/2 (antiparallel) as in qsolid.vmc.ansatz.electrons. The
    electron-nucleus term has slope -Z_I at d_iI = 0 and the electron pair terms slope c: the
-   Kato cusps of clamped nuclei, exactly. The readout w_e, w_n starts at zero, so the
-   network starts from a Slater-Jastrow state.
+   Kato cusps of clamped nuclei, exactly. gamma starts at half the mean distance between
+   nuclei, alpha at 1 bohr; the readout w_e, w_n starts at zero, so the network starts from a
+   Slater-Jastrow state.
 
 Quantum nuclei. The proton nodes take part in every round, so phi(r, R) carries the
 electron-proton and proton-proton correlations through one network. The Hamiltonian
@@ -323,12 +324,9 @@ def apply(params, spec: MpnnSpec, electrons, nuclei):
     return phase, log_abs
 
 
-def _nuclear_pairs(n_nuclei: int):
-    return np.triu_indices(n_nuclei, k=1)
-
-
 def _nuclear_pair_distances(spec: MpnnSpec, nuclei):
-    first, second = _nuclear_pairs(spec.n_nuclei)
+    """Periodic distances d_IJ of the pairs I < J."""
+    first, second = np.triu_indices(spec.n_nuclei, k=1)
     return features.pair_features(nuclei[first] - nuclei[second], jnp.asarray(spec.feature_lattice, nuclei.dtype))[1]
 
 
