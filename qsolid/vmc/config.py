@@ -85,11 +85,14 @@ class SystemConfig:
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
-    ansatz: Literal["neural", "slater"] = option(
+    ansatz: Literal["neural", "slater", "mpnn"] = option(
         "neural",
-        "'neural': the DeepSolid-style network (Alg. 2); 'slater': the plane-wave Slater determinant\n"
-        "alone (occupied k-set of the twist, no parameters; its energy is the Hartree-Fock energy of\n"
-        "jellium), for clamped nuclei and optimisation.steps = 0.",
+        "'neural': the DeepSolid-style network (Alg. 2); 'mpnn': a message-passing network over\n"
+        "electrons and protons on equal footing feeding backflow plane-wave orbitals and a cusp\n"
+        "Jastrow factor (seed 004, qsolid.vmc.ansatz.mpnn; widths mpnn_*, and determinants, jastrow,\n"
+        "nuclear_pair_width_bohr below); 'slater': the plane-wave Slater determinant alone (occupied\n"
+        "k-set of the twist, no parameters; its energy is the Hartree-Fock energy of jellium), for\n"
+        "clamped nuclei and optimisation.steps = 0.",
     )
     one_electron_width: int = option(32, "Width of the one-electron stream h_i (Alg. 2).")
     two_electron_width: int = option(8, "Width of the two-electron stream h_ij (Alg. 2).")
@@ -101,10 +104,16 @@ class NetworkConfig:
     nuclear_pair_width_bohr: float = option(
         0.15, "Initial spread of each pair distance in |chi|^2 (sets sigma_IJ = 1 / (2 width), Eq. 3)."
     )
+    mpnn_node_width: int = option(32, "'mpnn': width of the node (particle) states h_a.")
+    mpnn_edge_width: int = option(16, "'mpnn': width of the edge (pair) states e_ab.")
+    mpnn_rounds: int = option(2, "'mpnn': rounds of edge and node updates (message passing).")
 
     def check(self):
         require(self.nuclear_pair_width_bohr > 0, "nuclear_pair_width_bohr", "must be > 0")
-        for name in ("one_electron_width", "two_electron_width", "layers", "determinants", "nuclear_width", "nuclear_layers"):
+        for name in (
+            "one_electron_width", "two_electron_width", "layers", "determinants", "nuclear_width", "nuclear_layers",
+            "mpnn_node_width", "mpnn_edge_width", "mpnn_rounds",
+        ):
             require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
 
 

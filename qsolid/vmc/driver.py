@@ -17,6 +17,7 @@ import json
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import tomli_w
 
@@ -170,6 +171,11 @@ def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progre
         logger.info("resumed from %s (step %d)", latest.name, state.step)
     else:
         state = runstate.initial_state(problem)
+    counts = {part: sum(int(np.size(leaf)) for leaf in jax.tree.leaves(tree)) for part, tree in state.params.items()}
+    described = ", ".join(f"{count} {part}" for part, count in counts.items())
+    message = f"wavefunction '{config.network.ansatz}': {sum(counts.values())} parameters ({described})"
+    logger.info(message)
+    progress.note(message)
     hf_energy = _pretrain_if_needed(problem, state, run_dir, logger, progress)
     if not state.burned_in:
         progress.note(f"burn-in: {config.sampling.burn_in_sweeps} sweeps (compiling the sampler)")

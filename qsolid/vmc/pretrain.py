@@ -1,9 +1,9 @@
 """Pretraining: fit the neural orbitals to periodic Hartree-Fock orbitals.
 
 Before the energy is minimised, every determinant's orbital matrix
-phi^sigma_kj of the network (qsolid.vmc.ansatz.electrons) is fitted to the
-occupied Hartree-Fock orbitals of the same cell and twist (qsolid.vmc.hartree_fock,
-PySCF) evaluated at the walkers' electron positions. A determinant depends only
+phi^sigma_kj of the network (qsolid.vmc.ansatz.electrons, or the backflow orbitals of
+qsolid.vmc.ansatz.mpnn) is fitted to the occupied Hartree-Fock orbitals of the same
+cell and twist (qsolid.vmc.hartree_fock, PySCF) evaluated at the walkers' electron positions. A determinant depends only
 on the span of its orbitals, and at the Gamma point of a supercell the HF
 orbitals of a degenerate shell are arbitrary real mixtures of the plane-wave
 states the network is built from; so the loss is the relative least-squares
@@ -27,6 +27,7 @@ import optax
 
 from qsolid import lattice as lat
 from qsolid.vmc.ansatz import electrons as electron_ansatz
+from qsolid.vmc.ansatz import mpnn as mpnn_ansatz
 from qsolid.vmc.hartree_fock import hartree_fock, occupied_orbitals
 from qsolid.vmc.step import step_key
 
@@ -90,9 +91,12 @@ def span_residual(network, target):
 
 
 def make_pretrain_loss(spec):
+    # The same fit for either network: both expose orbitals(params, spec, e, n) -> (matrices, ...).
+    ansatz = mpnn_ansatz if isinstance(spec, mpnn_ansatz.MpnnSpec) else electron_ansatz
+
     def loss(electron_params, electrons_batch, nuclei_batch, targets):
         def one(e, n):
-            return electron_ansatz.orbitals(electron_params, spec, e, n)[0]
+            return ansatz.orbitals(electron_params, spec, e, n)[0]
 
         matrices = jax.vmap(one)(electrons_batch, nuclei_batch)
         total = 0.0

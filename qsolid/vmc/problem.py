@@ -227,9 +227,10 @@ def build_problem(config) -> Problem:
 
 
 def nuclear_network(system: System, network):
-    """The nuclear wavefunction chi (Alg. 1) for quantum nuclei; None when clamped or for a single
-    nucleus, which has no pairs (chi = 1: its motion relative to the electrons lives in phi)."""
-    if not system.quantum_nuclei or system.n_nuclei == 1:
+    """The nuclear wavefunction chi (Alg. 1) for quantum nuclei; None when clamped, for a single
+    nucleus, which has no pairs (chi = 1: its motion relative to the electrons lives in phi), or for
+    the 'mpnn' ansatz, whose protons are nodes of its own network (qsolid.vmc.ansatz.mpnn)."""
+    if not system.quantum_nuclei or system.n_nuclei == 1 or network.ansatz == "mpnn":
         return None
     spec = nuclei_ansatz.make_spec(system.n_nuclei, system.lattice, network.nuclear_width, network.nuclear_layers)
     reference = jnp.asarray(system.nuclear_fractional)

@@ -3,7 +3,9 @@
 phi is the electronic network (Alg. 2), or with network.ansatz = 'slater' the
 parameter-free plane-wave determinant (qsolid.vmc.ansatz.slater); chi the nuclear
 one (Alg. 1, Eq. 3), present only when the nuclei are quantum. Parameters are a dict
-{"electrons": ..., "nuclei": ...}; both are optimised together.
+{"electrons": ..., "nuclei": ...}; both are optimised together. With network.ansatz =
+'mpnn' (qsolid.vmc.ansatz.mpnn) "electrons" holds the whole message-passing network over
+electrons and protons and "nuclei" the R-only pair factor chi of its quantum nuclei.
 """
 
 import dataclasses
@@ -11,8 +13,9 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from qsolid.vmc.ansatz import electrons, slater
+from qsolid.vmc.ansatz import electrons, mpnn, slater
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +32,7 @@ class Wavefunction:
     """init(key) -> params"""
     apply_parts: Callable
     """apply_parts(params, electrons_frac, nuclei_frac) -> (arg phi, ln|phi|, ln chi) for one walker"""
-    electron_spec: electrons.ElectronAnsatzSpec | slater.SlaterSpec
+    electron_spec: electrons.ElectronAnsatzSpec | slater.SlaterSpec | mpnn.MpnnSpec
 
     def apply(self, params, electron_positions, nuclear_positions):
         """(phase, log|Psi|) for one walker."""
@@ -42,9 +45,11 @@ class Wavefunction:
 
 
 def make_wavefunction(system, network_config, nuclear_network: NuclearNetwork | None = None) -> Wavefunction:
-    """Psi = phi (clamped nuclei) or chi * phi when a nuclear network is given."""
+    """Psi = phi (clamped nuclei) or chi * phi when a nuclear network is given ('mpnn' builds its own chi)."""
     if getattr(network_config, "ansatz", "neural") == "slater":
         return _slater_wavefunction(system)
+    if getattr(network_config, "ansatz", "neural") == "mpnn":
+        return _mpnn_wavefunction(system, network_config)
     spec = electrons.make_spec(system, network_config)
 
     def init(key):
@@ -72,3 +77,24 @@ def _slater_wavefunction(system) -> Wavefunction:
         return phase, log_abs, jnp.zeros((), log_abs.dtype)
 
     return Wavefunction(init=lambda key: {"electrons": {}}, apply_parts=apply_parts, electron_spec=spec)
+
+
+def _mpnn_wavefunction(system, network_config) -> Wavefunction:
+    """The message-passing network; with two or more quantum nuclei also its pair factor chi."""
+    spec = mpnn.make_spec(system, network_config)
+    has_chi = system.quantum_nuclei and system.n_nuclei > 1
+    reference = np.asarray(system.nuclear_fractional)
+
+    def init(key):
+        params = {"electrons": mpnn.init(key, spec)}
+        if has_chi:
+            params["nuclei"] = mpnn.init_nuclear_pairs(spec, reference, network_config.nuclear_pair_width_bohr)
+        return params
+
+    def apply_parts(params, electron_positions, nuclear_positions):
+        phase, log_phi = mpnn.apply(params["electrons"], spec, electron_positions, nuclear_positions)
+        if not has_chi:
+            return phase, log_phi, jnp.zeros((), log_phi.dtype)
+        return phase, log_phi, mpnn.log_chi(params["nuclei"], spec, nuclear_positions)
+
+    return Wavefunction(init=init, apply_parts=apply_parts, electron_spec=spec)
