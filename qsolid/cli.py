@@ -8,6 +8,7 @@ Invalid input (a :class:`~qsolid.schema.ConfigError`) prints one line and exits 
 import argparse
 import sys
 
+from qsolid import compilation_cache
 from qsolid.rundir import exit_on_sigterm
 from qsolid.schema import ConfigError
 
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    compilation_cache.configure()  # before jax is imported: a resume loads its compiled programs
     with exit_on_sigterm():  # from the start: imports and set-up take seconds
         return _main(argv)
 
