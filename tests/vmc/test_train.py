@@ -310,6 +310,9 @@ def test_main_job_shortened_runs_end_to_end(tmp_path, capsys):
     assert ("still moving" in report) != ("(converged)" in report)
     assert summary["boundary_condition"] == "gamma" and summary["cell_converged"] in (True, False)
     assert summary["energy_per_atom_corrected_ha"] > summary["energy_per_atom_ha"]  # omega_p / 2 per cell is added
+    # The potential part measured from S(k) on the smallest shell, beside the leading-order one.
+    assert summary["structure_factor"][0]["s"] > 0 and "energy_per_atom_corrected_sk_ha" in summary
+    assert "from S(k)" in report
 
 
 def test_checkpoint_with_a_foreign_optimiser_state_evaluates_but_does_not_resume(uninterrupted, tmp_path, capsys):
