@@ -36,9 +36,9 @@ def _local_energies(overrides):
 @pytest.mark.slow
 @pytest.mark.parametrize("nuclei", ["clamped", "quantum"])
 def test_sparse_forward_laplacian_and_walker_chunks_give_the_dense_whole_batch_values(nuclei, float64):
-    reference = _local_energies({"system.nuclei": nuclei})
+    reference = _local_energies({"system.nuclei": nuclei, "hamiltonian.sparsity_threshold": 0})
     assert np.all(np.isfinite(reference["energy"])) and np.ptp(reference["energy"]) > 0  # distinct walkers
-    for options in ({"hamiltonian.sparsity_threshold": 6}, {"hamiltonian.walker_chunk": 4}):
+    for options in ({"hamiltonian.sparsity_threshold": 6}, {"hamiltonian.sparsity_threshold": 0, "hamiltonian.walker_chunk": 4}):
         values = _local_energies({"system.nuclei": nuclei, **options})
         for name, expected in reference.items():
             np.testing.assert_allclose(values[name], expected, rtol=1e-10, atol=1e-10, err_msg=f"{options}: {name}")
