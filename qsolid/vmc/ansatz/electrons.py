@@ -279,7 +279,8 @@ def _translation_phase(spec: ElectronAnsatzSpec, nuclei):
 def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei, concatenated=False):
     """(phase, log|phi|) for one walker; electrons (n_e, 3) and nuclei (n_n, 3) fractional.
 
-    concatenated=True: the layers in the form KFAC registers (_one_electron_update), same value."""
+    concatenated=True: the layers in the form KFAC registers (_one_electron_update), same value.
+    """
     matrices, ee_distance = orbitals(params, spec, electrons, nuclei, concatenated)
     phase, log_abs = _sum_of_determinants(matrices)
     if spec.is_complex:
