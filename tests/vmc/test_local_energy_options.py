@@ -50,6 +50,7 @@ def test_walker_chunk_must_divide_the_batch():
         build_problem(load_config(overrides={**TINY, "precision": "float32", "hamiltonian.walker_chunk": 3}))
 
 
+@pytest.mark.slow
 def test_sparse_forward_laplacian_keeps_pair_stream_sparse(caplog):
     """folx falls back to dense work, with a warning, on ops it cannot keep sparse (a data-dependent
     select did so in the e-e distance); XLA's deterministic FLOP count shows the saving."""
