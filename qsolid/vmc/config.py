@@ -123,9 +123,10 @@ class HamiltonianConfig:
         "forward", "Kinetic energy by folx's forward Laplacian, or by the full Hessian (reference, slower)."
     )
     sparsity_threshold: int = option(
-        0,
+        6,
         "folx's forward Laplacian: carry a gradient as sparse while it depends on at most this many\n"
-        "input coordinates (0: always dense). Same numbers, different FLOPs (benchmarks/performance.py).",
+        "input coordinates (0: always dense; 6: the electron pair stream stays sparse). Same numbers,\n"
+        "different FLOPs (benchmarks/folx_sparsity.py).",
     )
     walker_chunk: int = option(
         0,

@@ -19,12 +19,19 @@ fixed cell the feature lattice is the cell itself.
 """
 
 import jax.numpy as jnp
+import numpy as np
 
 TWO_PI = 2.0 * jnp.pi
 
 
-def pair_features(fractional_difference, feature_lattice):
-    """Eq. S2 features, shape (..., 7), and Eq. S1 distances, shape (...)."""
+def pair_features(fractional_difference, feature_lattice, self_pairs=0.0):
+    """Eq. S2 features, shape (..., 7), and Eq. S1 distances, shape (...).
+
+    self_pairs: 1 where a particle is paired with itself (difference exactly 0), else 0. Its
+    distance is taken as sqrt(d^2 + 1) - 1 = 0, whose derivatives vanish, instead of sqrt(d^2),
+    whose derivative is infinite at 0; a constant shift, unlike a data-dependent select, keeps the
+    tangents of folx's sparse forward Laplacian sparse. Distinct particles meeting exactly is a
+    Coulomb singularity and is left to the energy."""
     omega = TWO_PI * fractional_difference
     sin, cos = jnp.sin(omega), jnp.cos(omega)
     metric = feature_lattice @ feature_lattice.T
@@ -32,17 +39,11 @@ def pair_features(fractional_difference, feature_lattice):
     distance_sq = jnp.einsum("...k,kl,...l->...", one_minus_cos, metric, one_minus_cos) + jnp.einsum(
         "...k,kl,...l->...", sin, metric, sin
     )
-    distance = _safe_sqrt(distance_sq) / TWO_PI
+    distance = (jnp.sqrt(distance_sq + self_pairs) - self_pairs) / TWO_PI
     features = jnp.concatenate(
         [sin @ feature_lattice / TWO_PI, cos @ feature_lattice / TWO_PI, distance[..., None]], axis=-1
     )
     return features, distance
-
-
-def _safe_sqrt(x):
-    """sqrt with a finite (zero) derivative at x = 0, used where a pair coincides with itself."""
-    positive = x > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
 
 
 def electron_nuclear(electrons, nuclei, feature_lattice):
@@ -52,4 +53,5 @@ def electron_nuclear(electrons, nuclei, feature_lattice):
 
 def electron_electron(electrons, feature_lattice):
     """Features (n_e, n_e, 7) and distances (n_e, n_e) of electron pairs (diagonal d = 0)."""
-    return pair_features(electrons[:, None, :] - electrons[None, :, :], feature_lattice)
+    self_pairs = np.eye(electrons.shape[0], dtype=electrons.dtype)
+    return pair_features(electrons[:, None, :] - electrons[None, :, :], feature_lattice, self_pairs)

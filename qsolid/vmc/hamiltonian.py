@@ -67,8 +67,11 @@ def laplacian_and_gradient(f: Callable, y, method: Literal["forward", "hessian"]
     """Laplacians (k,) and gradients (k, n) of the k outputs of f at the flat point y.
 
     sparsity_threshold: folx keeps a gradient sparse while it depends on at most this many
-    inputs (0: dense throughout); the result is the same, the work is not."""
+    inputs (0: dense throughout); the result is the same, the work is not. A threshold reaching the
+    number of inputs keeps everything sparse, all bookkeeping and no saving: dense then."""
     if method == "forward":
+        if sparsity_threshold >= y.size:
+            sparsity_threshold = 0
         result = folx.forward_laplacian(f, sparsity_threshold=sparsity_threshold)(y)
         return result.laplacian, result.jacobian.dense_array.T  # folx stores (inputs, outputs)
     return jnp.trace(jax.hessian(f)(y), axis1=1, axis2=2), jax.jacfwd(f)(y)

@@ -173,16 +173,33 @@ def _residual(update, previous):
     return update + previous if update.shape == previous.shape else update
 
 
-def _streams(params, spec, en_features, ee_features):
+def _one_electron_update(dense, spec, one, two, concatenated):
+    """tanh(V f_i + b) with f_i = [h_i, <h_j>_up, <h_j>_down, <h_ij>_j in up, <h_ij>_j in down].
+
+    concatenated=False takes V f_i by blocks of V's rows: the spin means are the same for every
+    electron, so their products are formed once per walker, not once per electron, and under folx
+    the tangents of h_i (3 coordinates in the first layer) stay sparse. concatenated=True forms f_i,
+    the layer KFAC recognises as one dense block (qsolid.vmc.optim's loss).
+    """
+    means_one = _spin_means(one, spec)
+    means_two = [jnp.mean(two[:, lo:hi], axis=1) for lo, hi in _spin_groups(spec) if hi > lo]
+    if concatenated:
+        f = jnp.concatenate([one, *[jnp.broadcast_to(m, one.shape) for m in means_one], *means_two], axis=-1)
+        return jnp.tanh(_dense(dense, f))
+    widths = [one.shape[-1]] * (1 + len(means_one)) + [m.shape[-1] for m in means_two]
+    own, *blocks = jnp.split(dense["w"], np.cumsum(widths)[:-1], axis=0)
+    shared = dense["b"] + sum(m @ w for m, w in zip(means_one, blocks))
+    pairs = sum(m @ w for m, w in zip(means_two, blocks[len(means_one) :]))
+    return jnp.tanh(one @ own + pairs + shared)
+
+
+def _streams(params, spec, en_features, ee_features, concatenated=False):
     """Interaction layers of Alg. 2 (lines 15-25): final one-electron stream (n_e, width)."""
     n_electrons = en_features.shape[0]
     one = en_features.reshape(n_electrons, -1)
     two = ee_features
     for layer in params["layers"]:
-        means_one = [jnp.broadcast_to(m, one.shape) for m in _spin_means(one, spec)]
-        means_two = [jnp.mean(two[:, lo:hi], axis=1) for lo, hi in _spin_groups(spec) if hi > lo]
-        f = jnp.concatenate([one, *means_one, *means_two], axis=-1)
-        one = _residual(jnp.tanh(_dense(layer["one"], f)), one)
+        one = _residual(_one_electron_update(layer["one"], spec, one, two, concatenated), one)
         if "two" in layer:
             two = _residual(jnp.tanh(_dense(layer["two"], two)), two)
     return one
@@ -237,12 +254,14 @@ def _sum_of_determinants(matrices):
     return jnp.arctan2(imag, real), 0.5 * jnp.log(real**2 + imag**2) + shift
 
 
-def orbitals(params, spec: ElectronAnsatzSpec, electrons, nuclei):
-    """Orbital matrices per spin, (n_det, orbital, electron), and e-e distances for one walker."""
+def orbitals(params, spec: ElectronAnsatzSpec, electrons, nuclei, concatenated=False):
+    """Orbital matrices per spin, (n_det, orbital, electron), and e-e distances for one walker.
+
+    concatenated: the form of the interaction layers (_one_electron_update); the value is the same."""
     feature_lattice = jnp.asarray(spec.feature_lattice, dtype=electrons.dtype)
     en_features, en_distance = features.electron_nuclear(electrons, nuclei, feature_lattice)
     ee_features, ee_distance = features.electron_electron(electrons, feature_lattice)
-    stream = _streams(params, spec, en_features, ee_features)
+    stream = _streams(params, spec, en_features, ee_features, concatenated)
     return _orbital_matrices(params, spec, stream, electrons, en_distance), ee_distance
 
 
@@ -257,9 +276,12 @@ def _translation_phase(spec: ElectronAnsatzSpec, nuclei):
     )
 
 
-def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei):
-    """(phase, log|phi|) for one walker; electrons (n_e, 3) and nuclei (n_n, 3) fractional."""
-    matrices, ee_distance = orbitals(params, spec, electrons, nuclei)
+def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei, concatenated=False):
+    """(phase, log|phi|) for one walker; electrons (n_e, 3) and nuclei (n_n, 3) fractional.
+
+    concatenated=True: the layers in the form KFAC registers (_one_electron_update), same value.
+    """
+    matrices, ee_distance = orbitals(params, spec, electrons, nuclei, concatenated)
     phase, log_abs = _sum_of_determinants(matrices)
     if spec.is_complex:
         phase = phase - _translation_phase(spec, nuclei)

@@ -31,17 +31,24 @@ class Wavefunction:
     init: Callable
     """init(key) -> params"""
     apply_parts: Callable
-    """apply_parts(params, electrons_frac, nuclei_frac) -> (arg phi, ln|phi|, ln chi) for one walker"""
+    """apply_parts(params, electrons_frac, nuclei_frac, concatenated=False) -> (arg phi, ln|phi|, ln chi) for one
+    walker; concatenated=True evaluates phi's layers in the form KFAC registers (the same value, more work;
+    only the 'neural' ansatz has two forms)."""
     electron_spec: electrons.ElectronAnsatzSpec | slater.SlaterSpec | mpnn.MpnnSpec
 
     def apply(self, params, electron_positions, nuclear_positions):
-        """(phase, log|Psi|) for one walker."""
-        phase, log_phi, log_chi = self.apply_parts(params, electron_positions, nuclear_positions)
+        """(phase, log|Psi|) for one walker, in the form KFAC registers: the optimiser's loss calls it."""
+        phase, log_phi, log_chi = self.apply_parts(params, electron_positions, nuclear_positions, concatenated=True)
         return phase, log_phi + log_chi
 
     def log_abs_batch(self, params, electrons_batch, nuclei_batch):
         """log|Psi| for a batch of walkers."""
-        return jax.vmap(lambda e, n: self.apply(params, e, n)[1])(electrons_batch, nuclei_batch)
+
+        def log_abs(electron_positions, nuclear_positions):
+            _, log_phi, log_chi = self.apply_parts(params, electron_positions, nuclear_positions)
+            return log_phi + log_chi
+
+        return jax.vmap(log_abs)(electrons_batch, nuclei_batch)
 
 
 def make_wavefunction(system, network_config, nuclear_network: NuclearNetwork | None = None) -> Wavefunction:
@@ -59,8 +66,8 @@ def make_wavefunction(system, network_config, nuclear_network: NuclearNetwork | 
             params["nuclei"] = nuclear_network.init(nuclear_key)
         return params
 
-    def apply_parts(params, electron_positions, nuclear_positions):
-        phase, log_phi = electrons.apply(params["electrons"], spec, electron_positions, nuclear_positions)
+    def apply_parts(params, electron_positions, nuclear_positions, concatenated=False):
+        phase, log_phi = electrons.apply(params["electrons"], spec, electron_positions, nuclear_positions, concatenated)
         if nuclear_network is None:
             return phase, log_phi, jnp.zeros((), log_phi.dtype)
         return phase, log_phi, nuclear_network.apply(params["nuclei"], nuclear_positions)
@@ -72,7 +79,7 @@ def _slater_wavefunction(system) -> Wavefunction:
     """The plane-wave determinant alone: no parameters (an empty electronic tree), no chi."""
     spec = slater.make_spec(system)
 
-    def apply_parts(params, electron_positions, nuclear_positions):
+    def apply_parts(params, electron_positions, nuclear_positions, concatenated=False):
         phase, log_abs = slater.apply(spec, electron_positions)
         return phase, log_abs, jnp.zeros((), log_abs.dtype)
 
@@ -91,7 +98,7 @@ def _mpnn_wavefunction(system, network_config) -> Wavefunction:
             params["nuclei"] = mpnn.init_nuclear_pairs(spec, reference, network_config.nuclear_pair_width_bohr)
         return params
 
-    def apply_parts(params, electron_positions, nuclear_positions):
+    def apply_parts(params, electron_positions, nuclear_positions, concatenated=False):
         phase, log_phi = mpnn.apply(params["electrons"], spec, electron_positions, nuclear_positions)
         if not has_chi:
             return phase, log_phi, jnp.zeros((), log_phi.dtype)

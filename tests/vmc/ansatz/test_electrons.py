@@ -83,3 +83,13 @@ def test_real_at_gamma_complex_otherwise():
         config = load_config(overrides=overrides)
         spec = electrons.make_spec(build_system(config.system), config.network)
         assert spec.is_complex == expected
+
+
+@pytest.mark.parametrize("overrides", CASES[::2])
+def test_layers_by_blocks_equal_the_concatenated_form_kfac_registers(float64, overrides):
+    system, wavefunction, params, e, nuclei = _setup({"network.layers": 2, **overrides})
+    by_blocks = wavefunction.apply_parts(params, e, nuclei)
+    concatenated = wavefunction.apply_parts(params, e, nuclei, concatenated=True)
+    np.testing.assert_allclose(np.array(by_blocks), np.array(concatenated), rtol=1e-12, atol=1e-12)
+    distinct = wavefunction.apply_parts(params, e.at[0].add(0.01), nuclei)
+    assert abs(float(distinct[1] - by_blocks[1])) > 1e-6  # the comparison is not of constants
