@@ -224,7 +224,8 @@ def init(key, spec: MpnnSpec):
 def _edge_inputs(spec: MpnnSpec, positions):
     """Smooth periodic edge inputs g_ab (N, N, 7), periodic distances d_ab (N, N), fractional differences."""
     difference = positions[:, None, :] - positions[None, :, :]
-    pair, distance = features.pair_features(difference, jnp.asarray(spec.feature_lattice, positions.dtype))
+    self_pairs = np.eye(positions.shape[0], dtype=positions.dtype)  # d = 0 with zero derivatives there
+    pair, distance = features.pair_features(difference, jnp.asarray(spec.feature_lattice, positions.dtype), self_pairs)
     return jnp.concatenate([pair[..., :6], distance[..., None] ** 2], axis=-1), distance, difference
 
 
