@@ -67,10 +67,10 @@ def _start(config: Config, run_dir: Path, resume: bool, progress: Progress) -> d
     if config.pretrain.steps > 0 and config.network.ansatz != "slater":
         check_basis(config.pretrain.basis)
     memory.check(config)  # before any array of the system is built
-    twist_set = len(build_system(config.system).twists) > 1
-    if twist_set:
-        twist_average.single_twist_configs(config)  # refuses what a twist set cannot do, before anything is written
-    problem = None if twist_set else build_problem(config)
+    separate = len(build_system(config.system).twists) > 1 and config.system.twist_mode == "separate"
+    if separate:
+        twist_average.single_twist_configs(config)  # refuses what separate runs cannot do, before anything is written
+    problem = None if separate else build_problem(config)
     if not resume:
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -343,11 +343,17 @@ def _pretrain_if_needed(problem: Problem, state, run_dir: Path, logger, progress
         return rundir.read_json(cached)["energy_ha"]
     logger.info("periodic Hartree-Fock (%s basis)", config.pretrain.basis)
     progress.note(f"periodic Hartree-Fock (PySCF, {config.pretrain.basis} basis)")
-    hf = solve_hartree_fock(problem.system, config.pretrain.basis)
-    rundir.atomic_write_json(cached, {"energy_ha": hf.energy_ha, "basis": config.pretrain.basis})
-    logger.info("Hartree-Fock energy %.6f Ha per cell", hf.energy_ha)
+    hfs = solve_hartree_fock(problem.system, config.pretrain.basis)  # one per twist of the set
+    per_twist = [hf.energy_ha for hf in hfs]
+    energy = float(np.asarray(problem.system.twist_weights) @ np.asarray(per_twist))  # the twist average
+    cache = {"energy_ha": energy, "basis": config.pretrain.basis}
+    if len(hfs) > 1:
+        cache["per_twist_energy_ha"] = per_twist
+    rundir.atomic_write_json(cached, cache)
+    logger.info("Hartree-Fock energy %.6f Ha per cell%s", energy,
+                f" (twist average of {', '.join(f'{e:.6f}' for e in per_twist)})" if len(hfs) > 1 else "")
     if not state.pretrained:
         progress.stage("pretraining", config.pretrain.steps)
-        pretrain(problem, state, hf, logger, progress.advance)
+        pretrain(problem, state, hfs, logger, progress.advance)
         runstate.save_checkpoint(problem, state, run_dir / "checkpoints")  # a kill during the burn-in keeps it
-    return hf.energy_ha
+    return energy

@@ -3,7 +3,8 @@
 phi is the electronic network (Alg. 2), or with network.ansatz = 'slater' the
 parameter-free plane-wave determinant (qsolid.vmc.ansatz.slater); chi the nuclear
 one (Alg. 1, Eq. 3), present only when the nuclei are quantum. Parameters are a dict
-{"electrons": ..., "nuclei": ...}; both are optimised together.
+{"electrons": ..., "nuclei": ...}; both are optimised together. Every walker
+carries its group (its twist of the set, qsolid.vmc.groups), an input of phi.
 """
 
 import dataclasses
@@ -28,17 +29,17 @@ class Wavefunction:
     init: Callable
     """init(key) -> params"""
     apply_parts: Callable
-    """apply_parts(params, electrons_frac, nuclei_frac) -> (arg phi, ln|phi|, ln chi) for one walker"""
+    """apply_parts(params, electrons_frac, nuclei_frac, group) -> (arg phi, ln|phi|, ln chi) for one walker"""
     electron_spec: electrons.ElectronAnsatzSpec | slater.SlaterSpec
 
-    def apply(self, params, electron_positions, nuclear_positions):
-        """(phase, log|Psi|) for one walker."""
-        phase, log_phi, log_chi = self.apply_parts(params, electron_positions, nuclear_positions)
+    def apply(self, params, electron_positions, nuclear_positions, group=0):
+        """(phase, log|Psi|) for one walker of group (twist) `group`."""
+        phase, log_phi, log_chi = self.apply_parts(params, electron_positions, nuclear_positions, group)
         return phase, log_phi + log_chi
 
-    def log_abs_batch(self, params, electrons_batch, nuclei_batch):
-        """log|Psi| for a batch of walkers."""
-        return jax.vmap(lambda e, n: self.apply(params, e, n)[1])(electrons_batch, nuclei_batch)
+    def log_abs_batch(self, params, electrons_batch, nuclei_batch, groups):
+        """log|Psi| for a batch of walkers, `groups` (batch,) their group indices."""
+        return jax.vmap(lambda e, n, g: self.apply(params, e, n, g)[1])(electrons_batch, nuclei_batch, groups)
 
 
 def make_wavefunction(system, network_config, nuclear_network: NuclearNetwork | None = None) -> Wavefunction:
@@ -54,8 +55,8 @@ def make_wavefunction(system, network_config, nuclear_network: NuclearNetwork | 
             params["nuclei"] = nuclear_network.init(nuclear_key)
         return params
 
-    def apply_parts(params, electron_positions, nuclear_positions):
-        phase, log_phi = electrons.apply(params["electrons"], spec, electron_positions, nuclear_positions)
+    def apply_parts(params, electron_positions, nuclear_positions, group=0):
+        phase, log_phi = electrons.apply(params["electrons"], spec, electron_positions, nuclear_positions, group)
         if nuclear_network is None:
             return phase, log_phi, jnp.zeros((), log_phi.dtype)
         return phase, log_phi, nuclear_network.apply(params["nuclei"], nuclear_positions)
@@ -67,8 +68,8 @@ def _slater_wavefunction(system) -> Wavefunction:
     """The plane-wave determinant alone: no parameters (an empty electronic tree), no chi."""
     spec = slater.make_spec(system)
 
-    def apply_parts(params, electron_positions, nuclear_positions):
-        phase, log_abs = slater.apply(spec, electron_positions)
+    def apply_parts(params, electron_positions, nuclear_positions, group=0):
+        phase, log_abs = slater.apply(spec, electron_positions, group)
         return phase, log_abs, jnp.zeros((), log_abs.dtype)
 
     return Wavefunction(init=lambda key: {"electrons": {}}, apply_parts=apply_parts, electron_spec=spec)
