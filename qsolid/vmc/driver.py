@@ -36,7 +36,7 @@ SUMMARY_KEYS_FROM_EVALUATION = (
     "n_atoms", "n_electrons", "boundary_condition", "twists", "energy_per_electron_ha", "energy_per_electron_error_ha", "energy_ha", "energy_error_ha", "energy_per_atom_ha", "energy_per_atom_error_ha", "variance_ha2",
     "virial_pressure_gpa", "virial_pressure_error_gpa", "energy_isolated_ha", "energy_isolated_error_ha",
     "dipole_sq_bohr2", "kinetic_bo_ha", "kinetic_bo_error_ha", "kinetic_nonbo_ha", "kinetic_nonbo_error_ha",
-    "proton_acceptance",
+    "proton_acceptance", "per_twist",
 )
 SHORTEST_DISTANCE_ANGSTROM = 0.5
 """A structure file with two nuclei closer than this gets a warning: no H-H bond is shorter than ~0.6 A."""

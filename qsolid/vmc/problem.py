@@ -13,7 +13,9 @@ many devices.
 A twist set with system.twist_mode = "shared" is one problem: the walkers
 carry their twist as a group index in equal blocks (qsolid.vmc.groups), the
 wavefunction takes it as an input, and every mean is the weighted average over
-the twists.
+the twists: the energy, the virial pressure and, at constant pressure, the
+enthalpy G = sum_t w_t E_t + P Omega each candidate cell of the annealer is
+judged on.
 """
 
 import dataclasses
@@ -117,8 +119,6 @@ def build_problem(config) -> Problem:
         if config.system.twist_mode != "shared":
             raise ConfigError(f"system.twist_mode: {config.system.twist_mode!r} runs one problem per twist (qsolid.vmc.twist_average)")
         groups.check_batch(config.sampling.batch_size, len(devices), "twists")
-        if config.npt.lattice_mode != "fixed":
-            raise ConfigError(f"npt.lattice_mode: constant pressure over {system.boundary_condition} is not implemented; give one twist")
     precision.apply(config.precision)  # the problem's arrays and programs are built in it
     dtype = jnp.float64 if config.precision == "float64" else jnp.float32
     mesh = Mesh(np.array(devices), ("walkers",))
