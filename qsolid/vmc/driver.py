@@ -70,6 +70,8 @@ def _start(config: Config, run_dir: Path, resume: bool, progress: Progress) -> d
     separate = len(build_system(config.system).twists) > 1 and config.system.twist_mode == "separate"
     if separate:
         twist_average.single_twist_configs(config)  # refuses what separate runs cannot do, before anything is written
+    elif resume and (run_dir / "twist-00").is_dir():
+        raise ConfigError(f"system.twist_mode: {run_dir} holds one run per twist (twist-NN/); set twist_mode = 'separate' in its config.toml")
     problem = None if separate else build_problem(config)
     if not resume:
         try:
