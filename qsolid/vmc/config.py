@@ -103,6 +103,12 @@ class NetworkConfig:
     layers: int = option(2, "Number of interaction layers.")
     determinants: int = option(4, "Number of Slater determinants (summed with weights).")
     jastrow: bool = option(True, "Multiply by an electron-electron cusp Jastrow factor exp(J).")
+    twist_input: bool = option(
+        False,
+        "Feed the walker's twist, (sin 2 pi t, cos 2 pi t), into every electron's input stream, so that one\n"
+        "network trained over a twist set (system.twist_mode = 'shared') can shape its orbitals per twist\n"
+        "(docs/validation_twists.md: without it the shared network stays above separate runs).",
+    )
     nuclear_width: int = option(32, "Width of the nuclear pair stream (Alg. 1); quantum nuclei only.")
     nuclear_layers: int = option(2, "Layers of the nuclear pair stream (Alg. 1).")
     nuclear_pair_width_bohr: float = option(

@@ -48,9 +48,12 @@ def _params(wavefunction, seed=1):
     return jax.tree.map(lambda x: x + 0.05 * rng.normal(size=x.shape), params)
 
 
-@pytest.mark.parametrize("nuclei, ansatz", [("quantum", "neural"), ("clamped", "slater")])
-def test_a_walker_of_group_t_sees_the_network_of_twist_t_alone(float64, nuclei, ansatz):
-    overrides = {"system.nuclei": nuclei, "network.ansatz": ansatz, "system.supercell": [2, 1, 1], "system.twists": THREE_TWISTS}
+@pytest.mark.parametrize(
+    "nuclei, ansatz, twist_input", [("quantum", "neural", False), ("clamped", "neural", True), ("clamped", "slater", False)]
+)
+def test_a_walker_of_group_t_sees_the_network_of_twist_t_alone(float64, nuclei, ansatz, twist_input):
+    overrides = {"system.nuclei": nuclei, "network.ansatz": ansatz, "system.supercell": [2, 1, 1], "system.twists": THREE_TWISTS,
+                 "network.twist_input": twist_input}
     if ansatz == "slater":
         overrides["optimisation.steps"] = 0
     system, shared = _wavefunction(_config(**overrides))

@@ -43,7 +43,9 @@ walker carries the index t of its twist (qsolid.vmc.groups), and `apply`
 takes row t of each (jnp.take, so t may be a traced per-walker value under
 vmap). The twist enters through the plane-wave phases exp(i k . r) and the
 compensating phase above; the streams, orbital maps, envelopes and Jastrow are
-shared by all twists, and the twist is not an input of the streams, so a spec
+shared by all twists. With network.twist_input the streams also see the twist,
+(sin 2 pi t, cos 2 pi t) appended to every electron's input, so that the
+periodic part of the orbitals can differ between twists; without it a spec
 with one twist is exactly the single-twist network.
 
 Returns (phase, log|phi|); the wavefunction is real (phase 0 or pi) when every
@@ -82,6 +84,8 @@ class ElectronAnsatzSpec:
     """(n_twists, 3) the twists t (reciprocal units); row t is shared by k_up[t] and k_down[t]."""
     nuclear_charges: np.ndarray | None = None
     """(n_nuclei,) Z_I of the compensating twist phase; None: all 1."""
+    twist_input: bool = False
+    """Append (sin 2 pi t, cos 2 pi t) of the walker's twist to every electron's input stream."""
 
     @property
     def is_complex(self) -> bool:
@@ -133,6 +137,7 @@ def make_spec(system, network) -> ElectronAnsatzSpec:
         jastrow=network.jastrow,
         twist=np.asarray(system.twists, dtype=float).reshape(-1, 3),
         nuclear_charges=np.asarray(system.nuclear_charges, dtype=float),
+        twist_input=network.twist_input,
     )
 
 
@@ -152,7 +157,7 @@ def _spin_groups(spec):
 
 def _one_electron_input_width(spec, width, first):
     groups = sum(1 for lo, hi in _spin_groups(spec) if hi > lo)
-    one = 7 * spec.n_nuclei if first else width
+    one = 7 * spec.n_nuclei + (TWIST_FEATURES if spec.twist_input else 0) if first else width
     two = 7 if first else spec.two_electron_width
     return one * (1 + groups) + two * groups
 
@@ -197,10 +202,21 @@ def _residual(update, previous):
     return update + previous if update.shape == previous.shape else update
 
 
-def _streams(params, spec, en_features, ee_features):
+def _twist_features(twist):
+    """(sin 2 pi t, cos 2 pi t): the twist as a smooth input, periodic like E(t)."""
+    angle = features.TWO_PI * twist
+    return jnp.concatenate([jnp.sin(angle), jnp.cos(angle)])
+
+
+TWIST_FEATURES = 6
+
+
+def _streams(params, spec, en_features, ee_features, twist):
     """Interaction layers of Alg. 2 (lines 15-25): final one-electron stream (n_e, width)."""
     n_electrons = en_features.shape[0]
     one = en_features.reshape(n_electrons, -1)
+    if spec.twist_input:
+        one = jnp.concatenate([one, jnp.broadcast_to(_twist_features(twist.astype(one.dtype)), (n_electrons, TWIST_FEATURES))], axis=-1)
     two = ee_features
     for layer in params["layers"]:
         means_one = [jnp.broadcast_to(m, one.shape) for m in _spin_means(one, spec)]
@@ -263,15 +279,15 @@ def _sum_of_determinants(matrices):
 
 def orbitals(params, spec: ElectronAnsatzSpec, electrons, nuclei, group=0):
     """Orbital matrices per spin, (n_det, orbital, electron), and e-e distances for one walker of `group`."""
-    k_up, k_down, _, _ = twist_inputs(spec, group)
-    return _orbitals(params, spec, electrons, nuclei, k_up, k_down)
+    k_up, k_down, twist, _ = twist_inputs(spec, group)
+    return _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist)
 
 
-def _orbitals(params, spec, electrons, nuclei, k_up, k_down):
+def _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist):
     feature_lattice = jnp.asarray(spec.feature_lattice, dtype=electrons.dtype)
     en_features, en_distance = features.electron_nuclear(electrons, nuclei, feature_lattice)
     ee_features, ee_distance = features.electron_electron(electrons, feature_lattice)
-    stream = _streams(params, spec, en_features, ee_features)
+    stream = _streams(params, spec, en_features, ee_features, twist)
     return _orbital_matrices(params, spec, stream, electrons, en_distance, k_up, k_down), ee_distance
 
 
@@ -287,7 +303,7 @@ def _translation_phase(spec: ElectronAnsatzSpec, nuclei, twist, integer_momentum
 def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei, group=0):
     """(phase, log|phi|) for one walker of twist `group`; electrons (n_e, 3) and nuclei (n_n, 3) fractional."""
     k_up, k_down, twist, integer_momentum = twist_inputs(spec, group)
-    matrices, ee_distance = _orbitals(params, spec, electrons, nuclei, k_up, k_down)
+    matrices, ee_distance = _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist)
     phase, log_abs = _sum_of_determinants(matrices)
     if spec.is_complex:
         phase = phase - _translation_phase(spec, nuclei, twist, integer_momentum)
