@@ -25,6 +25,11 @@ r_s = 1.31 as in the seed's bcc preset):
   bcc2-quantum, bcc16-quantum: quantum protons, 2 layers (64, 16), nuclear
       width 16, 2 determinants, batch 64, 50 Gibbs sweeps of one nuclear and one
       electron move (100 wavefunction evaluations per step).
+  bcc16-clamped-twists, bcc2-clamped-twists: bcc16-clamped and bcc2-clamped over the
+      4x4x4 shifted Monkhorst-Pack twist set (4 irreducible twists on these cubic cells,
+      whose 2x2x2 shifted grid reduces to a single twist) trained as one network
+      (system.twist_mode = "shared") at the same total batch: one step over a twist set
+      against a Gamma-point step (the finite-size issue asks for at most 1.3x).
   pa3-8-npt-lattice-move: the built-in main job's 8-atom H2 crystal with
       quantum protons at 130 GPa, batch 64; one step = one annealing move of
       the cell (2 re-equilibration sweeps, enthalpy of the current and the
@@ -57,11 +62,16 @@ QUANTUM_NETWORK = {
     "sampling.nuclear_moves_per_block": 1,
 }
 BCC = {"system.structure": "bcc", "system.rs": 1.31}
+TWIST_SET = {"grid": [4, 4, 4], "shift": True}
 CASES = {
     "bcc2-clamped": {**BCC, **CLAMPED_NETWORK, "system.supercell": [1, 1, 1], "sampling.batch_size": 256},
     "bcc16-clamped": {**BCC, **CLAMPED_NETWORK, "system.supercell": [2, 2, 2], "sampling.batch_size": 64},
     "bcc2-quantum": {**BCC, **QUANTUM_NETWORK, "system.supercell": [1, 1, 1], "sampling.batch_size": 64},
     "bcc16-quantum": {**BCC, **QUANTUM_NETWORK, "system.supercell": [2, 2, 2], "sampling.batch_size": 64},
+    "bcc2-clamped-twists": {**BCC, **CLAMPED_NETWORK, "system.supercell": [1, 1, 1], "sampling.batch_size": 256,
+                            "system.twists": TWIST_SET},
+    "bcc16-clamped-twists": {**BCC, **CLAMPED_NETWORK, "system.supercell": [2, 2, 2], "sampling.batch_size": 64,
+                             "system.twists": TWIST_SET},
     "pa3-8-npt-lattice-move": {"main_job": True, "sampling.batch_size": 64},
     "bcc54-clamped": {**BCC, **CLAMPED_NETWORK, "system.supercell": [3, 3, 3], "sampling.batch_size": 64},
 }
@@ -212,6 +222,7 @@ def measure(name: str, steps: int) -> dict:
     return {
         "case": name,
         "n_atoms": problem.system.n_nuclei,
+        "twists": len(problem.system.twists),
         "batch": config.sampling.batch_size,
         "devices": f"{len(jax.devices())} x {jax.devices()[0].platform}",
         "steps_timed": steps,

@@ -53,9 +53,11 @@ def density_modes(positions_frac, charges, modes):
     return jnp.einsum("n,...nk->...k", jnp.asarray(charges, positions_frac.dtype), jnp.exp(1j * phase))
 
 
-def step_values(electrons_frac, nuclei_frac, nuclear_charges, quantum_nuclei: bool, modes, shell_index, n_shells: int):
+def step_values(electrons_frac, nuclei_frac, nuclear_charges, quantum_nuclei: bool, modes, shell_index, n_shells: int,
+                walker_weights=None):
     """The walker means of one evaluation step: rho_sq (n_shells,) = <|rho_k|^2> averaged over each
-    shell's vectors, and rho_re, rho_im (n_modes,) = <rho_k>."""
+    shell's vectors, and rho_re, rho_im (n_modes,) = <rho_k>; with walker_weights (batch,), of mean 1,
+    the weighted means (a twist set's average over its twists, qsolid.vmc.groups)."""
     import jax
 
     n_electrons = electrons_frac.shape[-2]
@@ -64,9 +66,10 @@ def step_values(electrons_frac, nuclei_frac, nuclear_charges, quantum_nuclei: bo
         rho = rho - density_modes(nuclei_frac, nuclear_charges, modes)
     power = np.zeros((n_shells, len(modes)))
     power[shell_index, np.arange(len(modes))] = 1.0 / np.bincount(shell_index, minlength=n_shells)[shell_index]
-    mean_rho = rho.mean(axis=0)
+    weights = 1.0 if walker_weights is None else walker_weights[:, None]
+    mean_rho = (weights * rho).mean(axis=0)
     return {
-        "rho_sq": (jax.numpy.abs(rho) ** 2).mean(axis=0) @ power.T,
+        "rho_sq": (weights * jax.numpy.abs(rho) ** 2).mean(axis=0) @ power.T,
         "rho_re": mean_rho.real,
         "rho_im": mean_rho.imag,
     }

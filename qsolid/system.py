@@ -42,12 +42,9 @@ class System:
 
     @property
     def twist(self) -> np.ndarray:
-        """The twist of a single-twist system (every engine but the twist average uses one twist)."""
+        """The twist of a single-twist system (the engines that take one twist; a VMC run takes the whole set)."""
         if len(self.twists) != 1:
-            raise ConfigError(
-                f"system.twists: {self.boundary_condition} needs one run per twist (a network trained over a "
-                "twist set is not implemented); give a single twist"
-            )
+            raise ConfigError(f"system.twists: {self.boundary_condition} has several twists; this needs a single twist")
         return self.twists[0]
 
     @property

@@ -86,7 +86,10 @@ def print_summary(summary: dict, run_dir: Path) -> None:
         print(f"virial pressure of the final wavefunction: {summary['virial_pressure_gpa']:.1f} +- {summary['virial_pressure_error_gpa']:.1f} GPa")
     if "energy_isolated_ha" in summary:
         print(f"isolated-molecule energy E + (2 pi/3 Omega)<d^2> = {summary['energy_isolated_ha']:.6f} +- {summary['energy_isolated_error_ha']:.6f} Ha")
-    print(f"summary: {run_dir / 'summary.json'}" + ("" if "per_twist" in summary or "energy_per_electron_ha" in summary
+    for entry in summary.get("per_twist", []):
+        print(f"  twist {entry['twist']} (weight {entry['weight']:.4g}): {entry[f'energy_per_{per}_ha']:.6f} +- "
+              f"{entry[f'energy_per_{per}_error_ha']:.6f} Ha/{per}")
+    print(f"summary: {run_dir / 'summary.json'}" + ("" if not (run_dir / "final.cif").exists()
           else f"; a sampled structure: {run_dir / 'final.cif'}; plots: {run_dir / 'plots'}"))
     print(f"next: qsolid analyze {run_dir}  (structure, XRD, Raman/IR);  qsolid evaluate {run_dir} --steps N  (smaller error bars)")
 

@@ -40,8 +40,15 @@ class SystemConfig:
         "Boundary condition (qsolid.twists): 'gamma'; 'baldereschi' (the cell's mean-value point);\n"
         "a Monkhorst-Pack grid {grid = [n, n, n], shift = true}, reduced by the crystal's symmetry\n"
         "(spglib) with multiplicities as weights; or a list of twists [[t1, t2, t3], ...] with equal\n"
-        "weights. Twists are in fractions of the simulation cell's reciprocal vectors. Several twists:\n"
-        "one run per twist in RUN_DIR/twist-NN, averaged with the weights (qsolid.twist_average).",
+        "weights. Twists are in fractions of the simulation cell's reciprocal vectors. Several twists\n"
+        "are trained and evaluated together or one by one, as twist_mode says.",
+    )
+    twist_mode: Literal["shared", "separate"] = option(
+        "shared",
+        "A twist set: 'shared' trains one network for all twists in one run (the twist an input of the\n"
+        "wavefunction, the walkers split equally over the twists, one gradient averaged with the\n"
+        "weights: qsolid.vmc.groups); 'separate' makes one independent run per twist in RUN_DIR/twist-NN\n"
+        "(seed + NN; qsolid.vmc.twist_average). Both report the weighted average and each twist's numbers.",
     )
     electrons: int = option(0, "Jellium: number of electrons in the simple-cubic cell of volume N (4 pi / 3) rs^3.")
     spin_polarisation: int = option(0, "n_up - n_down; 0 for a spin-balanced system.")
@@ -99,6 +106,12 @@ class NetworkConfig:
     layers: int = option(2, "Number of interaction layers.")
     determinants: int = option(4, "Number of Slater determinants (summed with weights).")
     jastrow: bool = option(True, "Multiply by an electron-electron cusp Jastrow factor exp(J).")
+    twist_input: bool = option(
+        False,
+        "Feed the walker's twist, (sin 2 pi t, cos 2 pi t), into every electron's input stream, so that one\n"
+        "network trained over a twist set (system.twist_mode = 'shared') can shape its orbitals per twist\n"
+        "(docs/validation_twists.md: without it the shared network stays above separate runs).",
+    )
     nuclear_width: int = option(32, "Width of the nuclear pair stream (Alg. 1); quantum nuclei only.")
     nuclear_layers: int = option(2, "Layers of the nuclear pair stream (Alg. 1).")
     nuclear_pair_width_bohr: float = option(

@@ -37,8 +37,8 @@ SUMMARY_KEYS_FROM_EVALUATION = (
     "n_atoms", "n_electrons", "boundary_condition", "twists", "energy_per_electron_ha", "energy_per_electron_error_ha", "energy_ha", "energy_error_ha", "energy_per_atom_ha", "energy_per_atom_error_ha", "variance_ha2",
     "virial_pressure_gpa", "virial_pressure_error_gpa", "energy_isolated_ha", "energy_isolated_error_ha",
     "dipole_sq_bohr2", "kinetic_bo_ha", "kinetic_bo_error_ha", "kinetic_nonbo_ha", "kinetic_nonbo_error_ha",
-    "proton_acceptance", "structure_factor", "structure_factor_small_k_bohr2", "structure_factor_small_k_error_bohr2",
-    "finite_size_potential_sk_ha", "finite_size_potential_sk_error_ha",
+    "proton_acceptance", "per_twist", "structure_factor", "structure_factor_small_k_bohr2",
+    "structure_factor_small_k_error_bohr2", "finite_size_potential_sk_ha", "finite_size_potential_sk_error_ha",
 )
 SHORTEST_DISTANCE_ANGSTROM = 0.5
 """A structure file with two nuclei closer than this gets a warning: no H-H bond is shorter than ~0.6 A."""
@@ -69,10 +69,12 @@ def _start(config: Config, run_dir: Path, resume: bool, progress: Progress) -> d
     if config.pretrain.steps > 0 and config.network.ansatz != "slater":
         check_basis(config.pretrain.basis)
     memory.check(config)  # before any array of the system is built
-    twist_set = len(build_system(config.system).twists) > 1
-    if twist_set:
-        twist_average.single_twist_configs(config)  # refuses what a twist set cannot do, before anything is written
-    problem = None if twist_set else build_problem(config)
+    separate = len(build_system(config.system).twists) > 1 and config.system.twist_mode == "separate"
+    if separate:
+        twist_average.single_twist_configs(config)  # refuses what separate runs cannot do, before anything is written
+    elif resume and (run_dir / "twist-00").is_dir():
+        raise ConfigError(f"system.twist_mode: {run_dir} holds one run per twist (twist-NN/); set twist_mode = 'separate' in its config.toml")
+    problem = None if separate else build_problem(config)
     if not resume:
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -359,11 +361,17 @@ def _pretrain_if_needed(problem: Problem, state, run_dir: Path, logger, progress
         return rundir.read_json(cached)["energy_ha"]
     logger.info("periodic Hartree-Fock (%s basis)", config.pretrain.basis)
     progress.note(f"periodic Hartree-Fock (PySCF, {config.pretrain.basis} basis)")
-    hf = solve_hartree_fock(problem.system, config.pretrain.basis)
-    rundir.atomic_write_json(cached, {"energy_ha": hf.energy_ha, "basis": config.pretrain.basis})
-    logger.info("Hartree-Fock energy %.6f Ha per cell", hf.energy_ha)
+    hfs = solve_hartree_fock(problem.system, config.pretrain.basis)  # one per twist of the set
+    per_twist = [hf.energy_ha for hf in hfs]
+    energy = float(np.asarray(problem.system.twist_weights) @ np.asarray(per_twist))  # the twist average
+    cache = {"energy_ha": energy, "basis": config.pretrain.basis}
+    if len(hfs) > 1:
+        cache["per_twist_energy_ha"] = per_twist
+    rundir.atomic_write_json(cached, cache)
+    logger.info("Hartree-Fock energy %.6f Ha per cell%s", energy,
+                f" (twist average of {', '.join(f'{e:.6f}' for e in per_twist)})" if len(hfs) > 1 else "")
     if not state.pretrained:
         progress.stage("pretraining", config.pretrain.steps)
-        pretrain(problem, state, hf, logger, progress.advance)
+        pretrain(problem, state, hfs, logger, progress.advance)
         runstate.save_checkpoint(problem, state, run_dir / "checkpoints")  # a kill during the burn-in keeps it
-    return hf.energy_ha
+    return energy

@@ -19,9 +19,17 @@ thermodynamic pressure when the forces on the nuclei vanish. Both hold for
 the exact eigenstate; for a variational wavefunction the estimator carries
 an error of first order in the wavefunction error.
 
+A twist set trained as one network (walker groups, qsolid.vmc.groups): each
+step records the mean of every group (twist) besides the weighted average
+sum_t w_t X_t; each twist's energy and virial pressure are reblocked from its
+own series (`per_twist`), and the averages, reported under the keys of a
+single run, from the series of the weighted averages, so that their error bars
+include the correlation between twists that share the parameters. The variance
+is the weighted mean of the within-twist variances.
+
 Each step also measures the charge density's Fourier components on the smallest shells of the
-cell's reciprocal vectors, which give the static structure factor S(k) and its finite-size
-correction of the potential energy (qsolid.structure_factor).
+cell's reciprocal vectors, which give the static structure factor S(k) (twist-weighted over a
+twist set) and its finite-size correction of the potential energy (qsolid.structure_factor).
 """
 
 import io
@@ -39,7 +47,7 @@ from qsolid.progress import Progress, Silent
 from qsolid.rundir import atomic_write_bytes
 from qsolid.runloop import run_steps
 from qsolid.stats import reblock
-from qsolid.vmc.runstate import State, burn_in, sample
+from qsolid.vmc.runstate import State, burn_in, sample, walkers_from
 from qsolid.vmc.step import step_key
 from qsolid.vmc.train import virial_pressure_ha_bohr3
 from qsolid.units import ha_bohr3_to_gpa
@@ -58,6 +66,8 @@ SERIES = (
     "proton_acceptance",
     "seconds",
 )
+GROUP_SERIES = ("group_energy", "group_energy_sq", "group_virial_pressure")
+"""Per-step means of each group (twist), recorded when there are several."""
 DENSITY_SERIES = ("rho_sq", "rho_re", "rho_im")
 """Per-step arrays of the structure factor (qsolid.structure_factor.step_values)."""
 STRUCTURE_FACTOR_SHELLS = 4
@@ -72,9 +82,10 @@ def _density_measure(problem, lattice):
     system = problem.system
 
     def measure(walkers):
+        weights = problem.groups.walker_weights(walkers.group, walkers.electrons.dtype)
         return structure_factor.step_values(
             walkers.electrons, walkers.nuclei, np.asarray(system.nuclear_charges, dtype=np.float64),
-            system.quantum_nuclei, modes, shell_index, len(shell_k),
+            system.quantum_nuclei, modes, shell_index, len(shell_k), weights,
         )
 
     return jax.jit(measure), (shell_index, shell_k)
@@ -88,22 +99,32 @@ def _measure_step(problem, state: State, key, density):
     dipole_sq = jnp.sum(problem.dipoles(walkers, state.lattice) ** 2, axis=-1)
     volume = float(lat.volume(state.lattice))
     correction = 2.0 * np.pi / (3.0 * volume)
+    groups, group = problem.groups, walkers.group
+
+    def mean(x):
+        return groups.mean(x, group)
+
     values = {
-        "energy": jnp.mean(local.energy),
-        "energy_sq": jnp.mean(local.energy**2),
-        "kinetic": jnp.mean(local.kinetic),
-        "potential": jnp.mean(local.potential),
-        "kinetic_bo": jnp.mean(local.kinetic_bo),
-        "kinetic_nonbo": jnp.mean(local.kinetic_nonbo),
-        "dipole_sq": jnp.mean(dipole_sq),
-        "energy_isolated": jnp.mean(local.energy + correction * dipole_sq),
-        "virial_pressure": virial_pressure_ha_bohr3(local, state.lattice),
+        "energy": mean(local.energy),
+        "energy_sq": mean(local.energy**2),
+        "kinetic": mean(local.kinetic),
+        "potential": mean(local.potential),
+        "kinetic_bo": mean(local.kinetic_bo),
+        "kinetic_nonbo": mean(local.kinetic_nonbo),
+        "dipole_sq": mean(dipole_sq),
+        "energy_isolated": mean(local.energy + correction * dipole_sq),
+        "virial_pressure": virial_pressure_ha_bohr3(local, state.lattice, mean),
         "acceptance": acceptance,
         "proton_acceptance": proton_acceptance,
     }
     state.walkers = walkers
     values = {k: float(v) for k, v in values.items()}
     values.update({k: np.asarray(v, dtype=np.float64) for k, v in density(walkers).items()})
+    if len(groups) > 1:
+        values["group_energy"] = np.asarray(groups.means(local.energy, group), dtype=np.float64)
+        values["group_energy_sq"] = np.asarray(groups.means(local.energy**2, group), dtype=np.float64)
+        virial_sum = groups.means(2.0 * local.kinetic + local.potential, group)
+        values["group_virial_pressure"] = np.asarray(virial_sum, dtype=np.float64) / (3.0 * volume)
     values["seconds"] = time.perf_counter() - start
     return values, np.asarray(walkers.nuclei[:SAMPLED_WALKERS])
 
@@ -116,7 +137,7 @@ def evaluate(problem, state: State, steps: int, run_dir, progress: Progress = Si
     positions go to RUN_DIR/samples.npz for `qsolid analyze`.
     """
     checkpoint_path = run_dir / "evaluation_checkpoint.npz"
-    names = SERIES + DENSITY_SERIES
+    names = SERIES + DENSITY_SERIES + (GROUP_SERIES if len(problem.groups) > 1 else ())
     series = {name: [] for name in names}
     samples = []
     if checkpoint_path.exists():
@@ -126,7 +147,7 @@ def evaluate(problem, state: State, steps: int, run_dir, progress: Progress = Si
             logging.getLogger("qsolid").warning("evaluation restarts: %s", error)
             metadata = {"training_step": None}
         if metadata["training_step"] == state.step and all(f"series/{name}" in arrays for name in names):
-            state.walkers = problem.shard(checkpoint.unflatten(state.walkers, arrays, "walkers/"))
+            state.walkers = problem.shard(walkers_from(arrays, state.walkers))
             series = {name: list(arrays[f"series/{name}"][:steps]) for name in names}
             samples = list(arrays["samples"][:steps])
     if not series["energy"]:
@@ -139,7 +160,7 @@ def evaluate(problem, state: State, steps: int, run_dir, progress: Progress = Si
         samples.append(nuclei)
         for name in names:
             series[name].append(values[name])
-        return values
+        return {name: values[name] for name in SERIES}  # the progress shows scalars
 
     def save(_):
         tree = {"walkers": state.walkers, "series": {k: np.asarray(v) for k, v in series.items()}, "samples": np.asarray(samples)}
@@ -185,7 +206,7 @@ def summarise(problem, series) -> dict:
         f"energy_per_{per}_ha": energy.mean / count,
         f"energy_per_{per}_error_ha": energy.error / count,
         "energy_autocorrelation_steps": energy.autocorrelation_time,
-        "variance_ha2": float(np.mean(series["energy_sq"]) - np.mean(series["energy"]) ** 2),
+        "variance_ha2": _variance(problem, series),
         "acceptance": float(np.mean(series["acceptance"])),
         "seconds_per_evaluation_step": float(np.median(series["seconds"])),
     }
@@ -202,4 +223,35 @@ def summarise(problem, series) -> dict:
     if problem.system.is_molecule_in_box:
         isolated = reblock(series["energy_isolated"])
         results["energy_isolated_ha"], results["energy_isolated_error_ha"] = isolated.mean, isolated.error
+    if len(problem.groups) > 1:
+        results["per_twist"] = per_twist(problem, series, per, count)
     return results
+
+
+def _variance(problem, series) -> float:
+    """Var E_L over the run; for a twist set the weighted mean of each twist's own variance."""
+    if len(problem.groups) == 1:
+        return float(np.mean(series["energy_sq"]) - np.mean(series["energy"]) ** 2)
+    energy, energy_sq = np.asarray(series["group_energy"]), np.asarray(series["group_energy_sq"])
+    return float(problem.groups.weights @ (np.mean(energy_sq, axis=0) - np.mean(energy, axis=0) ** 2))
+
+
+def per_twist(problem, series, per: str, count: int) -> list[dict]:
+    """Each twist's energy and virial pressure, reblocked from its own series (the `per_twist` entries
+    of qsolid.vmc.twist_average, which the separate runs of a twist set report)."""
+    system = problem.system
+    energies, pressures = np.asarray(series["group_energy"]), np.asarray(series["group_virial_pressure"])
+    entries = []
+    for index, (twist, weight) in enumerate(zip(system.twists, problem.groups.weights)):
+        energy, pressure = reblock(energies[:, index]), reblock(pressures[:, index])
+        entries.append({
+            "twist": [float(x) for x in twist],
+            "weight": float(weight),
+            "energy_ha": energy.mean,
+            "energy_error_ha": energy.error,
+            f"energy_per_{per}_ha": energy.mean / count,
+            f"energy_per_{per}_error_ha": energy.error / count,
+            "virial_pressure_gpa": ha_bohr3_to_gpa(pressure.mean),
+            "virial_pressure_error_gpa": ha_bohr3_to_gpa(pressure.error),
+        })
+    return entries

@@ -135,13 +135,13 @@ def dipole(electrons, nuclei, nuclear_charges, lattice):
 def make_local_energy(
     wavefunction, ewald_setup, method: Literal["forward", "hessian"] = "forward", masses=None, sparsity_threshold: int = 0
 ):
-    """local_energy(params, electrons, nuclei, lattice) -> LocalEnergy for one walker.
+    """local_energy(params, electrons, nuclei, lattice, group=0) -> LocalEnergy for one walker of `group`.
 
     `masses` (n_nuclei,) in electron masses makes the nuclei quantum; None clamps them.
     """
-    def local_energy(params, electrons, nuclei, lattice):
+    def local_energy(params, electrons, nuclei, lattice, group=0):
         def electron_log_psi(e):
-            phase, log_phi, _ = wavefunction.apply_parts(params, e, nuclei)
+            phase, log_phi, _ = wavefunction.apply_parts(params, e, nuclei, group)
             return phase, log_phi
 
         kinetic, imag = electron_kinetic_energy(electron_log_psi, electrons, lattice, method, sparsity_threshold)
@@ -149,7 +149,7 @@ def make_local_energy(
         kinetic_bo = kinetic_nonbo = zero
         if masses is not None:
             kinetic_bo, kinetic_nonbo, nuclear_imag = nuclear_kinetic_energy(
-                lambda n: wavefunction.apply_parts(params, electrons, n),
+                lambda n: wavefunction.apply_parts(params, electrons, n, group),
                 nuclei,
                 lattice,
                 jnp.asarray(masses, electrons.dtype),

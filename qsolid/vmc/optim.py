@@ -11,6 +11,14 @@ real and imaginary parts of the local energies each clipped to median +- c *
 points. KFAC's curvature is the Fisher matrix of log|Psi| (registered as the
 mean of a unit normal predictive distribution), i.e. natural-gradient descent.
 
+Walker groups (a twist set, qsolid.vmc.groups): the gradient is the weighted
+sum of the groups' gradients, 2 sum_t w_t E_t[(E_L - E_t) grad ln Psi*], each
+walker centred (and clipped) within its own group, i.e. the surrogate
+2 mean_i c_i (sg(E_L,i - E_t(i)) a_i + ...) with the walker weights c_i of
+qsolid.vmc.groups. The curvature is weighted alike: sqrt(c_i) log|Psi_i| is
+registered, whose Fisher is mean_i c_i grad a_i grad a_i^T = sum_t w_t F_t,
+from the same layers. One group: c_i = 1, the plain estimator above.
+
 Learning rate: lr / (1 + t / delay)^decay.
 
 Quantum nuclei: the electronic parameters take KFAC (or Adam) steps and the
@@ -32,7 +40,7 @@ import jax.numpy as jnp
 import kfac_jax
 import optax
 
-from qsolid.stats import clip_outliers
+from qsolid.vmc.groups import SINGLE, Groups
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,9 +51,13 @@ class Batch:
     nuclei: jax.Array
     energy: jax.Array
     energy_imag: jax.Array
+    group: jax.Array
+    """(batch,) int32 group (twist) of each walker (qsolid.vmc.groups)."""
 
 
-jax.tree_util.register_dataclass(Batch, data_fields=["electrons", "nuclei", "energy", "energy_imag"], meta_fields=[])
+jax.tree_util.register_dataclass(
+    Batch, data_fields=["electrons", "nuclei", "energy", "energy_imag", "group"], meta_fields=[]
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,18 +81,25 @@ def learning_rate_schedule(config, initial: float | None = None) -> Callable:
     return schedule
 
 
-def make_surrogate_loss(wavefunction, clip_width: float):
-    """loss(params, batch) -> (surrogate, aux) whose gradient is the VMC energy gradient."""
+def make_surrogate_loss(wavefunction, clip_width: float, groups: Groups = SINGLE):
+    """loss(params, batch) -> (surrogate, aux) whose gradient is the VMC energy gradient
+    (averaged over the walker groups with their weights)."""
 
     def loss(params, batch: Batch):
-        phase, log_abs = jax.vmap(wavefunction.apply, in_axes=(None, 0, 0))(params, batch.electrons, batch.nuclei)
-        kfac_jax.register_normal_predictive_distribution(log_abs[:, None])
-        clipped = clip_outliers(batch.energy, clip_width)
-        centred = jax.lax.stop_gradient(clipped - jnp.mean(clipped))
-        clipped_imag = clip_outliers(batch.energy_imag, clip_width)
-        imag = jax.lax.stop_gradient(clipped_imag - jnp.mean(clipped_imag))
-        surrogate = 2.0 * jnp.mean(centred * log_abs + imag * phase)
-        return surrogate, {"energy": jnp.mean(batch.energy)}
+        phase, log_abs = jax.vmap(wavefunction.apply, in_axes=(None, 0, 0, 0))(
+            params, batch.electrons, batch.nuclei, batch.group
+        )
+        centred = jax.lax.stop_gradient(groups.centred(groups.clip(batch.energy, batch.group, clip_width), batch.group))
+        imag = jax.lax.stop_gradient(groups.centred(groups.clip(batch.energy_imag, batch.group, clip_width), batch.group))
+        terms = centred * log_abs + imag * phase
+        if len(groups) == 1:
+            kfac_jax.register_normal_predictive_distribution(log_abs[:, None])
+        else:
+            weights = groups.walker_weights(batch.group, log_abs.dtype)
+            kfac_jax.register_normal_predictive_distribution((jnp.sqrt(weights) * log_abs)[:, None])
+            terms = weights * terms
+        surrogate = 2.0 * jnp.mean(terms)
+        return surrogate, {"energy": groups.mean(batch.energy, batch.group)}
 
     return loss
 
@@ -150,13 +169,13 @@ def make_adam(loss, learning_rate: Callable) -> Optimiser:
     return Optimiser(init=lambda params, key, batch: transform.init(params), step=step)
 
 
-def make_optimiser(wavefunction, config) -> Optimiser:
+def make_optimiser(wavefunction, config, groups: Groups = SINGLE) -> Optimiser:
     """Electrons: KFAC or Adam (config.optimiser); nuclei (if quantum): Adam at nuclear_learning_rate.
 
     State (electronic state, nuclear Adam state); the nuclear step uses the
     parameters before the electronic one, so both follow the same gradient.
     """
-    loss = make_surrogate_loss(wavefunction, config.clip_local_energy)
+    loss = make_surrogate_loss(wavefunction, config.clip_local_energy, groups)
     if config.optimiser == "kfac":
         electronic = make_kfac(loss, config)
     else:

@@ -16,6 +16,12 @@ walkers sample |Psi_net|^2. It is 0 exactly when every network determinant is
 proportional to the HF determinant. This puts the
 network near a sensible nodal structure and density and removes the large
 initial transient of the energy minimisation.
+
+A twist set trained as one network: Hartree-Fock is solved at every twist of
+the set, the walkers of each group (twist, qsolid.vmc.groups) are fitted to
+their own twist's orbitals, and the loss is the mean of the per-twist
+residuals (each with its own B: the HF orbitals of two twists are different
+functions, and so are the network's).
 """
 
 import dataclasses
@@ -28,20 +34,25 @@ import optax
 from qsolid import lattice as lat
 from qsolid.vmc.ansatz import electrons as electron_ansatz
 from qsolid.vmc.ansatz import mpnn as mpnn_ansatz
+from qsolid.vmc.groups import block_view
 from qsolid.vmc.hartree_fock import hartree_fock, occupied_orbitals
 from qsolid.vmc.step import step_key
 
 
-def solve_hartree_fock(system, basis: str):
-    return hartree_fock(
-        system.lattice,
-        system.nuclear_cartesian,
-        system.nuclear_charges,
-        system.n_up,
-        system.n_down,
-        twist=tuple(system.twist),
-        basis=basis,
-    )
+def solve_hartree_fock(system, basis: str) -> list:
+    """Hartree-Fock of the cell at every twist of the system's set (one HartreeFock per twist)."""
+    return [
+        hartree_fock(
+            system.lattice,
+            system.nuclear_cartesian,
+            system.nuclear_charges,
+            system.n_up,
+            system.n_down,
+            twist=tuple(float(x) for x in twist),
+            basis=basis,
+        )
+        for twist in system.twists
+    ]
 
 
 def real_orbital_gauge(coefficients):
@@ -90,35 +101,46 @@ def span_residual(network, target):
     return jnp.sum(jnp.abs(target - b @ network) ** 2) / jnp.sum(jnp.abs(target) ** 2)
 
 
-def make_pretrain_loss(spec):
-    # The same fit for either network: both expose orbitals(params, spec, e, n) -> (matrices, ...).
+def make_pretrain_loss(spec, n_groups: int = 1):
+    """loss(electron_params, electrons, nuclei, groups, targets): the span residual per determinant,
+    spin and group (the walkers in n_groups equal blocks, qsolid.vmc.groups), averaged. The same fit
+    for either network: both expose orbitals(params, spec, e, n, group) -> (matrices, ...)."""
     ansatz = mpnn_ansatz if isinstance(spec, mpnn_ansatz.MpnnSpec) else electron_ansatz
 
-    def loss(electron_params, electrons_batch, nuclei_batch, targets):
-        def one(e, n):
-            return ansatz.orbitals(electron_params, spec, e, n)[0]
+    def loss(electron_params, electrons_batch, nuclei_batch, groups_batch, targets):
+        def one(e, n, g):
+            return ansatz.orbitals(electron_params, spec, e, n, g)[0]
 
-        matrices = jax.vmap(one)(electrons_batch, nuclei_batch)
+        matrices = jax.vmap(one)(electrons_batch, nuclei_batch, groups_batch)
         total = 0.0
         for network, target in zip(matrices, targets):
-            # (walker, det, orbital, electron) -> per determinant (orbital, walker * electron)
+            # (walker, det, orbital, electron) -> per group and determinant (orbital, walker * electron)
             n_orbitals = target.shape[1]
-            flat_target = jnp.transpose(target, (1, 0, 2)).reshape(n_orbitals, -1)
-            for det in range(network.shape[1]):
-                flat = jnp.transpose(network[:, det], (1, 0, 2)).reshape(n_orbitals, -1)
-                total = total + span_residual(flat, flat_target)
-        return total / (len(targets) * spec.determinants)
+            for block_network, block_target in zip(block_view(network, n_groups), block_view(target, n_groups)):
+                flat_target = jnp.transpose(block_target, (1, 0, 2)).reshape(n_orbitals, -1)
+                for det in range(network.shape[1]):
+                    flat = jnp.transpose(block_network[:, det], (1, 0, 2)).reshape(n_orbitals, -1)
+                    total = total + span_residual(flat, flat_target)
+        return total / (len(targets) * spec.determinants * n_groups)
 
     return loss
 
 
-def pretrain(problem, state, hf, logger, progress=None):
-    """Fit the orbitals for config.pretrain.steps Adam steps; returns the updated state."""
+def group_targets(hfs, system, electrons_batch) -> list:
+    """HF orbital matrices of every walker at its own group's twist (walkers in len(hfs) equal blocks)."""
+    blocks = np.split(np.asarray(electrons_batch), len(hfs))
+    per_group = [hf_orbital_targets(hf, system, block) for hf, block in zip(hfs, blocks)]
+    return [np.concatenate(spin, axis=0) for spin in zip(*per_group)]
+
+
+def pretrain(problem, state, hfs, logger, progress=None):
+    """Fit the orbitals for config.pretrain.steps Adam steps to `hfs` (one HartreeFock per twist of the
+    set, solve_hartree_fock); returns the updated state."""
     config = problem.config
     spec = problem.wavefunction.electron_spec
-    hf = gauge_for(hf, spec)
+    hfs = [gauge_for(hf, spec) for hf in hfs]
     optimiser = optax.adam(config.pretrain.learning_rate)
-    loss_and_grad = jax.jit(jax.value_and_grad(make_pretrain_loss(spec)))
+    loss_and_grad = jax.jit(jax.value_and_grad(make_pretrain_loss(spec, len(hfs))))
     electron_params = state.params["electrons"]
     opt_state = optimiser.init(electron_params)
     walkers = state.walkers
@@ -135,9 +157,9 @@ def pretrain(problem, state, hf, logger, progress=None):
         )
         targets = [
             jnp.asarray(t if spec.is_complex else np.real(t), target_dtype)
-            for t in hf_orbital_targets(hf, problem.system, walkers.electrons)
+            for t in group_targets(hfs, problem.system, walkers.electrons)
         ]
-        value, grads = loss_and_grad(electron_params, walkers.electrons, walkers.nuclei, targets)
+        value, grads = loss_and_grad(electron_params, walkers.electrons, walkers.nuclei, walkers.group, targets)
         updates, opt_state = optimiser.update(grads, opt_state, electron_params)
         electron_params = optax.apply_updates(electron_params, updates)
         if progress is not None:

@@ -9,6 +9,13 @@ committed successor would be two cache entries: every step function would
 compile twice). jit then partitions every per-walker computation and turns
 walker means into all-reduces, so the same code runs on one CPU, one GPU or
 many devices.
+
+A twist set with system.twist_mode = "shared" is one problem: the walkers
+carry their twist as a group index in equal blocks (qsolid.vmc.groups), the
+wavefunction takes it as an input, and every mean is the weighted average over
+the twists: the energy, the virial pressure and, at constant pressure, the
+enthalpy G = sum_t w_t E_t + P Omega each candidate cell of the annealer is
+judged on.
 """
 
 import dataclasses
@@ -25,6 +32,7 @@ from qsolid.vmc.ansatz import nuclei as nuclei_ansatz
 from qsolid.vmc.ansatz.wavefunction import NuclearNetwork, Wavefunction, make_wavefunction
 from qsolid.ewald import make_ewald
 from qsolid.vmc.hamiltonian import LocalEnergy, dipole, make_local_energy, map_in_chunks
+from qsolid.vmc.groups import Groups
 from qsolid.vmc.optim import Batch, Optimiser, make_optimiser
 from qsolid import precision
 from qsolid.schema import ConfigError
@@ -36,6 +44,8 @@ class Problem:
     config: object
     system: System
     wavefunction: Wavefunction
+    groups: Groups
+    """The walker groups: one per twist of the set, weighted as the twist average."""
     optimiser: Optimiser
     walker_sharding: NamedSharding
     replicated: NamedSharding
@@ -50,7 +60,7 @@ class Problem:
     dipoles: Callable
     """dipoles(walkers, lattice) -> (batch, 3) cell dipoles"""
     log_abs_batch: Callable
-    """log_abs_batch(params, electrons, nuclei) -> (batch,) log|Psi|"""
+    """log_abs_batch(params, electrons, nuclei, groups) -> (batch,) log|Psi|"""
     optimisation_step: Callable
     """optimisation_step(params, opt_state, walkers, step, attempt, electron_step_bohr, nuclear_step_bohr, lattice)
     -> (params, opt_state, walkers, stats row): qsolid.vmc.step.make_optimisation_step, one jitted call
@@ -77,15 +87,16 @@ class Problem:
         batch = self.config.sampling.batch_size
         electrons = sampling.initial_electrons(key, self.system, batch).astype(self.dtype)
         nuclei = jnp.broadcast_to(jnp.asarray(self.system.nuclear_fractional, self.dtype), (batch, self.system.n_nuclei, 3))
-        walkers = sampling.Walkers(electrons, nuclei, jnp.zeros(batch, self.dtype))
+        group = jnp.asarray(self.groups.assign(batch))
+        walkers = sampling.Walkers(electrons, nuclei, jnp.zeros(batch, self.dtype), group)
         walkers = self.shard(walkers)
         return self.shard(dataclasses.replace(walkers, log_abs=self.log_abs(params, walkers)))
 
     def log_abs(self, params, walkers):
-        return self.log_abs_batch(params, walkers.electrons, walkers.nuclei)
+        return self.log_abs_batch(params, walkers.electrons, walkers.nuclei, walkers.group)
 
     def batch(self, walkers, local: LocalEnergy) -> Batch:
-        return Batch(walkers.electrons, walkers.nuclei, local.energy, local.energy_imag)
+        return Batch(walkers.electrons, walkers.nuclei, local.energy, local.energy_imag, walkers.group)
 
 
 def build_problem(config) -> Problem:
@@ -103,6 +114,11 @@ def build_problem(config) -> Problem:
             f"hamiltonian.walker_chunk: {chunk} must divide sampling.batch_size ({config.sampling.batch_size}) "
             f"and be divisible by the number of devices ({len(devices)})"
         )
+    groups = Groups(np.asarray(system.twist_weights, dtype=np.float64))
+    if len(groups) > 1:
+        if config.system.twist_mode != "shared":
+            raise ConfigError(f"system.twist_mode: {config.system.twist_mode!r} runs one problem per twist (qsolid.vmc.twist_average)")
+        groups.check_batch(config.sampling.batch_size, len(devices), "twists")
     precision.apply(config.precision)  # the problem's arrays and programs are built in it
     dtype = jnp.float64 if config.precision == "float64" else jnp.float32
     mesh = Mesh(np.array(devices), ("walkers",))
@@ -114,13 +130,15 @@ def build_problem(config) -> Problem:
     local_energy = make_local_energy(
         wavefunction, ewald_setup, config.hamiltonian.laplacian, system.nuclear_masses, config.hamiltonian.sparsity_threshold
     )
-    per_walker = jax.vmap(local_energy, in_axes=(None, 0, 0, None))
+    per_walker = jax.vmap(local_energy, in_axes=(None, 0, 0, None, 0))
     nuclear_charges = jnp.asarray(system.nuclear_charges, dtype)
 
     def local_energies(params, walkers, lattice):
         if chunk and chunk < config.sampling.batch_size:
-            return map_in_chunks(lambda e, n: per_walker(params, e, n, lattice), chunk, walkers.electrons, walkers.nuclei)
-        return per_walker(params, walkers.electrons, walkers.nuclei, lattice)
+            return map_in_chunks(
+                lambda e, n, g: per_walker(params, e, n, lattice, g), chunk, walkers.electrons, walkers.nuclei, walkers.group
+            )
+        return per_walker(params, walkers.electrons, walkers.nuclei, lattice, walkers.group)
 
     measure_jit = jax.jit(local_energies)
 
@@ -160,13 +178,13 @@ def build_problem(config) -> Problem:
 
     @jax.jit
     def resample(params, walkers, key):
-        log_abs_now = wavefunction.log_abs_batch(params, walkers.electrons, walkers.nuclei)
-        walkers, ess = sampling.resample_after_update(walkers, log_abs_now, key)
+        log_abs_now = wavefunction.log_abs_batch(params, walkers.electrons, walkers.nuclei, walkers.group)
+        walkers, ess = sampling.resample_after_update(walkers, log_abs_now, key, len(groups))
         return jax.lax.with_sharding_constraint(walkers, walker_sharding), ess
 
-    optimiser = make_optimiser(wavefunction, config.optimisation)
+    optimiser = make_optimiser(wavefunction, config.optimisation, groups)
     step_jit = step.make_optimisation_step(
-        config, sweeps_fn, wavefunction.log_abs_batch, local_energies, optimiser.step, walker_sharding, replicated
+        config, groups, sweeps_fn, wavefunction.log_abs_batch, local_energies, optimiser.step, walker_sharding, replicated
     )
 
     def step_arguments(params, opt_state, walkers, step_index, attempt, electron_step_bohr, nuclear_step_bohr, lattice):
@@ -188,7 +206,7 @@ def build_problem(config) -> Problem:
     optimisation_step.lower = lambda *args: step_jit.lower(*step_arguments(*args))
 
     estimate_jit = step.make_cell_estimate(
-        config.npt.reequilibration_sweeps, sweeps_fn, local_energies, walker_sharding, replicated
+        config.npt.reequilibration_sweeps, groups, sweeps_fn, local_energies, walker_sharding, replicated
     )
 
     def estimate_arguments(params, walkers, key, electron_step_bohr, nuclear_step_bohr, lattice, cells):
@@ -211,6 +229,7 @@ def build_problem(config) -> Problem:
         config=config,
         system=system,
         wavefunction=wavefunction,
+        groups=groups,
         optimiser=optimiser,
         walker_sharding=walker_sharding,
         replicated=replicated,

@@ -52,6 +52,14 @@ def markdown(summary: dict, config) -> str:
     if "hartree_fock_energy_per_atom_ha" in summary:
         lines.append(f"| Hartree–Fock energy per atom (starting cell, nuclei at their start positions) | {summary['hartree_fock_energy_per_atom_ha']:.6f} Ha |")
     lines += [""]
+    if summary.get("per_twist"):
+        how = ("one network trained over all twists (system.twist_mode = 'shared')" if config.system.twist_mode == "shared"
+               else "one independent run per twist (`twist-NN/`)")
+        lines += [f"Twist average E = sum_t w_t E_t over {len(summary['per_twist'])} twists, {how}:", "",
+                  f"| twist | weight | energy per {per} |", "| --- | --- | --- |"]
+        lines += [f"| {entry['twist']} | {entry['weight']:.4g} | {_value(entry, f'energy_per_{per}_ha', 'Ha')} |"
+                  for entry in summary["per_twist"]]
+        lines += [""]
     if "finite_size_correction" in summary:
         lines += [f"Finite-size correction: {summary['finite_size_correction']}"
                   + (f"; from S(k): {summary['finite_size_correction_sk']}" if "finite_size_correction_sk" in summary else "")

@@ -110,7 +110,7 @@ def load_checkpoint(problem: Problem, path, with_optimiser: bool = True) -> Stat
         )
     template = initial_state(problem)
     params = checkpoint.unflatten(template.params, arrays, "params/")
-    walkers = checkpoint.unflatten(template.walkers, arrays, "walkers/")
+    walkers = walkers_from(arrays, template.walkers)
     walkers = problem.shard(_as_dtype(walkers, problem.dtype))
     state = State(
         params=problem.replicate(_as_dtype(params, problem.dtype)),
@@ -136,6 +136,14 @@ def load_checkpoint(problem: Problem, path, with_optimiser: bool = True) -> Stat
             ) from None
         state.opt_state = problem.replicate(_as_dtype(state.opt_state, problem.dtype))
     return state
+
+
+def walkers_from(arrays: dict, template: sampling.Walkers, prefix: str = "walkers/") -> sampling.Walkers:
+    """The walkers saved under `prefix` (their group indices included); a checkpoint written before
+    walkers carried a group holds one twist, whose indices are the template's zeros."""
+    if prefix + "group" not in arrays and len(np.unique(np.asarray(template.group))) == 1:
+        arrays = {**arrays, prefix + "group": np.asarray(template.group)}
+    return checkpoint.unflatten(template, arrays, prefix)
 
 
 def _as_dtype(tree, dtype):

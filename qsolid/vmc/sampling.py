@@ -39,9 +39,11 @@ class Walkers:
     """(batch, n_nuclei, 3)"""
     log_abs: jax.Array
     """(batch,) log|Psi| of the current configuration under the parameters last sampled with."""
+    group: jax.Array
+    """(batch,) int32 group of each walker (its twist; qsolid.vmc.groups), in equal contiguous blocks."""
 
 
-jax.tree_util.register_dataclass(Walkers, data_fields=["electrons", "nuclei", "log_abs"], meta_fields=[])
+jax.tree_util.register_dataclass(Walkers, data_fields=["electrons", "nuclei", "log_abs", "group"], meta_fields=[])
 
 
 def initial_electrons(key, system, batch_size: int, spread_bohr: float = 1.0):
@@ -60,7 +62,7 @@ def initial_electrons(key, system, batch_size: int, spread_bohr: float = 1.0):
     return lat.wrap((centres + noise) @ jnp.linalg.inv(jnp.asarray(system.lattice)))
 
 
-def resample_after_update(walkers: Walkers, log_abs_now, key):
+def resample_after_update(walkers: Walkers, log_abs_now, key, n_groups: int = 1):
     """Walkers resampled for the parameters after an update (sequential Monte Carlo).
 
     Walkers distributed as |Psi_old|^2 represent |Psi_new|^2 with importance
@@ -71,15 +73,19 @@ def resample_after_update(walkers: Walkers, log_abs_now, key):
     spread the copies. A walker whose region the update emptied is dropped at
     once instead of counting fully until the sampler carries it out.
     `walkers.log_abs` is log|Psi_old|; log_abs_now is log|Psi_new| at the same
-    positions. Returns (walkers with log_abs = log|Psi_new|, effective sample
-    size (sum w)^2 / sum w^2).
+    positions. With `n_groups` groups (qsolid.vmc.groups) each block of walkers
+    is resampled within itself, so every group keeps its walkers. Returns
+    (walkers with log_abs = log|Psi_new|, effective sample size
+    sum over groups of (sum w)^2 / sum w^2).
     """
-    weights = jax.nn.softmax(2.0 * (log_abs_now - walkers.log_abs))
-    n = weights.shape[0]
-    points = (jax.random.uniform(key, dtype=weights.dtype) + jnp.arange(n, dtype=weights.dtype)) / n
-    index = jnp.minimum(jnp.searchsorted(jnp.cumsum(weights), points), n - 1)
+    log_ratio = 2.0 * (log_abs_now - walkers.log_abs)
+    weights = jax.nn.softmax(log_ratio.reshape(n_groups, -1), axis=1)
+    n = weights.shape[1]
+    points = (jax.random.uniform(key, (n_groups, 1), dtype=weights.dtype) + jnp.arange(n, dtype=weights.dtype)) / n
+    within = jax.vmap(jnp.searchsorted)(jnp.cumsum(weights, axis=1), points)
+    index = (jnp.minimum(within, n - 1) + n * jnp.arange(n_groups)[:, None]).reshape(-1)
     walkers = dataclasses.replace(walkers, log_abs=log_abs_now)
-    return jax.tree.map(lambda x: x[index], walkers), 1.0 / jnp.sum(weights**2)
+    return jax.tree.map(lambda x: x[index], walkers), jnp.sum(1.0 / jnp.sum(weights**2, axis=1))
 
 
 def max_step_bohr(lattice, configured_max: float) -> float:
@@ -97,13 +103,14 @@ def _metropolis_move(log_psi_batch, params, walkers: Walkers, key, electron_step
 
     electrons = propose(electron_key, walkers.electrons, electron_step) if electron_step is not None else walkers.electrons
     nuclei = propose(nuclear_key, walkers.nuclei, nuclear_step) if nuclear_step is not None else walkers.nuclei
-    log_abs_new = log_psi_batch(params, electrons, nuclei)
+    log_abs_new = log_psi_batch(params, electrons, nuclei, walkers.group)
     uniform = jax.random.uniform(accept_key, walkers.log_abs.shape, dtype=walkers.log_abs.dtype)
     accept = jnp.log(uniform) < 2.0 * (log_abs_new - walkers.log_abs)
     new = Walkers(
         electrons=jnp.where(accept[:, None, None], electrons, walkers.electrons),
         nuclei=jnp.where(accept[:, None, None], nuclei, walkers.nuclei),
         log_abs=jnp.where(accept, log_abs_new, walkers.log_abs),
+        group=walkers.group,
     )
     return new, jnp.mean(accept.astype(walkers.log_abs.dtype))
 
@@ -129,7 +136,7 @@ def metropolis_sweeps(
         `moves_per_block`) nuclear moves from p(R|r), then a block of electron moves
         from p(r|R), each block with its own step width.
     mode "joint" (Alg. 4): one-shot moves of electrons and nuclei together.
-    log_psi_batch(params, electrons, nuclei) -> log|Psi| for a batch.
+    log_psi_batch(params, electrons, nuclei, group) -> log|Psi| for a batch.
 
     The walkers' cached log|Psi| is first recomputed with `params`: after a
     parameter update it is stale, and a walker whose |Psi| dropped would
@@ -140,7 +147,7 @@ def metropolis_sweeps(
     """
     inverse = jnp.linalg.inv(lattice)
     if refresh_log_abs:
-        walkers = Walkers(walkers.electrons, walkers.nuclei, log_psi_batch(params, walkers.electrons, walkers.nuclei))
+        walkers = dataclasses.replace(walkers, log_abs=log_psi_batch(params, walkers.electrons, walkers.nuclei, walkers.group))
 
     def block(walkers, key, electron, nuclear, moves=moves_per_block):
         def move(i, carry):

@@ -19,6 +19,10 @@ compiles once.
 
 Random keys are a pure function of (seed, step, attempt) and derived inside
 the program (`step_key`), so a resumed run draws the same numbers.
+
+With walker groups (the twists of a set, qsolid.vmc.groups) every walker mean
+of the statistics row is the weighted average of the group means, and the
+variance the weighted mean of the within-group variances.
 """
 
 import jax
@@ -53,15 +57,15 @@ def step_key(seed: int, step, attempt=0, stream: int = 0):
     return jax.random.fold_in(jax.random.fold_in(key, step), attempt)
 
 
-def _local_stats(local):
-    """Walker means of one cell's local energies, in LOCAL_STATS order."""
+def _local_stats(local, groups, group):
+    """Walker means (weighted over the groups) of one cell's local energies, in LOCAL_STATS order."""
     return [
-        jnp.var(local.energy),
-        jnp.mean(local.kinetic),
-        jnp.mean(local.potential),
-        jnp.mean(2.0 * local.kinetic + local.potential),
-        jnp.mean(local.kinetic_bo),
-        jnp.mean(local.kinetic_nonbo),
+        groups.variance(local.energy, group),
+        groups.mean(local.kinetic, group),
+        groups.mean(local.potential, group),
+        groups.mean(2.0 * local.kinetic + local.potential, group),
+        groups.mean(local.kinetic_bo, group),
+        groups.mean(local.kinetic_nonbo, group),
     ]
 
 
@@ -69,10 +73,11 @@ def _all_finite(tree):
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
 
-def make_optimisation_step(config, sweeps, log_abs_batch, local_energies, optimiser_step, walker_sharding, replicated):
+def make_optimisation_step(config, groups, sweeps, log_abs_batch, local_energies, optimiser_step, walker_sharding, replicated):
     """step(params, opt_state, walkers, step, attempt, electron_step, nuclear_step, lattice)
     -> (params, opt_state, walkers, stats) with stats the STEP_STATS row; all jitted.
 
+    groups: the walker groups (qsolid.vmc.groups);
     sweeps: sampling.metropolis_sweeps with the wavefunction and block sizes bound;
     local_energies(params, walkers, lattice) -> LocalEnergy per walker;
     optimiser_step(params, opt_state, key, batch) -> (params, opt_state).
@@ -84,15 +89,17 @@ def make_optimisation_step(config, sweeps, log_abs_batch, local_energies, optimi
         sampled = walkers
         ess = jnp.asarray(walkers.log_abs.shape[0], walkers.log_abs.dtype)
         if resample:
-            log_abs_now = log_abs_batch(params, walkers.electrons, walkers.nuclei)
-            sampled, ess = sampling.resample_after_update(walkers, log_abs_now, jax.random.fold_in(sample_key, 2))
+            log_abs_now = log_abs_batch(params, walkers.electrons, walkers.nuclei, walkers.group)
+            sampled, ess = sampling.resample_after_update(
+                walkers, log_abs_now, jax.random.fold_in(sample_key, 2), len(groups)
+            )
             sampled = jax.lax.with_sharding_constraint(sampled, walker_sharding)
         sampled, acceptance, proton_acceptance = sweeps(
             params, sampled, sample_key, electron_step, nuclear_step, lattice,
             sweeps=config.sampling.sweeps_per_step, refresh_log_abs=not resample,
         )
         local = local_energies(params, sampled, lattice)
-        batch = Batch(sampled.electrons, sampled.nuclei, local.energy, local.energy_imag)
+        batch = Batch(sampled.electrons, sampled.nuclei, local.energy, local.energy_imag, sampled.group)
         new_params, new_opt_state = optimiser_step(params, opt_state, update_key, batch)
         finite_energies = jnp.isfinite(local.energy)
         kept = jnp.all(finite_energies) & _all_finite(new_params)
@@ -104,8 +111,8 @@ def make_optimisation_step(config, sweeps, log_abs_batch, local_energies, optimi
         stats = jnp.stack([
             kept.astype(dtype),
             jnp.sum(~finite_energies).astype(dtype),
-            jnp.mean(local.energy),
-            *_local_stats(local),
+            groups.mean(local.energy, sampled.group),
+            *_local_stats(local, groups, sampled.group),
             acceptance,
             proton_acceptance,
             ess,
@@ -115,9 +122,9 @@ def make_optimisation_step(config, sweeps, log_abs_batch, local_energies, optimi
     return jax.jit(step, out_shardings=(replicated, replicated, walker_sharding, replicated))
 
 
-def make_cell_estimate(reequilibration_sweeps: int, sweeps, local_energies, walker_sharding, replicated):
+def make_cell_estimate(reequilibration_sweeps: int, groups, sweeps, local_energies, walker_sharding, replicated):
     """estimate(params, walkers, key, electron_step, nuclear_step, lattice, cells)
-    -> (walkers, row): walkers re-equilibrated at `lattice`, row = [mean E_loc per cell (k),
+    -> (walkers, row): walkers re-equilibrated at `lattice`, row = [mean E_loc per cell (k; weighted over groups),
     all-finite flag per cell (k), LOCAL_STATS of the last cell, electron and nuclear acceptance]."""
 
     def estimate(params, walkers, key, electron_step, nuclear_step, lattice, cells):
@@ -128,9 +135,9 @@ def make_cell_estimate(reequilibration_sweeps: int, sweeps, local_energies, walk
         last = jax.tree.map(lambda x: x[-1], local)
         dtype = local.energy.dtype
         row = jnp.concatenate([
-            jnp.mean(local.energy, axis=1),
+            jax.vmap(groups.mean, in_axes=(0, None))(local.energy, walkers.group),
             jnp.all(jnp.isfinite(local.energy), axis=1).astype(dtype),
-            jnp.stack([*_local_stats(last), acceptance, proton_acceptance]),
+            jnp.stack([*_local_stats(last, groups, walkers.group), acceptance, proton_acceptance]),
         ])
         return walkers, row
 

@@ -117,9 +117,10 @@ def _cell_columns(problem: Problem, lattice) -> dict:
     }
 
 
-def virial_pressure_ha_bohr3(local, lattice) -> float:
-    """P = (2<K> + <V>) / (3 Omega) of the all-Coulomb system (Sec. II B; see qsolid.vmc.evaluate)."""
-    return float(jnp.mean(2.0 * local.kinetic + local.potential)) / (3.0 * float(lat.volume(np.asarray(lattice))))
+def virial_pressure_ha_bohr3(local, lattice, mean=jnp.mean) -> float:
+    """P = (2<K> + <V>) / (3 Omega) of the all-Coulomb system (Sec. II B; see qsolid.vmc.evaluate);
+    `mean` averages over the walkers (weighted over their groups for a twist set)."""
+    return float(mean(2.0 * local.kinetic + local.potential)) / (3.0 * float(lat.volume(np.asarray(lattice))))
 
 
 def virial_pressure_gpa(local, lattice) -> float:

@@ -1,4 +1,4 @@
-"""Twist averaging by separate runs: one sub-run per twist of the set, averaged with the weights.
+"""Twist averaging by separate runs (system.twist_mode = "separate"): one sub-run per twist, averaged.
 
 For a twist set {t, w_t} (qsolid.twists) every twist gets its own run, in
 RUN_DIR/twist-NN/ with its own config.toml (system.twists = [[t]], seed + NN so
@@ -10,9 +10,10 @@ like any run. The averages are
 for the energy (per cell, per atom or per electron), its kinetic and potential
 parts and the virial pressure. RUN_DIR/evaluation.json and summary.json carry
 the averages, `boundary_condition`, `twists` and `per_twist` (each twist's own
-numbers). A twist-dependent input of one network (one optimisation for the whole
-set) is the cheaper route and is not implemented; constant pressure over a twist
-set needs it (the annealer must see the averaged G), so it is refused here.
+numbers). The default, system.twist_mode = "shared", trains one network for the
+whole set in one run instead (qsolid.vmc.groups), at about the cost of one run;
+constant pressure needs that one run (the annealer must see the averaged G), so
+it is refused here.
 """
 
 import dataclasses
@@ -41,7 +42,8 @@ def single_twist_configs(config) -> tuple[object, list[tuple[np.ndarray, float, 
     system = build_system(config.system)
     if config.npt.lattice_mode != "fixed":
         raise ConfigError(
-            f"npt.lattice_mode: {system.boundary_condition} runs one fixed-cell run per twist; constant pressure needs one twist"
+            f"npt.lattice_mode: twist_mode 'separate' runs one fixed-cell run per twist; constant pressure over "
+            f"{system.boundary_condition} needs system.twist_mode = 'shared'"
         )
     runs = []
     for index, (twist, weight) in enumerate(zip(system.twists, system.twist_weights)):

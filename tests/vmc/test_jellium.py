@@ -162,7 +162,9 @@ def test_jellium_config_errors():
     assert dataclasses.asdict(polarised)["nuclear_masses"] is None
 
 
-def test_twist_set_runs_one_sub_run_per_twist_and_averages(float64, tmp_path, capsys):  # float64: restores x64 after
+@pytest.mark.parametrize("mode", ["shared", "separate"])
+def test_twist_set_gives_each_twists_energy_and_the_average(float64, tmp_path, capsys, mode):  # float64: restores x64 after
+    """One run with the walkers split over the twists (shared), or one sub-run per twist (separate)."""
     import json
 
     from qsolid.cli import main
@@ -171,7 +173,7 @@ def test_twist_set_runs_one_sub_run_per_twist_and_averages(float64, tmp_path, ca
     config.write_text(
         'precision = "float64"\n'
         '[system]\nstructure = "jellium"\nrs = 5.0\nelectrons = 7\nspin_polarisation = 7\n'
-        'twists = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.25]]\n'
+        f'twists = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.25]]\ntwist_mode = "{mode}"\n'
         '[network]\nansatz = "slater"\n[optimisation]\nsteps = 0\n'
         '[sampling]\nbatch_size = 32\nburn_in_sweeps = 50\nelectron_step_bohr = 1.2\n'
         '[evaluation]\nsteps = 30\nsweeps_per_step = 5\n'
@@ -180,7 +182,8 @@ def test_twist_set_runs_one_sub_run_per_twist_and_averages(float64, tmp_path, ca
     assert main(["run", str(config), "--out", str(out)]) == 0
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert evaluation["boundary_condition"] == "2 twists, equal weights"
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith("twist-")) == ["twist-00", "twist-01"]
+    sub_runs = sorted(p.name for p in out.iterdir() if p.name.startswith("twist-"))
+    assert sub_runs == (["twist-00", "twist-01"] if mode == "separate" else [])
     lattice = _cube(7, 5.0)
     exact = [jellium.hartree_fock_energy(lattice, 7, 0, t).per_electron for t in ((0, 0, 0), (0.5, 0.5, 0.25))]
     for entry, expected in zip(evaluation["per_twist"], exact):

@@ -56,14 +56,14 @@ def test_imaginary_local_energy_outliers_are_clipped_like_the_real_part():
 
     class Toy:
         @staticmethod
-        def apply(params, electrons, nuclei):
+        def apply(params, electrons, nuclei, group=0):
             return params["b"] * electrons[0, 0], params["a"] * electrons[0, 0]
 
     x = jnp.linspace(-1.0, 1.0, 9)[:, None, None]
     values = jnp.array([0.1, -0.2, 0.05, 0.0, 0.15, -0.1, 0.2, -0.05, 50.0])
     zeros = jnp.zeros(9)
     loss = optim.make_surrogate_loss(Toy, clip_width=2.0)
-    grad = lambda real, imag: jax.grad(lambda p: loss(p, optim.Batch(x, x, real, imag))[0])({"a": 0.0, "b": 0.0})
+    grad = lambda real, imag: jax.grad(lambda p: loss(p, optim.Batch(x, x, real, imag, jnp.zeros(9, jnp.int32)))[0])({"a": 0.0, "b": 0.0})
     assert float(grad(zeros, values)["b"]) == pytest.approx(float(grad(values, zeros)["a"]), rel=1e-6)
     unclipped = 2 * np.mean((values - values.mean()) * np.ravel(x))
     assert abs(float(grad(zeros, values)["b"]) - unclipped) > 1.0

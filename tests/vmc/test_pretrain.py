@@ -46,10 +46,10 @@ def test_pretraining_brings_complex_supercell_to_hartree_fock(tmp_path):
         }
     )
     problem = build_problem(config)
-    hf = solve_hartree_fock(problem.system, config.pretrain.basis)
+    (hf,) = solve_hartree_fock(problem.system, config.pretrain.basis)
     losses = []
     state = runstate.initial_state(problem)
-    pretrain(problem, state, hf, rundir.setup_logging(tmp_path), lambda step, row: losses.append(row["pretrain_loss"]))
+    pretrain(problem, state, [hf], rundir.setup_logging(tmp_path), lambda step, row: losses.append(row["pretrain_loss"]))
     assert state.pretrained
     assert np.mean(losses[-5:]) < 0.25 * np.mean(losses[:5])
     assert hf_orbital_targets(hf, problem.system, state.walkers.electrons)[0].shape == (32, 2, 2)

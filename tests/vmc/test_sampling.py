@@ -10,7 +10,7 @@ from qsolid.vmc import sampling
 CELL_BOHR = 20.0
 
 
-def _gaussian_log_psi(width_bohr, electrons, nuclei):
+def _gaussian_log_psi(width_bohr, electrons, nuclei, group=None):
     """log psi of a Gaussian centred in a cubic cell: |psi|^2 has variance width^2 per coordinate."""
     x = CELL_BOHR * (electrons - 0.5)
     return -jnp.sum(x**2, axis=(1, 2)) / (4.0 * width_bohr**2)
@@ -27,7 +27,7 @@ def test_walkers_cached_under_other_parameters_sample_the_new_distribution():
     batch = 512
     start = 0.5 + 2.0 * jax.random.normal(jax.random.PRNGKey(0), (batch, 1, 3)) / CELL_BOHR
     nuclei = jnp.full((batch, 1, 3), 0.5)
-    walkers = sampling.Walkers(start, nuclei, _gaussian_log_psi(2.0, start, nuclei))
+    walkers = sampling.Walkers(start, nuclei, _gaussian_log_psi(2.0, start, nuclei), jnp.zeros(batch, jnp.int32))
     walkers, acceptance, _ = sampling.metropolis_sweeps(
         _gaussian_log_psi,
         0.5,
@@ -51,7 +51,7 @@ def test_resampling_after_an_update_turns_old_samples_into_the_new_distribution(
     resampled walkers have the new mean and variance, and positions and log|psi_new| move together."""
     n, mu = 40000, 0.3
     x = jax.random.normal(jax.random.PRNGKey(0), (n,))
-    walkers = sampling.Walkers(x[:, None, None], x[:, None, None], -0.25 * x**2)
+    walkers = sampling.Walkers(x[:, None, None], x[:, None, None], -0.25 * x**2, jnp.zeros(n, jnp.int32))
     new, ess = sampling.resample_after_update(walkers, -0.25 * (x - mu) ** 2, jax.random.PRNGKey(1))
     np.testing.assert_allclose(float(ess) / n, np.exp(-mu**2), atol=4 * np.sqrt(np.expm1(4 * mu**2) / n))
     y = np.asarray(new.electrons[:, 0, 0])
@@ -67,10 +67,10 @@ def test_gibbs_nuclear_block_takes_its_own_number_of_moves():
     """With the electrons' block at one move, more nuclear moves per sweep move the nuclei further."""
     n = 256
 
-    def log_psi(params, electrons, nuclei):  # unit Gaussians in Cartesian bohr around the centre of a 100-bohr box
+    def log_psi(params, electrons, nuclei, group):  # unit Gaussians in Cartesian bohr around the centre of a 100-bohr box
         return -0.5 * 100.0**2 * (jnp.sum((electrons - 0.5) ** 2, axis=(1, 2)) + jnp.sum((nuclei - 0.5) ** 2, axis=(1, 2)))
 
-    walkers = sampling.Walkers(jnp.full((n, 1, 3), 0.5), jnp.full((n, 1, 3), 0.5), jnp.zeros(n))
+    walkers = sampling.Walkers(jnp.full((n, 1, 3), 0.5), jnp.full((n, 1, 3), 0.5), jnp.zeros(n), jnp.zeros(n, jnp.int32))
     spread = {}
     for moves in (1, 8):
         new, _, nuclear_acceptance = sampling.metropolis_sweeps(

@@ -37,6 +37,17 @@ cell), which is what makes twists compatible with quantum nuclei; |Psi|^2 stays
 periodic in every coordinate. M is a reciprocal-lattice vector, so exp(-i M . R_1)
 is periodic in R_1. For clamped nuclei both factors are constant phases.
 
+One network for a twist set. The spec stacks the occupied k-sets of all
+twists of the set, (n_twists, n_sigma, 3), and the twists, (n_twists, 3); each
+walker carries the index t of its twist (qsolid.vmc.groups), and `apply`
+takes row t of each (jnp.take, so t may be a traced per-walker value under
+vmap). The twist enters through the plane-wave phases exp(i k . r) and the
+compensating phase above; the streams, orbital maps, envelopes and Jastrow are
+shared by all twists. With network.twist_input the streams also see the twist,
+(sin 2 pi t, cos 2 pi t) appended to every electron's input, so that the
+periodic part of the orbitals can differ between twists; without it a spec
+with one twist is exactly the single-twist network.
+
 Returns (phase, log|phi|); the wavefunction is real (phase 0 or pi) when every
 occupied k-point is Gamma and the twist is zero, complex otherwise.
 """
@@ -61,21 +72,37 @@ class ElectronAnsatzSpec:
     n_nuclei: int
     feature_lattice: np.ndarray
     k_up: np.ndarray
-    """(n_up, 3) occupied k-points as m + t in reciprocal-lattice units."""
+    """(n_twists, n_up, 3) occupied k-points m + t of each twist of the set, in reciprocal-lattice units."""
     k_down: np.ndarray
+    """(n_twists, n_down, 3)"""
     one_electron_width: int
     two_electron_width: int
     layers: int
     determinants: int
     jastrow: bool
-    twist: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(3))
-    """The twist t (reciprocal units) shared by k_up and k_down."""
+    twist: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((1, 3)))
+    """(n_twists, 3) the twists t (reciprocal units); row t is shared by k_up[t] and k_down[t]."""
     nuclear_charges: np.ndarray | None = None
     """(n_nuclei,) Z_I of the compensating twist phase; None: all 1."""
+    twist_input: bool = False
+    """Append (sin 2 pi t, cos 2 pi t) of the walker's twist to every electron's input stream."""
 
     @property
     def is_complex(self) -> bool:
         return bool(np.any(self.k_up != 0) or np.any(self.k_down != 0))
+
+    @property
+    def integer_momenta(self) -> np.ndarray:
+        """(n_twists, 3) M = sum_a m_a of each twist's occupied set (module docstring)."""
+        n_electrons = self.n_up + self.n_down
+        return np.rint(np.sum(self.k_up, axis=1) + np.sum(self.k_down, axis=1) - n_electrons * self.twist)
+
+
+def twist_inputs(spec, group):
+    """(k_up, k_down, twist, M) of walker group `group` (an integer, traced or not): the rows of the
+    stacked k-sets the wavefunction of that twist is built from."""
+    take = lambda stacked: jnp.take(jnp.asarray(stacked), group, axis=0)
+    return take(spec.k_up), take(spec.k_down), take(spec.twist), take(spec.integer_momenta)
 
 
 def occupied_kpoints(lattice, twist, count: int) -> np.ndarray:
@@ -95,20 +122,22 @@ def occupied_kpoints(lattice, twist, count: int) -> np.ndarray:
 
 
 def make_spec(system, network) -> ElectronAnsatzSpec:
+    """The spec for every twist of the system's set (walker group t has twist system.twists[t])."""
     return ElectronAnsatzSpec(
         n_up=system.n_up,
         n_down=system.n_down,
         n_nuclei=system.n_nuclei,
         feature_lattice=np.asarray(system.lattice),
-        k_up=occupied_kpoints(system.lattice, system.twist, system.n_up),
-        k_down=occupied_kpoints(system.lattice, system.twist, system.n_down),
+        k_up=np.stack([occupied_kpoints(system.lattice, twist, system.n_up) for twist in system.twists]),
+        k_down=np.stack([occupied_kpoints(system.lattice, twist, system.n_down) for twist in system.twists]),
         one_electron_width=network.one_electron_width,
         two_electron_width=network.two_electron_width,
         layers=network.layers,
         determinants=network.determinants,
         jastrow=network.jastrow,
-        twist=np.asarray(system.twist, dtype=float),
+        twist=np.asarray(system.twists, dtype=float).reshape(-1, 3),
         nuclear_charges=np.asarray(system.nuclear_charges, dtype=float),
+        twist_input=network.twist_input,
     )
 
 
@@ -128,7 +157,7 @@ def _spin_groups(spec):
 
 def _one_electron_input_width(spec, width, first):
     groups = sum(1 for lo, hi in _spin_groups(spec) if hi > lo)
-    one = 7 * spec.n_nuclei if first else width
+    one = 7 * spec.n_nuclei + (TWIST_FEATURES if spec.twist_input else 0) if first else width
     two = 7 if first else spec.two_electron_width
     return one * (1 + groups) + two * groups
 
@@ -173,6 +202,15 @@ def _residual(update, previous):
     return update + previous if update.shape == previous.shape else update
 
 
+def _twist_features(twist):
+    """(sin 2 pi t, cos 2 pi t): the twist as a smooth input, periodic like E(t)."""
+    angle = features.TWO_PI * twist
+    return jnp.concatenate([jnp.sin(angle), jnp.cos(angle)])
+
+
+TWIST_FEATURES = 6
+
+
 def _one_electron_update(dense, spec, one, two, concatenated):
     """tanh(V f_i + b) with f_i = [h_i, <h_j>_up, <h_j>_down, <h_ij>_j in up, <h_ij>_j in down].
 
@@ -193,10 +231,12 @@ def _one_electron_update(dense, spec, one, two, concatenated):
     return jnp.tanh(one @ own + pairs + shared)
 
 
-def _streams(params, spec, en_features, ee_features, concatenated=False):
+def _streams(params, spec, en_features, ee_features, twist, concatenated=False):
     """Interaction layers of Alg. 2 (lines 15-25): final one-electron stream (n_e, width)."""
     n_electrons = en_features.shape[0]
     one = en_features.reshape(n_electrons, -1)
+    if spec.twist_input:
+        one = jnp.concatenate([one, jnp.broadcast_to(_twist_features(twist.astype(one.dtype)), (n_electrons, TWIST_FEATURES))], axis=-1)
     two = ee_features
     for layer in params["layers"]:
         one = _residual(_one_electron_update(layer["one"], spec, one, two, concatenated), one)
@@ -205,10 +245,10 @@ def _streams(params, spec, en_features, ee_features, concatenated=False):
     return one
 
 
-def _orbital_matrices(params, spec, stream, electrons, en_distance):
+def _orbital_matrices(params, spec, stream, electrons, en_distance, k_up, k_down):
     """Per spin: (n_det, n_sigma orbitals, n_sigma electrons) orbital matrices (Alg. 2, lines 26-31)."""
     matrices = []
-    for (lo, hi), spin, kpoints in zip(_spin_groups(spec), ("up", "down"), (spec.k_up, spec.k_down)):
+    for (lo, hi), spin, kpoints in zip(_spin_groups(spec), ("up", "down"), (k_up, k_down)):
         count = hi - lo
         if count == 0:
             continue
@@ -222,7 +262,7 @@ def _orbital_matrices(params, spec, stream, electrons, en_distance):
         env = jnp.einsum("dki,dkji->dkj", envelope["pi"], decay)  # (det, orbital, electron)
         orbitals = u * env
         if spec.is_complex:
-            phase = jnp.exp(1j * features.TWO_PI * (jnp.asarray(kpoints) @ electrons[lo:hi].T))
+            phase = jnp.exp(1j * features.TWO_PI * (kpoints.astype(electrons.dtype) @ electrons[lo:hi].T))
             orbitals = orbitals * phase[None]
         matrices.append(orbitals)
     return matrices
@@ -254,37 +294,41 @@ def _sum_of_determinants(matrices):
     return jnp.arctan2(imag, real), 0.5 * jnp.log(real**2 + imag**2) + shift
 
 
-def orbitals(params, spec: ElectronAnsatzSpec, electrons, nuclei, concatenated=False):
-    """Orbital matrices per spin, (n_det, orbital, electron), and e-e distances for one walker.
+def orbitals(params, spec: ElectronAnsatzSpec, electrons, nuclei, group=0, concatenated=False):
+    """Orbital matrices per spin, (n_det, orbital, electron), and e-e distances for one walker of `group`.
 
     concatenated: the form of the interaction layers (_one_electron_update); the value is the same."""
+    k_up, k_down, twist, _ = twist_inputs(spec, group)
+    return _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist, concatenated)
+
+
+def _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist, concatenated=False):
     feature_lattice = jnp.asarray(spec.feature_lattice, dtype=electrons.dtype)
     en_features, en_distance = features.electron_nuclear(electrons, nuclei, feature_lattice)
     ee_features, ee_distance = features.electron_electron(electrons, feature_lattice)
-    stream = _streams(params, spec, en_features, ee_features, concatenated)
-    return _orbital_matrices(params, spec, stream, electrons, en_distance), ee_distance
+    stream = _streams(params, spec, en_features, ee_features, twist, concatenated)
+    return _orbital_matrices(params, spec, stream, electrons, en_distance, k_up, k_down), ee_distance
 
 
-def _translation_phase(spec: ElectronAnsatzSpec, nuclei):
+def _translation_phase(spec: ElectronAnsatzSpec, nuclei, twist, integer_momentum):
     """M . R_1 + k_t . sum_I Z_I R_I (module docstring): makes Psi invariant under joint translations."""
-    n_electrons = spec.n_up + spec.n_down
-    integer_part = np.rint(np.sum(spec.k_up, axis=0) + np.sum(spec.k_down, axis=0) - n_electrons * spec.twist)
     charges = np.ones(spec.n_nuclei) if spec.nuclear_charges is None else spec.nuclear_charges
     weighted = jnp.einsum("i,ik->k", jnp.asarray(charges, nuclei.dtype), nuclei)
     return features.TWO_PI * (
-        jnp.dot(jnp.asarray(integer_part, nuclei.dtype), nuclei[0]) + jnp.dot(jnp.asarray(spec.twist, nuclei.dtype), weighted)
+        jnp.dot(integer_momentum.astype(nuclei.dtype), nuclei[0]) + jnp.dot(twist.astype(nuclei.dtype), weighted)
     )
 
 
-def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei, concatenated=False):
-    """(phase, log|phi|) for one walker; electrons (n_e, 3) and nuclei (n_n, 3) fractional.
+def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei, group=0, concatenated=False):
+    """(phase, log|phi|) for one walker of twist `group`; electrons (n_e, 3) and nuclei (n_n, 3) fractional.
 
     concatenated=True: the layers in the form KFAC registers (_one_electron_update), same value.
     """
-    matrices, ee_distance = orbitals(params, spec, electrons, nuclei, concatenated)
+    k_up, k_down, twist, integer_momentum = twist_inputs(spec, group)
+    matrices, ee_distance = _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist, concatenated)
     phase, log_abs = _sum_of_determinants(matrices)
     if spec.is_complex:
-        phase = phase - _translation_phase(spec, nuclei)
+        phase = phase - _translation_phase(spec, nuclei, twist, integer_momentum)
     if spec.jastrow:
         log_abs = log_abs + _jastrow(params, spec, ee_distance)
     return phase, log_abs

@@ -58,8 +58,9 @@ and in a neutral cell (i) a joint translation of all particles leaves Psi unchan
 exp(-2 pi i Z_I t_k) Psi for every nucleus; |Psi|^2 is periodic in every coordinate.
 Jellium (no nuclei) keeps the plane waves' total momentum (no correction).
 
-The occupied k-sets and the twist are arrays passed from the top of `apply` to the
-functions that build the orbitals and the phase, so they could vary per walker; the
+The occupied k-sets of every twist of the set are stacked in the spec; `apply` takes the rows of
+the walker's group (qsolid.vmc.groups) and passes them to the functions that build the orbitals
+and the phase; the
 wavefunction is complex unless every occupied k is zero.
 """
 
@@ -88,9 +89,10 @@ class MpnnSpec:
     n_nuclei: int
     feature_lattice: np.ndarray
     k_up: np.ndarray
-    """(n_up, 3) occupied k-points m + t in reciprocal-lattice units."""
+    """(n_twists, n_up, 3) occupied k-points m + t of each twist, in reciprocal-lattice units."""
     k_down: np.ndarray
     twist: np.ndarray
+    """(n_twists, 3)"""
     nuclear_charges: np.ndarray
     """(n_nuclei,) Z_I."""
     node_width: int
@@ -145,9 +147,9 @@ def make_spec(system, network) -> MpnnSpec:
         n_down=system.n_down,
         n_nuclei=system.n_nuclei,
         feature_lattice=np.asarray(system.lattice, dtype=float),
-        k_up=occupied_kpoints_lowest_exchange(system.lattice, system.twist, system.n_up),
-        k_down=occupied_kpoints_lowest_exchange(system.lattice, system.twist, system.n_down),
-        twist=np.asarray(system.twist, dtype=float),
+        k_up=np.stack([occupied_kpoints_lowest_exchange(system.lattice, t, system.n_up) for t in system.twists]),
+        k_down=np.stack([occupied_kpoints_lowest_exchange(system.lattice, t, system.n_down) for t in system.twists]),
+        twist=np.asarray(system.twists, dtype=float).reshape(-1, 3),
         nuclear_charges=np.asarray(system.nuclear_charges, dtype=float),
         node_width=network.mpnn_node_width,
         edge_width=network.mpnn_edge_width,
@@ -304,16 +306,21 @@ def _readout(params, spec: MpnnSpec, nodes):
     return value
 
 
-def orbitals(params, spec: MpnnSpec, electrons, nuclei):
+def _twist_inputs(spec: MpnnSpec, group, dtype):
+    """(k_up, k_down, twist) of walker group `group` (an integer, traced or not): rows of the stacked sets."""
+    return tuple(jnp.take(jnp.asarray(x, dtype), group, axis=0) for x in (spec.k_up, spec.k_down, spec.twist))
+
+
+def orbitals(params, spec: MpnnSpec, electrons, nuclei, group=0):
     """Orbital matrices per spin, (n_det, orbital, electron), and the periodic distances, for one walker."""
-    k_up, k_down = (jnp.asarray(k, electrons.dtype) for k in (spec.k_up, spec.k_down))
+    k_up, k_down, _ = _twist_inputs(spec, group, electrons.dtype)
     nodes, edges, distance, difference = _graph(params, spec, electrons, nuclei)
     return _orbital_matrices(params, spec, nodes, edges, electrons, difference, k_up, k_down), distance
 
 
-def apply(params, spec: MpnnSpec, electrons, nuclei):
-    """(phase, log|phi|) for one walker; electrons (n_e, 3) and nuclei (n_n, 3) fractional."""
-    k_up, k_down, twist = (jnp.asarray(x, electrons.dtype) for x in (spec.k_up, spec.k_down, spec.twist))
+def apply(params, spec: MpnnSpec, electrons, nuclei, group=0):
+    """(phase, log|phi|) for one walker of twist `group`; electrons (n_e, 3) and nuclei (n_n, 3) fractional."""
+    k_up, k_down, twist = _twist_inputs(spec, group, electrons.dtype)
     nodes, edges, distance, difference = _graph(params, spec, electrons, nuclei)
     matrices = _orbital_matrices(params, spec, nodes, edges, electrons, difference, k_up, k_down)
     phase, log_abs = sum_of_determinants(matrices)

@@ -13,7 +13,8 @@ reduced by it (qsolid.twists) averages it exactly. Shells with more than
 MAX_SUBSETS subsets fall back to the fixed tie-break of
 qsolid.vmc.ansatz.electrons.occupied_kpoints. Each electron carries the
 twist phase, Psi(r_i + a_k) = exp(2 pi i t_k) Psi, and the state has no
-parameters. For jellium it is the Hartree-Fock ground state of the occupied
+parameters. A twist set stacks the k-sets of its twists, and each walker's
+group index selects its row (qsolid.vmc.groups). For jellium it is the Hartree-Fock ground state of the occupied
 shells; its local kinetic energy is the constant sum_k |k|^2 / 2 (every orbital
 is an eigenfunction of -Delta / 2), and its energy is the Hartree-Fock energy of
 qsolid.vmc.jellium.
@@ -71,8 +72,9 @@ class SlaterSpec:
     n_up: int
     n_down: int
     k_up: np.ndarray
-    """(n_up, 3) occupied k-points as m + t in reciprocal-lattice units."""
+    """(n_twists, n_up, 3) occupied k-points m + t of each twist of the set, in reciprocal-lattice units."""
     k_down: np.ndarray
+    """(n_twists, n_down, 3)"""
 
     is_complex = True
 
@@ -81,19 +83,21 @@ def make_spec(system) -> SlaterSpec:
     return SlaterSpec(
         n_up=system.n_up,
         n_down=system.n_down,
-        k_up=occupied_kpoints_lowest_exchange(system.lattice, system.twist, system.n_up),
-        k_down=occupied_kpoints_lowest_exchange(system.lattice, system.twist, system.n_down),
+        k_up=np.stack([occupied_kpoints_lowest_exchange(system.lattice, t, system.n_up) for t in system.twists]),
+        k_down=np.stack([occupied_kpoints_lowest_exchange(system.lattice, t, system.n_down) for t in system.twists]),
     )
 
 
-def apply(spec: SlaterSpec, electrons):
-    """(phase, log|Psi|) for one walker; electrons (n_e, 3) fractional, spin up first."""
+def apply(spec: SlaterSpec, electrons, group=0):
+    """(phase, log|Psi|) for one walker of twist `group` (row of the stacked k-sets); electrons (n_e, 3)
+    fractional, spin up first."""
     phase = jnp.zeros((), electrons.dtype)
     log_abs = jnp.zeros((), electrons.dtype)
-    for kpoints, block in ((spec.k_up, electrons[: spec.n_up]), (spec.k_down, electrons[spec.n_up :])):
-        if len(kpoints) == 0:
+    for stacked, block in ((spec.k_up, electrons[: spec.n_up]), (spec.k_down, electrons[spec.n_up :])):
+        if stacked.shape[1] == 0:
             continue
-        matrix = jnp.exp(1j * features.TWO_PI * (jnp.asarray(kpoints, electrons.dtype) @ block.T))
+        kpoints = jnp.take(jnp.asarray(stacked, electrons.dtype), group, axis=0)
+        matrix = jnp.exp(1j * features.TWO_PI * (kpoints @ block.T))
         sign, log = jnp.linalg.slogdet(matrix)
         phase, log_abs = phase + jnp.angle(sign), log_abs + log
     return phase, log_abs

@@ -3,9 +3,10 @@
 phi is the electronic network (Alg. 2), or with network.ansatz = 'slater' the
 parameter-free plane-wave determinant (qsolid.vmc.ansatz.slater); chi the nuclear
 one (Alg. 1, Eq. 3), present only when the nuclei are quantum. Parameters are a dict
-{"electrons": ..., "nuclei": ...}; both are optimised together. With network.ansatz =
-'mpnn' (qsolid.vmc.ansatz.mpnn) "electrons" holds the whole message-passing network over
-electrons and protons and "nuclei" the R-only pair factor chi of its quantum nuclei.
+{"electrons": ..., "nuclei": ...}; both are optimised together. Every walker
+carries its group (its twist of the set, qsolid.vmc.groups), an input of phi. With
+network.ansatz = 'mpnn' (qsolid.vmc.ansatz.mpnn) "electrons" holds the whole message-passing
+network over electrons and protons and "nuclei" the R-only pair factor chi of its quantum nuclei.
 """
 
 import dataclasses
@@ -31,24 +32,24 @@ class Wavefunction:
     init: Callable
     """init(key) -> params"""
     apply_parts: Callable
-    """apply_parts(params, electrons_frac, nuclei_frac, concatenated=False) -> (arg phi, ln|phi|, ln chi) for one
-    walker; concatenated=True evaluates phi's layers in the form KFAC registers (the same value, more work;
-    only the 'neural' ansatz has two forms)."""
+    """apply_parts(params, electrons_frac, nuclei_frac, group=0, concatenated=False) -> (arg phi, ln|phi|, ln chi)
+    for one walker of group (twist) `group`; concatenated=True evaluates phi's layers in the form KFAC
+    registers (the same value, more work; only the 'neural' ansatz has two forms)."""
     electron_spec: electrons.ElectronAnsatzSpec | slater.SlaterSpec | mpnn.MpnnSpec
 
-    def apply(self, params, electron_positions, nuclear_positions):
-        """(phase, log|Psi|) for one walker, in the form KFAC registers: the optimiser's loss calls it."""
-        phase, log_phi, log_chi = self.apply_parts(params, electron_positions, nuclear_positions, concatenated=True)
+    def apply(self, params, electron_positions, nuclear_positions, group=0):
+        """(phase, log|Psi|) for one walker of group `group`, in the form KFAC registers: the optimiser's loss calls it."""
+        phase, log_phi, log_chi = self.apply_parts(params, electron_positions, nuclear_positions, group, concatenated=True)
         return phase, log_phi + log_chi
 
-    def log_abs_batch(self, params, electrons_batch, nuclei_batch):
-        """log|Psi| for a batch of walkers."""
+    def log_abs_batch(self, params, electrons_batch, nuclei_batch, groups):
+        """log|Psi| for a batch of walkers, `groups` (batch,) their group indices."""
 
-        def log_abs(electron_positions, nuclear_positions):
-            _, log_phi, log_chi = self.apply_parts(params, electron_positions, nuclear_positions)
+        def log_abs(electron_positions, nuclear_positions, group):
+            _, log_phi, log_chi = self.apply_parts(params, electron_positions, nuclear_positions, group)
             return log_phi + log_chi
 
-        return jax.vmap(log_abs)(electrons_batch, nuclei_batch)
+        return jax.vmap(log_abs)(electrons_batch, nuclei_batch, groups)
 
 
 def make_wavefunction(system, network_config, nuclear_network: NuclearNetwork | None = None) -> Wavefunction:
@@ -66,8 +67,8 @@ def make_wavefunction(system, network_config, nuclear_network: NuclearNetwork | 
             params["nuclei"] = nuclear_network.init(nuclear_key)
         return params
 
-    def apply_parts(params, electron_positions, nuclear_positions, concatenated=False):
-        phase, log_phi = electrons.apply(params["electrons"], spec, electron_positions, nuclear_positions, concatenated)
+    def apply_parts(params, electron_positions, nuclear_positions, group=0, concatenated=False):
+        phase, log_phi = electrons.apply(params["electrons"], spec, electron_positions, nuclear_positions, group, concatenated)
         if nuclear_network is None:
             return phase, log_phi, jnp.zeros((), log_phi.dtype)
         return phase, log_phi, nuclear_network.apply(params["nuclei"], nuclear_positions)
@@ -79,8 +80,8 @@ def _slater_wavefunction(system) -> Wavefunction:
     """The plane-wave determinant alone: no parameters (an empty electronic tree), no chi."""
     spec = slater.make_spec(system)
 
-    def apply_parts(params, electron_positions, nuclear_positions, concatenated=False):
-        phase, log_abs = slater.apply(spec, electron_positions)
+    def apply_parts(params, electron_positions, nuclear_positions, group=0, concatenated=False):
+        phase, log_abs = slater.apply(spec, electron_positions, group)
         return phase, log_abs, jnp.zeros((), log_abs.dtype)
 
     return Wavefunction(init=lambda key: {"electrons": {}}, apply_parts=apply_parts, electron_spec=spec)
@@ -98,8 +99,8 @@ def _mpnn_wavefunction(system, network_config) -> Wavefunction:
             params["nuclei"] = mpnn.init_nuclear_pairs(spec, reference, network_config.nuclear_pair_width_bohr)
         return params
 
-    def apply_parts(params, electron_positions, nuclear_positions, concatenated=False):
-        phase, log_phi = mpnn.apply(params["electrons"], spec, electron_positions, nuclear_positions)
+    def apply_parts(params, electron_positions, nuclear_positions, group=0, concatenated=False):
+        phase, log_phi = mpnn.apply(params["electrons"], spec, electron_positions, nuclear_positions, group)
         if not has_chi:
             return phase, log_phi, jnp.zeros((), log_phi.dtype)
         return phase, log_phi, mpnn.log_chi(params["nuclei"], spec, nuclear_positions)
