@@ -56,6 +56,7 @@ import dataclasses
 
 import numpy as np
 from pyscf.data.elements import ELEMENTS
+from pyscf import lib
 from pyscf.pbc import gto, scf
 
 from qsolid.lattice import reciprocal, to_fractional
@@ -163,11 +164,12 @@ def hartree_fock(
     cell = build_cell(lattice_bohr, proton_positions_bohr, nuclear_charges, n_up, n_down, basis)
     kpt = twist_kpoint(lattice_bohr, twist)
     method = scf.RHF if n_up == n_down else scf.UHF
-    mean_field = method(cell, kpt=kpt, exxdiv="ewald").density_fit()
-    mean_field.conv_tol = CONV_TOL_HA
-    mean_field.max_cycle = MAX_CYCLES
-    mean_field.chkfile = None
-    mean_field = _solve_scf(mean_field)
+    with lib.with_omp_threads(1):  # OpenMP reductions in another order change the last bits of the orbitals
+        mean_field = method(cell, kpt=kpt, exxdiv="ewald").density_fit()
+        mean_field.conv_tol = CONV_TOL_HA
+        mean_field.max_cycle = MAX_CYCLES
+        mean_field.chkfile = None
+        mean_field = _solve_scf(mean_field)
     mo_coeff = np.asarray(mean_field.mo_coeff, dtype=np.complex128)
     mo_occ = np.asarray(mean_field.mo_occ)
     if n_up == n_down:
