@@ -35,6 +35,7 @@ import numpy as np
 from qsolid import checkpoint
 from qsolid import lattice as lat
 from qsolid import structure_factor
+from qsolid.distributed import to_host
 from qsolid.progress import Progress, Silent
 from qsolid.rundir import atomic_write_bytes
 from qsolid.runloop import run_steps
@@ -105,7 +106,7 @@ def _measure_step(problem, state: State, key, density):
     values = {k: float(v) for k, v in values.items()}
     values.update({k: np.asarray(v, dtype=np.float64) for k, v in density(walkers).items()})
     values["seconds"] = time.perf_counter() - start
-    return values, np.asarray(walkers.nuclei[:SAMPLED_WALKERS])
+    return values, to_host(walkers.nuclei[:SAMPLED_WALKERS])
 
 
 def evaluate(problem, state: State, steps: int, run_dir, progress: Progress = Silent()):

@@ -26,6 +26,7 @@ import numpy as np
 import optax
 
 from qsolid import lattice as lat
+from qsolid.distributed import to_host
 from qsolid.vmc.ansatz import electrons as electron_ansatz
 from qsolid.vmc.ansatz import mpnn as mpnn_ansatz
 from qsolid.vmc.hartree_fock import hartree_fock, occupied_orbitals
@@ -133,10 +134,11 @@ def pretrain(problem, state, hf, logger, progress=None):
             config.sampling.sweeps_per_step,
             state.lattice,
         )
-        targets = [
-            jnp.asarray(t if spec.is_complex else np.real(t), target_dtype)
-            for t in hf_orbital_targets(hf, problem.system, walkers.electrons)
-        ]
+        # Every process evaluates the orbitals at all walkers and places its own share of them.
+        targets = problem.shard([
+            np.asarray(t if spec.is_complex else np.real(t), target_dtype)
+            for t in hf_orbital_targets(hf, problem.system, to_host(walkers.electrons))
+        ])
         value, grads = loss_and_grad(electron_params, walkers.electrons, walkers.nuclei, targets)
         updates, opt_state = optimiser.update(grads, opt_state, electron_params)
         electron_params = optax.apply_updates(electron_params, updates)

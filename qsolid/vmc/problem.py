@@ -8,7 +8,9 @@ are replicated on the same mesh from the start (an uncommitted array and its
 committed successor would be two cache entries: every step function would
 compile twice). jit then partitions every per-walker computation and turns
 walker means into all-reduces, so the same code runs on one CPU, one GPU or
-many devices.
+many devices, in one process or several (qsolid.distributed: the mesh holds
+`jax.devices()`, the devices of every process, and each process places its
+own share of host data).
 """
 
 import dataclasses
@@ -27,6 +29,7 @@ from qsolid.ewald import make_ewald
 from qsolid.vmc.hamiltonian import LocalEnergy, dipole, make_local_energy, map_in_chunks
 from qsolid.vmc.optim import Batch, Optimiser, make_optimiser
 from qsolid import precision
+from qsolid.distributed import global_input
 from qsolid.schema import ConfigError
 from qsolid.system import System, build_system
 
@@ -67,11 +70,11 @@ class Problem:
 
     def shard(self, tree):
         """Place the leading (walker) axis of every leaf on the device mesh."""
-        return jax.tree.map(lambda x: jax.device_put(x, self.walker_sharding), tree)
+        return jax.tree.map(lambda x: jax.device_put(global_input(x), self.walker_sharding), tree)
 
     def replicate(self, tree):
         """Place every leaf whole on every device of the mesh (parameters, optimiser state)."""
-        return jax.tree.map(lambda x: jax.device_put(x, self.replicated), tree)
+        return jax.tree.map(lambda x: jax.device_put(global_input(x), self.replicated), tree)
 
     def initial_walkers(self, params, key) -> sampling.Walkers:
         batch = self.config.sampling.batch_size
