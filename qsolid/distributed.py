@@ -90,6 +90,26 @@ def global_input(array):
     return array
 
 
+def place_own_share(array: np.ndarray, sharding) -> jax.Array:
+    """A global array from host data every process computed for itself: each process fills its own
+    devices from its copy, so copies that differ in the last bits (threaded BLAS) do not matter."""
+    if jax.process_count() == 1:
+        return jax.device_put(array, sharding)
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def from_primary(array: np.ndarray) -> np.ndarray:
+    """Process 0's value of a host array, on every process (its bytes broadcast, so neither dtype nor
+    the run's precision changes it)."""
+    if jax.process_count() == 1:
+        return array
+    from jax.experimental import multihost_utils
+
+    array = np.asarray(array)
+    raw = np.asarray(multihost_utils.broadcast_one_to_all(np.ascontiguousarray(array).reshape(-1).view(np.uint8)))
+    return raw.view(array.dtype).reshape(array.shape)
+
+
 def any_process(flag: bool) -> bool:
     """True on every process if `flag` is true on any of them (one small all-gather; none with one process)."""
     if jax.process_count() == 1:

@@ -26,7 +26,7 @@ import numpy as np
 import optax
 
 from qsolid import lattice as lat
-from qsolid.distributed import to_host
+from qsolid.distributed import from_primary, place_own_share, to_host
 from qsolid.vmc.ansatz import electrons as electron_ansatz
 from qsolid.vmc.ansatz import mpnn as mpnn_ansatz
 from qsolid.vmc.hartree_fock import hartree_fock, occupied_orbitals
@@ -34,7 +34,9 @@ from qsolid.vmc.step import step_key
 
 
 def solve_hartree_fock(system, basis: str):
-    return hartree_fock(
+    """Periodic HF of the system's cell; in a multi-process run every process takes process 0's
+    solution (SCF sums over threads are not reproducible to the last bit)."""
+    hf = hartree_fock(
         system.lattice,
         system.nuclear_cartesian,
         system.nuclear_charges,
@@ -42,6 +44,12 @@ def solve_hartree_fock(system, basis: str):
         system.n_down,
         twist=tuple(system.twist),
         basis=basis,
+    )
+    return dataclasses.replace(
+        hf,
+        energy_ha=float(from_primary(np.float64(hf.energy_ha))),
+        mo_coeff_up=from_primary(hf.mo_coeff_up),
+        mo_coeff_down=from_primary(hf.mo_coeff_down),
     )
 
 
@@ -135,10 +143,10 @@ def pretrain(problem, state, hf, logger, progress=None):
             state.lattice,
         )
         # Every process evaluates the orbitals at all walkers and places its own share of them.
-        targets = problem.shard([
-            np.asarray(t if spec.is_complex else np.real(t), target_dtype)
+        targets = [
+            place_own_share(np.asarray(t if spec.is_complex else np.real(t), target_dtype), problem.walker_sharding)
             for t in hf_orbital_targets(hf, problem.system, to_host(walkers.electrons))
-        ])
+        ]
         value, grads = loss_and_grad(electron_params, walkers.electrons, walkers.nuclei, targets)
         updates, opt_state = optimiser.update(grads, opt_state, electron_params)
         electron_params = optax.apply_updates(electron_params, updates)
