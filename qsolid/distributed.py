@@ -4,11 +4,13 @@ Every process runs the same program. `initialize` connects them through a coordi
 (process 0's address); afterwards `jax.devices()` lists the devices of all processes, and
 the 1-D walker mesh of qsolid.vmc.problem spans them, so each process holds its share of
 the walkers and every walker mean is an all-reduce across processes. Nothing else in the
-engines changes; three rules make the result that of one process with as many devices:
+engines changes; these rules make the result that of one process with as many devices:
 
 - Host values are read from replicated arrays (the statistics row) or gathered
   (`to_host`: walkers for a checkpoint or samples), so every process sees the same numbers
   and takes the same decisions (rewinds, step widths, lattice moves).
+- Host computations that are not reproducible to the last bit (the Hartree-Fock solution of
+  the pretraining) are taken from process 0 (`from_primary`).
 - Only the primary process (index 0) writes the run directory (`is_primary`); the
   others compute and write nothing, and read only what existed before the run started.
 - A stop is agreed on (`any_process`): SIGTERM reaching one process stops all of them
@@ -23,6 +25,7 @@ import os
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from qsolid.schema import ConfigError
 
@@ -75,16 +78,15 @@ def is_primary() -> bool:
 def to_host(array) -> np.ndarray:
     """The whole of `array` as a NumPy array on every process (gathered when it is split over processes)."""
     if isinstance(array, jax.Array) and not array.is_fully_addressable and not array.is_fully_replicated:
-        from jax.experimental import multihost_utils
-
         return np.asarray(multihost_utils.process_allgather(array, tiled=True))
     return np.asarray(jax.device_get(array))
 
 
 def global_input(array):
     """`array` as device_put input for a sharding over all processes' devices: an array held whole
-    by this process (host data, or a jax.Array on one local device) as NumPy, of which each process
-    places its own share; arrays already spread over the processes unchanged."""
+    by this process (host data, or a jax.Array on one local device) as NumPy, which JAX checks is
+    the same on every process before each places its own share; arrays already spread over the
+    processes unchanged."""
     if jax.process_count() > 1 and not (isinstance(array, jax.Array) and not array.is_fully_addressable):
         return np.asarray(array)
     return array
@@ -103,8 +105,6 @@ def from_primary(array: np.ndarray) -> np.ndarray:
     the run's precision changes it)."""
     if jax.process_count() == 1:
         return array
-    from jax.experimental import multihost_utils
-
     array = np.asarray(array)
     raw = np.asarray(multihost_utils.broadcast_one_to_all(np.ascontiguousarray(array).reshape(-1).view(np.uint8)))
     return raw.view(array.dtype).reshape(array.shape)
@@ -114,14 +114,10 @@ def any_process(flag: bool) -> bool:
     """True on every process if `flag` is true on any of them (one small all-gather; none with one process)."""
     if jax.process_count() == 1:
         return bool(flag)
-    from jax.experimental import multihost_utils
-
     return bool(np.any(multihost_utils.process_allgather(np.asarray(bool(flag)))))
 
 
 def barrier(name: str) -> None:
     """Wait until every process reaches the barrier `name` (nothing to wait for with one process)."""
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
         multihost_utils.sync_global_devices(name)
