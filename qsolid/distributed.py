@@ -49,7 +49,8 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     try:
         jax.distributed.initialize(coordinator_address, num_processes, process_id)
     except ValueError as error:  # no cluster found in the environment, or inconsistent parameters
-        raise ConfigError(f"distributed: {error}") from None
+        where = "" if num_processes is not None else "no cluster in the environment (SLURM, MPI, JAX_COORDINATOR_ADDRESS): "
+        raise ConfigError(f"distributed: {where}{error}") from None
 
 
 def check_processes(coordinator_address: str, num_processes: int, process_id: int) -> None:

@@ -72,6 +72,17 @@ def test_several_slurm_tasks_without_distributed_are_refused(tmp_path, capsys, m
     assert "SLURM started 4 tasks; add --distributed" in capsys.readouterr().err
 
 
+def test_distributed_without_a_cluster_is_one_line_exit_2(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(tomli_w.dumps(TINY))
+    env = {key: value for key, value in _environment(1).items() if not key.startswith(("SLURM_", "OMPI_", "JAX_COORDINATOR"))}
+    result = subprocess.run(_qsolid(config, "--out", tmp_path / "run", "--distributed"), env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == cli.EXIT_INVALID_INPUT
+    assert result.stderr.startswith("qsolid: error: distributed: no cluster in the environment") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
 def test_importing_qsolid_starts_no_distributed_runtime():
     script = (
         "import importlib, pkgutil, jax, qsolid\n"
