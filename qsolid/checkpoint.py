@@ -2,8 +2,9 @@
 
 A checkpoint is an ``.npz`` file whose keys are the pytree paths of the
 leaves (``params/electrons/layers/0/w``), plus a JSON ``metadata`` entry.
-Arrays are gathered to the host first, so a checkpoint written with walkers
-sharded over several devices loads on any device count. Loading needs a
+Arrays are gathered to the host first (from every process of a multi-process
+run; qsolid.distributed), so a checkpoint written with walkers sharded over
+several devices loads on any device and process count. Loading needs a
 template pytree with the same structure (made by the same init functions).
 
 Integrity: the metadata carries the SHA-256 of the arrays (keys, dtypes,
@@ -24,7 +25,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from qsolid.rundir import atomic_write_bytes, remove_temporaries
+from qsolid.distributed import to_host
+from qsolid.rundir import atomic_write_bytes, remove_temporaries, writes
 from qsolid.schema import ConfigError
 
 _STEP_FILE = re.compile(r"step_(\d{8})\.npz$")
@@ -45,7 +47,7 @@ def _key(path) -> str:
 def flatten(tree) -> dict:
     """Map from pytree path strings to host NumPy arrays."""
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
-    return {_key(path): np.asarray(jax.device_get(leaf)) for path, leaf in leaves}
+    return {_key(path): to_host(leaf) for path, leaf in leaves}
 
 
 def unflatten(template, arrays: dict, prefix: str = ""):
@@ -82,8 +84,10 @@ def checksum(arrays: dict) -> str:
 
 def save(path, tree, metadata: dict) -> None:
     """Write `tree` and JSON `metadata` (plus the arrays' checksum) atomically to `path`."""
+    arrays = flatten(tree)  # every process takes part in gathering the walkers; one writes
+    if not writes():
+        return
     buffer = io.BytesIO()
-    arrays = flatten(tree)
     metadata = {**metadata, _CHECKSUM: checksum(arrays)}
     arrays["__metadata__"] = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
     np.savez(buffer, **arrays)
@@ -164,6 +168,8 @@ def latest_valid(directory, logger: logging.Logger | None = None):
 def prune(directory, keep: int) -> None:
     """Delete all but the `keep` most recent step checkpoints (and temporary files a failed write left)."""
     directory = Path(directory)
+    if not writes():
+        return
     remove_temporaries(directory)
     found = sorted((int(m.group(1)), p) for p in directory.iterdir() if (m := _STEP_FILE.search(p.name)))
     for _, path in found[:-keep] if keep > 0 else []:

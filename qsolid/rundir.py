@@ -10,6 +10,9 @@ Layout of RUN_DIR:
 Files are written atomically (temporary file in the same directory, then
 rename), so a run killed at any moment never leaves a half-written file and
 never overwrites an earlier result with a broken one.
+
+In a multi-process run (qsolid.distributed) only process 0 writes: on the others the
+functions here that write (atomic writes, the statistics file, the log, clean-ups) do nothing.
 """
 
 import contextlib
@@ -37,12 +40,21 @@ def temporary_file(path, suffix: str = ".tmp"):
     return handle, tmp
 
 
+def writes() -> bool:
+    """False in the processes of a multi-process run other than process 0 (they write nothing)."""
+    from qsolid.distributed import is_primary  # jax is loaded only once a run starts
+
+    return is_primary()
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
-    """Write `data` to `path` atomically (temp file + fsync + rename).
+    """Write `data` to `path` atomically (temp file + fsync + rename); nothing if not `writes()`.
 
     On failure the temporary file is removed if the directory still allows it, and the
     original error is raised (a failing clean-up never masks it).
     """
+    if not writes():
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = temporary_file(path)
@@ -61,6 +73,8 @@ def atomic_write_bytes(path, data: bytes) -> None:
 def remove_temporaries(directory) -> None:
     """Delete temporary files (``.*.tmp``) left in `directory` by writes that could not clean up."""
     directory = Path(directory)
+    if not writes():
+        return
     for tmp in directory.glob(".*.tmp") if directory.is_dir() else ():
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -80,13 +94,13 @@ def read_json(path):
 
 
 def setup_logging(run_dir, name: str = "qsolid") -> logging.Logger:
-    """Logger writing to RUN_DIR/qsolid.log (appending across resumed sessions)."""
+    """Logger writing to RUN_DIR/qsolid.log (appending across resumed sessions); silent if not `writes()`."""
     logger = logging.getLogger(name)
     logger.setLevel(logging.INFO)
     for handler in list(logger.handlers):
         logger.removeHandler(handler)
         handler.close()
-    handler = logging.FileHandler(Path(run_dir) / "qsolid.log")
+    handler = logging.FileHandler(Path(run_dir) / "qsolid.log") if writes() else logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.addHandler(handler)
     logger.propagate = False
@@ -105,7 +119,7 @@ class StatsFile:
         self.columns = list(columns)
 
     def truncate_after(self, step: int) -> None:
-        if not self.path.exists():
+        if not self.path.exists() or not writes():
             return
         with open(self.path, newline="") as file:
             rows = [row for row in csv.DictReader(file) if int(row["step"]) <= step]
@@ -114,6 +128,8 @@ class StatsFile:
         atomic_write_text(self.path, text)
 
     def append(self, rows) -> None:
+        if not writes():
+            return
         new = not self.path.exists()
         with open(self.path, "a", newline="") as file:
             # "\n" like truncate_after, so a resumed file never mixes line endings.

@@ -4,12 +4,15 @@ An engine hands `run_steps` a step function (`step(index) -> statistics row`, wh
 engine's own state) and a `save(steps_done)` that writes its checkpoint. The loop appends each row
 to the statistics file, reports it to the progress, saves every `checkpoint_every` steps and when
 SIGINT/SIGTERM arrives — then it returns False and the run can be resumed from that
-checkpoint with nothing lost. Precision and the device mesh are set by the engine when it builds
+checkpoint with nothing lost. In a multi-process run the processes agree after every step
+whether any of them received a signal (qsolid.distributed.any_process), so all stop after the
+same step and write one checkpoint. Precision and the device mesh are set by the engine when it builds
 its problem, before the loop starts.
 """
 
 from typing import Callable
 
+from qsolid.distributed import any_process
 from qsolid.progress import Progress
 from qsolid.rundir import StatsFile, StopRequest
 
@@ -35,9 +38,10 @@ def run_steps(
             if stats is not None:
                 stats.append([row])
             progress.advance(index + 1 - offset, row)
-            if (index + 1) % checkpoint_every == 0 or stop.requested:
+            stopping = any_process(stop.requested)  # read once: a signal between two reads would skip the save
+            if (index + 1) % checkpoint_every == 0 or stopping:
                 save(index + 1)
-            if stop.requested:
+            if stopping:
                 return False
     return True
 

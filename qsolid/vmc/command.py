@@ -15,6 +15,7 @@ def register(subparsers) -> None:
     run.add_argument("--out", help="new run directory (default: runs/run-YYYYmmdd-HHMMSS)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     run.add_argument("--steps", type=str, help="with --resume: extend a fixed-cell run to N optimisation steps (the only change a resume allows)")
+    add_distributed_arguments(run)
     run.set_defaults(func=command_run)
 
     config = subparsers.add_parser("config", help="print every option with its default and documentation")
@@ -27,11 +28,49 @@ def register(subparsers) -> None:
     )
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--steps", type=str, help="total evaluation steps, more than already taken (default: evaluation.steps of the run's config)")
+    add_distributed_arguments(evaluate)
     evaluate.set_defaults(func=command_evaluate)
 
     plot = subparsers.add_parser("plot", help="write PNG training curves of a run")
     plot.add_argument("run_dir")
     plot.set_defaults(func=command_plot)
+
+
+def add_distributed_arguments(parser) -> None:
+    group = parser.add_argument_group("many processes (one per host or GPU; see docs/cluster.md)")
+    group.add_argument("--distributed", action="store_true",
+                       help="join the processes of this job into one run, as the cluster environment describes them (SLURM, Open MPI, JAX_COORDINATOR_ADDRESS)")
+    group.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0, which coordinates (with --num-processes and --process-id)")
+    group.add_argument("--num-processes", metavar="N", help="number of processes of the run")
+    group.add_argument("--process-id", metavar="I", help="this process's index, 0 .. N-1 (process 0 writes the run directory)")
+
+
+def start_processes(args) -> bool:
+    """Join a multi-process run if the flags ask for one (before any JAX computation); True in the
+    process that writes and prints (process 0, or the only one)."""
+    explicit = (args.coordinator, args.num_processes, args.process_id)
+    if any(value is not None for value in explicit):
+        if None in explicit:
+            raise ConfigError("--coordinator, --num-processes and --process-id: give all three (or --distributed alone)")
+        if args.distributed:
+            raise ConfigError("--distributed: reads the cluster environment; leave it out with --coordinator")
+        from qsolid import distributed
+
+        distributed.initialize(args.coordinator, _parse_whole(args.num_processes, "--num-processes"),
+                               _parse_whole(args.process_id, "--process-id"))
+    elif args.distributed:
+        from qsolid import distributed
+
+        distributed.initialize()
+    else:
+        from qsolid.distributed import slurm_tasks_without_distributed
+
+        if tasks := slurm_tasks_without_distributed():
+            raise ConfigError(f"--distributed: SLURM started {tasks} tasks; add --distributed to make them one run, or start one task")
+        return True
+    import jax
+
+    return jax.process_index() == 0
 
 
 def command_config(args) -> int:
@@ -52,11 +91,15 @@ def command_run(args) -> int:
         config = load_config(args.config) if args.config else main_job_config()
         run_dir = Path(args.out) if args.out else Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
     steps = None if args.steps is None else _parse_steps(args.steps)
+    primary = start_processes(args)
     from qsolid.console import ConsoleProgress  # after the config is read: a bad one fails before jax loads
     from qsolid.vmc import driver
 
     if not args.resume:
         driver.require_new_directory(run_dir, "--out")
+    if not primary:
+        summary = driver.run(config, run_dir, resume=bool(args.resume), steps=steps)
+        return _secondary_exit(summary is None, run_dir)
     print(f"run directory: {run_dir}")
     with ConsoleProgress() as progress:
         summary = driver.run(config, run_dir, resume=bool(args.resume), progress=progress, steps=steps)
@@ -99,6 +142,8 @@ def command_evaluate(args) -> int:
     from qsolid.vmc import driver
 
     steps = None if args.steps is None else _parse_steps(args.steps)
+    if not start_processes(args):
+        return _secondary_exit(driver.evaluate_run(args.run_dir, steps) is None, args.run_dir)
     with ConsoleProgress() as progress:
         results = driver.evaluate_run(args.run_dir, steps, progress=progress)
     if results is None:
@@ -108,11 +153,24 @@ def command_evaluate(args) -> int:
     return 0
 
 
+def _secondary_exit(stopped: bool, run_dir) -> int:
+    """A process other than 0 of a multi-process run: one line (process 0 prints the results)."""
+    import jax
+
+    state = "stopped" if stopped else "finished"
+    print(f"process {jax.process_index()} of {jax.process_count()}: {state}; process 0 wrote {run_dir}")
+    return StopRequest.exit_status() if stopped else 0
+
+
 def _parse_steps(text: str) -> int:
+    return _parse_whole(text, "--steps")
+
+
+def _parse_whole(text: str, flag: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise ConfigError(f"--steps: must be a whole number, got {text!r}") from None
+        raise ConfigError(f"{flag}: must be a whole number, got {text!r}") from None
 
 
 def command_plot(args) -> int:

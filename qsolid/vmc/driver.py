@@ -10,6 +10,10 @@ summary.json, and returns the summary. `run(..., resume=True)` continues the run
 from its last checkpoint; a config that differs from the run's own is refused. `evaluate_run`
 extends the evaluation of a finished run. The CLI (`qsolid run`, `qsolid evaluate`) calls these
 and only prints.
+
+Over several processes (qsolid.distributed.initialize first) every process calls `run` with the
+same arguments; process 0 writes the run directory and returns the summary, the others write
+nothing and return the evaluation's part of it.
 """
 
 import dataclasses
@@ -21,7 +25,7 @@ import jax
 import numpy as np
 import tomli_w
 
-from qsolid import checkpoint, finite_size, precision, rundir, units
+from qsolid import checkpoint, distributed, finite_size, precision, rundir, units
 from qsolid import lattice as lat
 from qsolid.progress import Progress, Silent
 from qsolid.schema import ConfigError, check_resume, parse, to_dict
@@ -69,13 +73,17 @@ def _start(config: Config, run_dir: Path, resume: bool, progress: Progress) -> d
     if config.pretrain.steps > 0 and config.network.ansatz != "slater":
         check_basis(config.pretrain.basis)
     memory.check(config)  # before any array of the system is built
-    separate = len(build_system(config.system).twists) > 1 and config.system.twist_mode == "separate"
+    twist_set = len(build_system(config.system).twists) > 1
+    separate = twist_set and config.system.twist_mode == "separate"
     if separate:
         twist_average.single_twist_configs(config)  # refuses what separate runs cannot do, before anything is written
     elif resume and (run_dir / "twist-00").is_dir():
         raise ConfigError(f"system.twist_mode: {run_dir} holds one run per twist (twist-NN/); set twist_mode = 'separate' in its config.toml")
+    if twist_set and jax.process_count() > 1:
+        raise ConfigError("system.twists: a twist set runs in one process for now (run its twists as separate jobs)")
     problem = None if separate else build_problem(config)
-    if not resume:
+    distributed.barrier("qsolid: run directory checked")  # by every process, before process 0 writes to it
+    if not resume and rundir.writes():
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -194,6 +202,8 @@ def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progre
     results = _evaluate(problem, state, config.evaluation.steps, run_dir, progress)
     if results is None:
         return None
+    if not rundir.writes():  # the rest reads what process 0 is writing; it alone completes the run directory
+        return {**_from_evaluation(results), "steps": state.step, "rewinds": state.rewinds}
     stats = rundir.read_stats(run_dir / "stats.csv") if (run_dir / "stats.csv").exists() else {}  # none after 0 steps
     summary = {
         **_from_evaluation(results),

@@ -43,6 +43,7 @@ import numpy as np
 from qsolid import checkpoint
 from qsolid import lattice as lat
 from qsolid import structure_factor
+from qsolid.distributed import to_host
 from qsolid.progress import Progress, Silent
 from qsolid.rundir import atomic_write_bytes
 from qsolid.runloop import run_steps
@@ -126,7 +127,7 @@ def _measure_step(problem, state: State, key, density):
         virial_sum = groups.means(2.0 * local.kinetic + local.potential, group)
         values["group_virial_pressure"] = np.asarray(virial_sum, dtype=np.float64) / (3.0 * volume)
     values["seconds"] = time.perf_counter() - start
-    return values, np.asarray(walkers.nuclei[:SAMPLED_WALKERS])
+    return values, to_host(walkers.nuclei[:SAMPLED_WALKERS])
 
 
 def evaluate(problem, state: State, steps: int, run_dir, progress: Progress = Silent()):

@@ -32,6 +32,7 @@ import numpy as np
 import optax
 
 from qsolid import lattice as lat
+from qsolid.distributed import from_primary, place_own_share, to_host
 from qsolid.vmc.ansatz import electrons as electron_ansatz
 from qsolid.vmc.ansatz import mpnn as mpnn_ansatz
 from qsolid.vmc.groups import block_view
@@ -40,9 +41,11 @@ from qsolid.vmc.step import step_key
 
 
 def solve_hartree_fock(system, basis: str) -> list:
-    """Hartree-Fock of the cell at every twist of the system's set (one HartreeFock per twist)."""
-    return [
-        hartree_fock(
+    """Hartree-Fock of the cell at every twist of the system's set (one HartreeFock per twist); in a
+    multi-process run every process takes process 0's solutions (the same to the last bit)."""
+    solutions = []
+    for twist in system.twists:
+        hf = hartree_fock(
             system.lattice,
             system.nuclear_cartesian,
             system.nuclear_charges,
@@ -51,8 +54,15 @@ def solve_hartree_fock(system, basis: str) -> list:
             twist=tuple(float(x) for x in twist),
             basis=basis,
         )
-        for twist in system.twists
-    ]
+        solutions.append(
+            dataclasses.replace(
+                hf,
+                energy_ha=float(from_primary(np.float64(hf.energy_ha))),
+                mo_coeff_up=from_primary(hf.mo_coeff_up),
+                mo_coeff_down=from_primary(hf.mo_coeff_down),
+            )
+        )
+    return solutions
 
 
 def real_orbital_gauge(coefficients):
@@ -155,9 +165,10 @@ def pretrain(problem, state, hfs, logger, progress=None):
             config.sampling.sweeps_per_step,
             state.lattice,
         )
+        # Every process evaluates the orbitals at all walkers and places its own share of them.
         targets = [
-            jnp.asarray(t if spec.is_complex else np.real(t), target_dtype)
-            for t in group_targets(hfs, problem.system, walkers.electrons)
+            place_own_share(np.asarray(t if spec.is_complex else np.real(t), target_dtype), problem.walker_sharding)
+            for t in group_targets(hfs, problem.system, to_host(walkers.electrons))
         ]
         value, grads = loss_and_grad(electron_params, walkers.electrons, walkers.nuclei, walkers.group, targets)
         updates, opt_state = optimiser.update(grads, opt_state, electron_params)

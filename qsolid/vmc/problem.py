@@ -8,7 +8,9 @@ are replicated on the same mesh from the start (an uncommitted array and its
 committed successor would be two cache entries: every step function would
 compile twice). jit then partitions every per-walker computation and turns
 walker means into all-reduces, so the same code runs on one CPU, one GPU or
-many devices.
+many devices, in one process or several (qsolid.distributed: the mesh holds
+`jax.devices()`, the devices of every process, and each process places its
+own share of host data).
 
 A twist set with system.twist_mode = "shared" is one problem: the walkers
 carry their twist as a group index in equal blocks (qsolid.vmc.groups), the
@@ -35,6 +37,7 @@ from qsolid.vmc.hamiltonian import LocalEnergy, dipole, make_local_energy, map_i
 from qsolid.vmc.groups import Groups
 from qsolid.vmc.optim import Batch, Optimiser, make_optimiser
 from qsolid import precision
+from qsolid.distributed import global_input
 from qsolid.schema import ConfigError
 from qsolid.system import System, build_system
 
@@ -77,11 +80,11 @@ class Problem:
 
     def shard(self, tree):
         """Place the leading (walker) axis of every leaf on the device mesh."""
-        return jax.tree.map(lambda x: jax.device_put(x, self.walker_sharding), tree)
+        return jax.tree.map(lambda x: jax.device_put(global_input(x), self.walker_sharding), tree)
 
     def replicate(self, tree):
         """Place every leaf whole on every device of the mesh (parameters, optimiser state)."""
-        return jax.tree.map(lambda x: jax.device_put(x, self.replicated), tree)
+        return jax.tree.map(lambda x: jax.device_put(global_input(x), self.replicated), tree)
 
     def initial_walkers(self, params, key) -> sampling.Walkers:
         batch = self.config.sampling.batch_size

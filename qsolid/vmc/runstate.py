@@ -2,7 +2,7 @@
 
 `initial_state` starts a run (parameters and optimiser state replicated on the device mesh, walkers
 sharded over it); `save_checkpoint` / `load_checkpoint` write and read it atomically with the config the
-run started with (qsolid.checkpoint), so a run resumes on any device count and at another precision;
+run started with (qsolid.checkpoint), so a run resumes on any device or process count and at another precision;
 `sample` and `burn_in` move its walkers with its step widths.
 """
 
@@ -95,7 +95,7 @@ def save_checkpoint(problem: Problem, state: State, directory) -> None:
     tree = {"params": state.params, "walkers": state.walkers}
     if state.opt_state is not None:
         tree["opt_state"] = state.opt_state
-    metadata = {**state.metadata(), "config": to_dict(problem.config), "devices": jax.device_count()}
+    metadata = {**state.metadata(), "config": to_dict(problem.config), "devices": jax.device_count(), "processes": jax.process_count()}
     checkpoint.save(checkpoint.step_path(directory, state.step), tree, metadata)
     checkpoint.prune(directory, problem.config.output.keep_checkpoints)
 
