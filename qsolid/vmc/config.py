@@ -106,11 +106,12 @@ class NetworkConfig:
     layers: int = option(2, "Number of interaction layers.")
     determinants: int = option(4, "Number of Slater determinants (summed with weights).")
     jastrow: bool = option(True, "Multiply by an electron-electron cusp Jastrow factor exp(J).")
-    twist_input: bool = option(
-        False,
+    twist_input: Literal["auto", "on", "off"] = option(
+        "auto",
         "Feed the walker's twist, (sin 2 pi t, cos 2 pi t), into every electron's input stream, so that one\n"
         "network trained over a twist set (system.twist_mode = 'shared') can shape its orbitals per twist\n"
-        "(docs/validation_twists.md: without it the shared network stays above separate runs).",
+        "(docs/validation_twists.md: without it the shared network stays above separate runs). 'auto':\n"
+        "on for a twist set trained as one network, off for a single twist (Gamma networks unchanged).",
     )
     nuclear_width: int = option(32, "Width of the nuclear pair stream (Alg. 1); quantum nuclei only.")
     nuclear_layers: int = option(2, "Layers of the nuclear pair stream (Alg. 1).")

@@ -49,7 +49,7 @@ def _params(wavefunction, seed=1):
 
 
 @pytest.mark.parametrize(
-    "nuclei, ansatz, twist_input", [("quantum", "neural", False), ("clamped", "neural", True), ("clamped", "slater", False)]
+    "nuclei, ansatz, twist_input", [("quantum", "neural", "off"), ("clamped", "neural", "on"), ("clamped", "slater", "off")]
 )
 def test_a_walker_of_group_t_sees_the_network_of_twist_t_alone(float64, nuclei, ansatz, twist_input):
     overrides = {"system.nuclei": nuclei, "network.ansatz": ansatz, "system.supercell": [2, 1, 1], "system.twists": THREE_TWISTS,

@@ -43,7 +43,8 @@ walker carries the index t of its twist (qsolid.vmc.groups), and `apply`
 takes row t of each (jnp.take, so t may be a traced per-walker value under
 vmap). The twist enters through the plane-wave phases exp(i k . r) and the
 compensating phase above; the streams, orbital maps, envelopes and Jastrow are
-shared by all twists. With network.twist_input the streams also see the twist,
+shared by all twists. With the twist input (network.twist_input: by default on for
+a twist set, off for a single twist) the streams also see the twist,
 (sin 2 pi t, cos 2 pi t) appended to every electron's input, so that the
 periodic part of the orbitals can differ between twists; without it a spec
 with one twist is exactly the single-twist network.
@@ -137,7 +138,7 @@ def make_spec(system, network) -> ElectronAnsatzSpec:
         jastrow=network.jastrow,
         twist=np.asarray(system.twists, dtype=float).reshape(-1, 3),
         nuclear_charges=np.asarray(system.nuclear_charges, dtype=float),
-        twist_input=network.twist_input,
+        twist_input=network.twist_input == "on" or (network.twist_input == "auto" and len(system.twists) > 1),
     )
 
 
