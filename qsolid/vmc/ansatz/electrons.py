@@ -269,7 +269,7 @@ def _orbital_matrices(params, spec, stream, electrons, en_distance, k_up, k_down
     return matrices
 
 
-def _jastrow(params, spec, ee_distance):
+def electron_pair_jastrow(params, spec, ee_distance):
     """J = -sum_{i<j} c alpha^2 / (alpha + d_ij): cusps 1/4 (parallel) and 1/2 (antiparallel)."""
     n = spec.n_up + spec.n_down
     spins = np.array([0] * spec.n_up + [1] * spec.n_down)
@@ -283,7 +283,7 @@ def _jastrow(params, spec, ee_distance):
     return jnp.sum(jnp.where(upper, terms, 0.0))
 
 
-def _sum_of_determinants(matrices):
+def sum_of_determinants(matrices):
     """(phase, log|.|) of sum_det prod_spin det(matrix), stable for large and complex determinants."""
     signs, logs = 1.0, 0.0
     for matrix in matrices:
@@ -327,9 +327,9 @@ def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei, group=0, concaten
     """
     k_up, k_down, twist, integer_momentum = twist_inputs(spec, group)
     matrices, ee_distance = _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist, concatenated)
-    phase, log_abs = _sum_of_determinants(matrices)
+    phase, log_abs = sum_of_determinants(matrices)
     if spec.is_complex:
         phase = phase - _translation_phase(spec, nuclei, twist, integer_momentum)
     if spec.jastrow:
-        log_abs = log_abs + _jastrow(params, spec, ee_distance)
+        log_abs = log_abs + electron_pair_jastrow(params, spec, ee_distance)
     return phase, log_abs

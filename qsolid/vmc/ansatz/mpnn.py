@@ -71,8 +71,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from qsolid.vmc import features
-from qsolid.vmc.ansatz.electrons import _jastrow as electron_pair_jastrow
-from qsolid.vmc.ansatz.electrons import _sum_of_determinants as sum_of_determinants
+from qsolid.vmc.ansatz.electrons import electron_pair_jastrow, sum_of_determinants
 from qsolid.vmc.ansatz.slater import occupied_kpoints_lowest_exchange
 
 AMPLITUDE_INIT_SCALE = 0.1
