@@ -83,7 +83,7 @@ def test_sampled_structure_factor_of_the_plane_wave_determinant_is_exact(float64
     system = build_system(config.system)
     spec = make_spec(system)
     modes, shell_index, shell_k = structure_factor.shells(system.lattice, STRUCTURE_FACTOR_SHELLS)
-    exact = _exact_plane_wave_s(spec.k_up, spec.k_down, modes, shell_index, len(shell_k))
+    exact = _exact_plane_wave_s(spec.k_up[0], spec.k_down[0], modes, shell_index, len(shell_k))  # the one twist
     table = results["structure_factor"]
     assert [row["k_bohr_inv"] for row in table] == pytest.approx(shell_k)
     for row, expected in zip(table, exact):
