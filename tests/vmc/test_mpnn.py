@@ -139,5 +139,6 @@ def test_pretraining_fits_the_backflow_orbitals(float64):
     mixing = rng.normal(size=(2, 2)) + 1j * rng.normal(size=(2, 2))
     in_span = [np.einsum("ab,wbe->wae", mixing, m[:, 0]) for m in matrices]  # recombined orbitals: same determinant
     random = [rng.normal(size=m[:, 0].shape) + 1j * rng.normal(size=m[:, 0].shape) for m in matrices]
-    assert float(loss(params, electrons, nuclei, in_span)) < 1e-8
-    assert float(loss(params, electrons, nuclei, random)) > 0.1
+    groups = jax.numpy.zeros(8, jax.numpy.int32)  # one twist: every walker in group 0
+    assert float(loss(params, electrons, nuclei, groups, in_span)) < 1e-8
+    assert float(loss(params, electrons, nuclei, groups, random)) > 0.1
