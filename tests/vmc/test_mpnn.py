@@ -9,13 +9,13 @@ import jax
 import numpy as np
 import pytest
 
-import qsolid
-from qsolid import checkpoint, rundir, runloop
+from qsolid import checkpoint, rundir
 from qsolid.system import build_system
 from qsolid.vmc import runstate
 from qsolid.vmc.ansatz.wavefunction import make_wavefunction
 from qsolid.vmc.config import load_config
 from qsolid.vmc.problem import build_problem, nuclear_network
+from tests.vmc import api_runs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXACT_BCC2_HA = -1.8414  # 2-atom bcc cell at Gamma, shared/REFERENCES.md (examples/bcc2_gamma_clamped.toml)
@@ -71,23 +71,7 @@ def test_optimisers_move_the_message_passing_rounds(optimiser):
 
 
 def _run(run_dir, overrides, stop_after=None, monkeypatch=None):
-    config = load_config(overrides={**TINY, **overrides})
-    resume = (run_dir / "config.toml").exists()
-    if stop_after is not None:
-        calls = {"n": 0}
-
-        class StopAfter(rundir.StopRequest):
-            @property
-            def requested(self):
-                calls["n"] += 1
-                return calls["n"] >= stop_after
-
-            @requested.setter
-            def requested(self, value):
-                pass
-
-        monkeypatch.setattr(runloop, "StopRequest", StopAfter)
-    return qsolid.run(config, run_dir, resume=resume)
+    return api_runs.run(run_dir, {**TINY, **overrides}, stop_after, monkeypatch)
 
 
 @pytest.mark.slow

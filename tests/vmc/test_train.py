@@ -13,11 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import qsolid
-from qsolid import checkpoint, rundir, runloop
+from qsolid import checkpoint, rundir
 from qsolid.vmc import runstate, train
 from qsolid.vmc.config import load_config
 from qsolid.vmc.problem import build_problem
+from tests.vmc import api_runs
 
 TINY = {
     "network.one_electron_width": 8,
@@ -38,23 +38,7 @@ TINY = {
 
 def _run(run_dir, stop_after=None, monkeypatch=None, overrides=TINY):
     """qsolid.run through the Python API: a new run, or a resumed one when run_dir holds a config."""
-    config = load_config(overrides=overrides)
-    resume = (run_dir / "config.toml").exists()
-    if stop_after is not None:
-        calls = {"n": 0}
-
-        class StopAfter(rundir.StopRequest):
-            @property
-            def requested(self):
-                calls["n"] += 1
-                return calls["n"] >= stop_after
-
-            @requested.setter
-            def requested(self, value):
-                pass
-
-        monkeypatch.setattr(runloop, "StopRequest", StopAfter)
-    return qsolid.run(config, run_dir, resume=resume)
+    return api_runs.run(run_dir, overrides, stop_after, monkeypatch)
 
 
 @pytest.fixture(scope="module")
