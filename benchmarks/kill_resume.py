@@ -12,7 +12,8 @@
 3. Both summary.json files are compared key by key, timings (`seconds_per_step`) excepted.
 
 Without CONFIG, a small run with every stage that writes a checkpoint: 2-atom bcc with quantum
-protons, Hartree-Fock pretraining, burn-in, 60 KFAC steps with a checkpoint every 5, evaluation.
+protons, Hartree-Fock pretraining, burn-in, 400 KFAC steps with a checkpoint every 10, evaluation
+(training is most of the wall time, so most kills land in it).
 The kills land anywhere: imports, Hartree-Fock, pretraining, burn-in, training, evaluation, the
 final writes. Printed: the kill times, the step of the newest checkpoint after each kill, whether
 the final summaries are identical, and the keys that differ.
@@ -46,14 +47,14 @@ batch_size = 32
 burn_in_sweeps = 20
 sweeps_per_step = 4
 [optimisation]
-steps = 60
+steps = 400
 [pretrain]
 steps = 20
 [evaluation]
 steps = 32
 sweeps_per_step = 4
 [output]
-checkpoint_every = 5
+checkpoint_every = 10
 """
 TIMING_KEYS = ("seconds_per_step",)
 

@@ -140,8 +140,9 @@ def build_jellium(config) -> System:
     )
 
 
-def build_system(config) -> System:
-    """The System described by a validated SystemConfig; raises ConfigError on physical nonsense."""
+def build_system(config, lattice_mode: str = "fixed") -> System:
+    """The System described by a validated SystemConfig; raises ConfigError on physical nonsense.
+    `lattice_mode` (npt.lattice_mode) limits the symmetry that reduces a twist grid (qsolid.twists)."""
     if config.structure == "jellium":
         return build_jellium(config)
     cell, fractional = load_cell(config)
@@ -158,7 +159,7 @@ def build_system(config) -> System:
             )
     n_up, n_down = _electron_counts(config, n_nuclei)
     masses = _nuclear_masses(config, n_nuclei) if config.nuclei == "quantum" else None
-    twists = twist_sets.twist_set(config.twists, cell, fractional, np.ones(n_nuclei, dtype=int))
+    twists = twist_sets.twist_set(config.twists, cell, fractional, np.ones(n_nuclei, dtype=int), lattice_mode)
     return System(
         name=config.structure,
         lattice=np.asarray(cell, dtype=float),

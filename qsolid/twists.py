@@ -37,6 +37,13 @@ replaces the Brillouin-zone integral of the simulation cell by a quadrature
   tie-break does not; the `slater` ansatz fills it covariantly, see
   qsolid.vmc.ansatz.slater); use explicit twists to average such a state over the
   full grid.
+  At constant pressure the cell deforms, so only the operations that survive
+  every allowed deformation reduce the grid: with `npt.lattice_mode =
+  "lengths"` (a, b, c scaled independently) those whose fractional rotation
+  maps each axis onto itself (diagonal, entries +-1), with "full" only +-1
+  (inversion, time reversal). A fractional rotation R with R^T G R = G for the
+  metric G stays a symmetry of D G D for diagonal D exactly when R is
+  diagonal, and the nuclei move with the cell in fractional coordinates.
 * [[t1, t2, t3], ...]: the listed twists with equal weights.
 
 Twists are folded into [-1/2, 1/2): E(t) is periodic in t with period 1.
@@ -153,16 +160,31 @@ def _spglib_cell(lattice, fractional, numbers):
     return np.asarray(lattice, dtype=float), fractional % 1.0, [int(n) for n in numbers]
 
 
-def monkhorst_pack(lattice, fractional, numbers, grid, shift: bool) -> TwistSet:
-    """The n1 x n2 x n3 Monkhorst-Pack twists reduced by the crystal's symmetry and time reversal."""
+def _rotations_kept(rotations: np.ndarray, lattice_mode: str) -> np.ndarray:
+    """The fractional rotations that stay symmetries under the cell moves of `lattice_mode` (module docstring)."""
+    if lattice_mode == "lengths":
+        keep = [np.array_equal(r, np.diag(np.diag(r))) for r in rotations]
+    elif lattice_mode == "full":
+        keep = [np.array_equal(np.abs(r), np.eye(3, dtype=r.dtype)) and abs(np.trace(r)) == 3 for r in rotations]
+    else:
+        keep = [True] * len(rotations)
+    return rotations[np.array(keep, dtype=bool)]
+
+
+def monkhorst_pack(lattice, fractional, numbers, grid, shift: bool, lattice_mode: str = "fixed") -> TwistSet:
+    """The n1 x n2 x n3 Monkhorst-Pack twists reduced by time reversal and the crystal's symmetry
+    operations that survive the cell moves of `lattice_mode` ('fixed', 'lengths' or 'full')."""
     grid = [int(n) for n in grid]
     shift_vector = [1 if shift else 0] * 3
     try:
         with _quiet_spglib():
-            result = spglib.get_ir_reciprocal_mesh(
-                grid, _spglib_cell(lattice, fractional, numbers), is_shift=shift_vector, is_time_reversal=True, symprec=SYMPREC
+            symmetry = spglib.get_symmetry(_spglib_cell(lattice, fractional, numbers), symprec=SYMPREC)
+            rotations = _rotations_kept(np.unique(symmetry["rotations"], axis=0), lattice_mode)
+            # k transforms with (R^T)^-1; over a group that is the set of the R^T
+            result = spglib.get_stabilized_reciprocal_mesh(
+                grid, np.ascontiguousarray(np.transpose(rotations, (0, 2, 1))), is_shift=shift_vector, is_time_reversal=True
             )
-    except spglib.SpglibError:
+    except (spglib.SpglibError, TypeError):
         result = None
     if result is None:  # no symmetry found: the full grid, which is always exact
         addresses = np.array(list(itertools.product(*(range(n) for n in grid))))
@@ -183,15 +205,16 @@ def full_grid(grid, shift: bool) -> np.ndarray:
     return fold(np.array(list(itertools.product(*axes))))
 
 
-def twist_set(spec, lattice, fractional, numbers) -> TwistSet:
-    """The TwistSet of a validated `system.twists` value for the simulation cell and its nuclei."""
+def twist_set(spec, lattice, fractional, numbers, lattice_mode: str = "fixed") -> TwistSet:
+    """The TwistSet of a validated `system.twists` value for the simulation cell and its nuclei
+    (a grid reduced by the symmetry that the cell moves of `lattice_mode` keep)."""
     if isinstance(spec, str):
         if spec == "gamma":
             return _single(np.zeros(3), "gamma")
         point = baldereschi_point(lattice)
         return _single(point, f"baldereschi {_format_twist(point)}")
     if isinstance(spec, dict):
-        return monkhorst_pack(lattice, fractional, numbers, spec["grid"], bool(spec.get("shift", False)))
+        return monkhorst_pack(lattice, fractional, numbers, spec["grid"], bool(spec.get("shift", False)), lattice_mode)
     twists = fold(spec)
     if len(twists) == 1:
         label = "gamma" if not np.any(twists) else f"twist {_format_twist(twists[0])}"

@@ -66,6 +66,31 @@ def test_reduction_uses_the_nuclei_not_only_the_lattice():
     assert abs(wrong - exact) > 1e-6 * abs(exact)  # far above the 1e-12 agreement of the right weights
 
 
+@pytest.mark.parametrize("mode, deformation", [
+    ("lengths", np.diag([1.0, 1.07, 0.95])),  # a, b, c scaled independently: orthorhombic
+    ("full", np.array([[1.0, 0.06, -0.03], [0.02, 1.07, 0.04], [-0.05, 0.01, 0.95]])),  # triclinic
+])
+def test_constant_pressure_reduction_stays_exact_when_the_cell_deforms(mode, deformation):
+    """A grid reduced for `lattice_mode` on the cubic Pa-3 cell keeps its exact weights after any cell move of
+    that mode (nuclei fixed in fractional coordinates), where the cubic cell's own reduction does not."""
+    lattice, fractional = CRYSTALS["pa3"]
+    deformed = lattice @ deformation
+    grid = (4, 4, 4)
+    full = twists.full_grid(grid, True)
+    exact = np.mean([_symmetric_function(deformed, fractional, t) for t in full])
+
+    def quadrature(reduced):
+        return sum(w * _symmetric_function(deformed, fractional, t) for t, w in zip(reduced.fractional, reduced.weights))
+
+    kept = twists.monkhorst_pack(lattice, fractional, [1] * 8, grid, True, mode)
+    cubic = twists.monkhorst_pack(lattice, fractional, [1] * 8, grid, True)
+    assert len(kept) > len(cubic)
+    assert quadrature(kept) == pytest.approx(exact, rel=1e-12)
+    assert abs(quadrature(cubic) - exact) > 1e-6 * abs(exact)
+    # the deformed cell's own symmetry gives no fewer twists than what the mode kept
+    assert len(twists.monkhorst_pack(deformed, fractional, [1] * 8, grid, True)) <= len(kept)
+
+
 def _shell_sums(lattice, t, shells):
     k = t @ lat.reciprocal(lattice)
     return [abs(np.sum(np.exp(1j * vectors @ k))) for vectors in twists._lattice_vectors_by_shell(lattice, shells)]

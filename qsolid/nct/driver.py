@@ -21,6 +21,7 @@ import jax
 import numpy as np
 
 from qsolid import checkpoint, precision, rundir, schema, units
+from qsolid.enthalpy import enthalpy
 from qsolid.nct import config as nct_config
 from qsolid.nct import harmonic, observables, phonons, plots, systems, training
 from qsolid.nct.hamiltonian import Vibrations
@@ -271,13 +272,13 @@ class Run:
                     out[name] = estimate.mean
                     out[f"{name}_error"] = estimate.error
             if config.constant_pressure:
-                pv = units.gpa_to_ha_bohr3(config.npt.pressure_gpa) * abs(np.linalg.det(vibrations.reference.lattice))
                 out["target_pressure_gpa"] = config.npt.pressure_gpa
                 if self.averaged.count:
                     mean_gpa, error_gpa = self.averaged.pressure_gpa()
                     out["relaxation_windows_averaged"] = self.averaged.count
                     out["relaxation_pressure_gpa"], out["relaxation_pressure_gpa_error"] = mean_gpa, error_gpa
-                out["gibbs_free_energy"] = out["free_energy"] + pv * report.scale
+                pv = enthalpy(0.0, abs(np.linalg.det(vibrations.reference.lattice)), units.gpa_to_ha_bohr3(config.npt.pressure_gpa))
+                out["gibbs_free_energy"] = out["free_energy"] + pv * report.scale  # G = F + P Omega in the report's units
                 out["gibbs_free_energy_error"] = out["free_energy_error"]
         else:
             out["beta"] = config.system.beta

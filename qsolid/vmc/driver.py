@@ -27,6 +27,7 @@ import tomli_w
 
 from qsolid import checkpoint, distributed, finite_size, precision, rundir, units
 from qsolid import lattice as lat
+from qsolid.enthalpy import enthalpy
 from qsolid.progress import Progress, Silent
 from qsolid.schema import ConfigError, check_resume, parse, to_dict
 from qsolid.system import build_system
@@ -73,7 +74,7 @@ def _start(config: Config, run_dir: Path, resume: bool, progress: Progress) -> d
     if config.pretrain.steps > 0 and config.network.ansatz != "slater":
         check_basis(config.pretrain.basis)
     memory.check(config)  # before any array of the system is built
-    twist_set = len(build_system(config.system).twists) > 1
+    twist_set = len(build_system(config.system, config.npt.lattice_mode).twists) > 1
     separate = twist_set and config.system.twist_mode == "separate"
     if separate:
         twist_average.single_twist_configs(config)  # refuses what separate runs cannot do, before anything is written
@@ -96,7 +97,7 @@ def _start(config: Config, run_dir: Path, resume: bool, progress: Progress) -> d
             config, run_dir, logger, lambda one, sub_dir, log: _run_to_completion(build_problem(one), sub_dir, log, progress)
         )
         if summary is not None:
-            system = build_system(config.system)
+            system = build_system(config.system, config.npt.lattice_mode)
             summary.update(finite_size_corrected(summary, config, system, float(lat.volume(system.lattice))))
             _write_summary(run_dir, summary, logger)
         return summary
@@ -250,8 +251,6 @@ def _evaluate(problem: Problem, state, steps: int, run_dir: Path, progress: Prog
 
 def npt_summary(problem: Problem, state, results) -> dict:
     """Enthalpy H = E + P Omega (per atom), volume and cell of a constant-pressure run at its final cell."""
-    from qsolid.vmc.npt import enthalpy
-
     n_atoms = problem.system.n_nuclei
     volume_per_atom = float(lat.volume(state.lattice)) / n_atoms
     pressure = units.gpa_to_ha_bohr3(problem.config.npt.pressure_gpa)
@@ -266,6 +265,10 @@ def npt_summary(problem: Problem, state, results) -> dict:
         "volume_per_atom_a3": units.bohr3_to_angstrom3(volume_per_atom),
         "lattice_abc_bohr": [a, b, c],
         "lattice_angles_deg": [alpha, beta, gamma],
+        "annealed_enthalpy": (
+            "G + two-body Delta E(Omega), leading order" if problem.config.npt.finite_size_correction == "two-body"
+            else "G = E + P Omega of the finite cell, no finite-size correction"
+        ),
     }
 
 

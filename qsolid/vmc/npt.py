@@ -56,7 +56,8 @@ from typing import Callable, Literal, NamedTuple, Sequence
 import numpy as np
 
 from qsolid import lattice as lattice_lib
-from qsolid import units
+from qsolid import finite_size, units
+from qsolid.enthalpy import enthalpy
 from qsolid.schema import option, require
 
 LatticeMode = Literal["fixed", "lengths", "full"]
@@ -122,6 +123,14 @@ class NptConfig:
         "are a small example; Table II runs ~85 cycles (5e5 steps in all).",
     )
 
+    finite_size_correction: Literal["none", "two-body"] = option(
+        "none",
+        "What the annealer minimises: 'none' the finite cell's (twist-averaged) G = E + P Omega;\n"
+        "'two-body' G + Delta E(Omega) with the leading-order two-body correction Delta E = omega_p / 2\n"
+        "per cell (qsolid.finite_size; its pressure omega_p / (4 Omega) then counts towards P_ext).\n"
+        "Twist averaging removes the one-body error; use it with a twist set.",
+    )
+
     @property
     def pressure_ha_bohr3(self) -> float:
         return units.gpa_to_ha_bohr3(self.pressure_gpa)
@@ -146,9 +155,13 @@ class NptConfig:
 # --- enthalpy and units ---------------------------------------------------------------
 
 
-def enthalpy(energy_ha, volume_bohr3, pressure_ha_bohr3):
-    """G = E + P Omega (Eq. 5; the P det L term of Eq. S3), in Ha."""
-    return energy_ha + pressure_ha_bohr3 * volume_bohr3
+def corrected_enthalpy(energy_ha, volume_bohr3, pressure_ha_bohr3, n_electrons: int, correction: str):
+    """G = E + P Omega, plus the two-body Delta E(Omega) = omega_p / 2 when `correction` is 'two-body'
+    (the enthalpy of the infinite system to leading order, Chiesa et al. 2006; qsolid.finite_size)."""
+    g = enthalpy(energy_ha, volume_bohr3, pressure_ha_bohr3)
+    if correction == "two-body":
+        g += finite_size.two_body_energy_ha(n_electrons, volume_bohr3)
+    return g
 
 
 def per_atom(value, atoms: int):

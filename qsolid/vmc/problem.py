@@ -105,7 +105,7 @@ class Problem:
 def build_problem(config) -> Problem:
     """Everything a run needs; raises ConfigError for inconsistent input before any compilation."""
     memory.check(config)
-    system = build_system(config.system)
+    system = build_system(config.system, config.npt.lattice_mode)
     devices = jax.devices()
     if config.sampling.batch_size % len(devices):
         raise ConfigError(

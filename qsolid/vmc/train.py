@@ -128,9 +128,15 @@ def virial_pressure_gpa(local, lattice) -> float:
 
 
 def enthalpy_ha(problem: Problem, energy_ha: float, lattice) -> float:
-    """G = E + P Omega per cell (P = 0 at fixed cell, where G is just E)."""
-    pressure = gpa_to_ha_bohr3(problem.config.npt.pressure_gpa) if is_npt(problem) else 0.0
-    return npt.enthalpy(energy_ha, float(lat.volume(np.asarray(lattice))), pressure)
+    """G = E + P Omega per cell (P = 0 at fixed cell, where G is just E), with the two-body
+    finite-size Delta E(Omega) when `npt.finite_size_correction` asks for it (what the annealer minimises)."""
+    if not is_npt(problem):
+        return energy_ha
+    config = problem.config.npt
+    return npt.corrected_enthalpy(
+        energy_ha, float(lat.volume(np.asarray(lattice))), gpa_to_ha_bohr3(config.pressure_gpa),
+        problem.system.n_electrons, config.finite_size_correction,
+    )
 
 
 def _read_row(row, names) -> dict:

@@ -39,7 +39,7 @@ AVERAGED = (
 
 def single_twist_configs(config) -> tuple[object, list[tuple[np.ndarray, float, object]]]:
     """(system, [(twist, weight, config of its sub-run), ...]) for a config whose twist set has several twists."""
-    system = build_system(config.system)
+    system = build_system(config.system, config.npt.lattice_mode)
     if config.npt.lattice_mode != "fixed":
         raise ConfigError(
             f"npt.lattice_mode: twist_mode 'separate' runs one fixed-cell run per twist; constant pressure over "

@@ -137,6 +137,9 @@ def test_constant_pressure_averages_cells_and_resumes(tmp_path):
     assert summary["max_displacement_angstrom_training"] == displacement.max()
     volume = stats["volume_per_atom_angstrom3"][-1] / 0.529177210903**3
     np.testing.assert_allclose((4 * volume) ** (1 / 3), final[0], rtol=1e-7)
+    # G = F + P Omega (seed 003, Eq. 7) at the final cell, per atom in meV like F
+    pv_mev = 0.1 / 29421.01569 * final[0] ** 3 / 4 * 27.211386245988 * 1000
+    np.testing.assert_allclose(summary["gibbs_free_energy"] - summary["free_energy"], pv_mev, rtol=1e-6)
     # Resumed from the step-5 checkpoint, between the averaged updates: the running sum is kept.
     split = tmp_path / "split"
     shutil.copytree(tmp_path / "straight", split)

@@ -6,7 +6,7 @@ import pytest
 from scipy.optimize import minimize, minimize_scalar
 
 from qsolid import lattice as lat
-from qsolid import units
+from qsolid import finite_size, units
 from qsolid.vmc import npt
 from qsolid.schema import ConfigError, parse, to_commented_toml
 
@@ -93,6 +93,22 @@ def test_enthalpy_and_units():
     assert units.gpa_to_ha_bohr3(units.ha_bohr3_to_gpa(0.0123)) == pytest.approx(0.0123, rel=1e-12)
     assert npt.enthalpy_ev_per_atom(2.0, 4) == pytest.approx(0.5 * units.HARTREE_EV, rel=1e-14)
     assert npt.volume_angstrom3_per_atom(64 / units.BOHR_ANGSTROM**3, 64) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_two_body_corrected_enthalpy_adds_omega_p_over_2_and_its_pressure():
+    """G_corr - G = omega_p / 2 (Chiesa et al. 2006), and -d(Delta E)/d(Omega) is the two-body pressure the
+    summary adds to the virial pressure, so the annealer's corrected cell balances P_ext against P + Delta P."""
+    n_electrons, pressure = 8, npt.NptConfig(pressure_gpa=130.0).pressure_ha_bohr3
+
+    def delta(volume):
+        corrected = npt.corrected_enthalpy(-4.0, volume, pressure, n_electrons, "two-body")
+        return corrected - npt.corrected_enthalpy(-4.0, volume, pressure, n_electrons, "none")
+
+    volume, h = 120.0, 1e-3
+    assert npt.corrected_enthalpy(-4.0, volume, pressure, n_electrons, "none") == npt.enthalpy(-4.0, volume, pressure)
+    assert delta(volume) == pytest.approx(0.5 * np.sqrt(4 * np.pi * n_electrons / volume), rel=1e-14)
+    slope = (delta(volume + h) - delta(volume - h)) / (2 * h)
+    assert -slope == pytest.approx(finite_size.two_body_pressure_ha_bohr3(n_electrons, volume), rel=1e-6)
 
 
 # --- config ---------------------------------------------------------------------------
