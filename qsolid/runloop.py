@@ -67,3 +67,10 @@ def run_phases(
     save(done)
     return True
 
+
+
+def train_then_evaluate(training_steps: int, total_steps: int, done: int, *loop) -> bool:
+    """`run_phases` for an engine whose run is training steps 0 .. training_steps-1 followed by
+    evaluation steps up to total_steps (NCT, dvfe); `loop` are run_phases's arguments after `done`."""
+    phases = [("training", 0, training_steps), ("evaluation", training_steps, total_steps)]
+    return run_phases(phases, done, *loop)

@@ -22,7 +22,7 @@ import numpy as np
 
 from qsolid import checkpoint, precision, rundir, schema
 from qsolid.progress import Progress, Silent
-from qsolid.runloop import run_phases
+from qsolid.runloop import train_then_evaluate
 from qsolid.dvfe import flow, plots, potentials, thermo, training
 from qsolid.schema import ConfigError
 from qsolid.stats import reblock
@@ -98,9 +98,8 @@ class Run:
 
     def train_and_evaluate(self, progress: Progress) -> bool:
         """Run the remaining steps; False if stopped by a signal (after checkpointing)."""
-        phases = [("training", 0, self.config.optimisation.steps), ("evaluation", self.config.optimisation.steps, self.total_steps)]
-        finished = run_phases(phases, self.step, self._take_step, lambda _: self._checkpoint(),
-                              self.config.output.checkpoint_every, progress, self.stats)
+        finished = train_then_evaluate(self.config.optimisation.steps, self.total_steps, self.step, self._take_step,
+                                       lambda _: self._checkpoint(), self.config.output.checkpoint_every, progress, self.stats)
         if not finished:
             self.logger.info("stopped by signal at step %d", self.step)
         return finished
