@@ -68,7 +68,6 @@ def run_phases(
     return True
 
 
-
 def train_then_evaluate(training_steps: int, total_steps: int, done: int, *loop) -> bool:
     """`run_phases` for an engine whose run is training steps 0 .. training_steps-1 followed by
     evaluation steps up to total_steps (NCT, dvfe); `loop` are run_phases's arguments after `done`."""

@@ -165,7 +165,7 @@ def _rotations_kept(rotations: np.ndarray, lattice_mode: str) -> np.ndarray:
     if lattice_mode == "lengths":
         keep = [np.array_equal(r, np.diag(np.diag(r))) for r in rotations]
     elif lattice_mode == "full":
-        keep = [np.array_equal(np.abs(r), np.eye(3, dtype=r.dtype)) and abs(np.trace(r)) == 3 for r in rotations]
+        keep = [np.array_equal(r, np.eye(3)) or np.array_equal(r, -np.eye(3)) for r in rotations]
     else:
         keep = [True] * len(rotations)
     return rotations[np.array(keep, dtype=bool)]
@@ -179,12 +179,14 @@ def monkhorst_pack(lattice, fractional, numbers, grid, shift: bool, lattice_mode
     try:
         with _quiet_spglib():
             symmetry = spglib.get_symmetry(_spglib_cell(lattice, fractional, numbers), symprec=SYMPREC)
-            rotations = _rotations_kept(np.unique(symmetry["rotations"], axis=0), lattice_mode)
-            # k transforms with (R^T)^-1; over a group that is the set of the R^T
-            result = spglib.get_stabilized_reciprocal_mesh(
-                grid, np.ascontiguousarray(np.transpose(rotations, (0, 2, 1))), is_shift=shift_vector, is_time_reversal=True
-            )
-    except (spglib.SpglibError, TypeError):
+            result = None
+            if symmetry is not None:
+                rotations = _rotations_kept(np.unique(symmetry["rotations"], axis=0), lattice_mode)
+                # k transforms with (R^T)^-1; over a group that is the set of the R^T
+                result = spglib.get_stabilized_reciprocal_mesh(
+                    grid, np.ascontiguousarray(np.transpose(rotations, (0, 2, 1))), is_shift=shift_vector, is_time_reversal=True
+                )
+    except spglib.SpglibError:
         result = None
     if result is None:  # no symmetry found: the full grid, which is always exact
         addresses = np.array(list(itertools.product(*(range(n) for n in grid))))

@@ -276,8 +276,8 @@ class Run:
                     mean_gpa, error_gpa = self.averaged.pressure_gpa()
                     out["relaxation_windows_averaged"] = self.averaged.count
                     out["relaxation_pressure_gpa"], out["relaxation_pressure_gpa_error"] = mean_gpa, error_gpa
-                pv = enthalpy(0.0, abs(np.linalg.det(vibrations.reference.lattice)), units.gpa_to_ha_bohr3(config.npt.pressure_gpa))
-                out["gibbs_free_energy"] = out["free_energy"] + pv * report.scale  # G = F + P Omega in the report's units
+                pressure = units.gpa_to_ha_bohr3(config.npt.pressure_gpa) * report.scale  # report's energy unit / bohr^3
+                out["gibbs_free_energy"] = enthalpy(out["free_energy"], abs(np.linalg.det(vibrations.reference.lattice)), pressure)
                 out["gibbs_free_energy_error"] = out["free_energy_error"]
         else:
             out["beta"] = config.system.beta
