@@ -297,6 +297,8 @@ class Config:
             require(self.system.nuclei == "clamped", "system.nuclei", "the 'slater' ansatz needs clamped nuclei")
         elif self.system.structure == "jellium" and self.network.ansatz != "mpnn":
             raise ConfigError("network.ansatz: jellium needs 'slater' or 'mpnn' (the 'neural' envelopes are built on nuclei)")
+        if self.system.structure == "jellium":
+            require(self.npt.lattice_mode == "fixed", "npt.lattice_mode", "jellium runs at the fixed density rs: set 'fixed'")
 
 
 MAIN_JOB_PATH = Path(__file__).with_name("main_job.toml")

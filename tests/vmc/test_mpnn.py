@@ -106,6 +106,17 @@ def test_quantum_protons_run_end_to_end(tmp_path):
     assert "2 nuclei)" in (tmp_path / "h2" / "qsolid.log").read_text()
 
 
+@pytest.mark.slow  # ~60 CPU-s under load, mostly compiling the KFAC step
+def test_jellium_run_end_to_end(tmp_path):
+    """Jellium (electron nodes only, Baldereschi twist: complex orbitals) trains with backflow and Jastrow factor;
+    no Hartree-Fock pretraining, energies per electron."""
+    jellium = {"system.structure": "jellium", "system.rs": 2.0, "system.electrons": 7, "system.spin_polarisation": 1,
+               "system.twists": "baldereschi", "pretrain.steps": 100}
+    summary = _run(tmp_path / "jellium", jellium)
+    assert summary["steps"] == TINY["optimisation.steps"] and summary["rewinds"] == 0
+    assert np.isfinite(summary["energy_per_electron_ha"]) and "energy_per_atom_ha" not in summary
+    assert not (tmp_path / "jellium" / "hartree_fock.json").exists()
+
 
 def test_pretraining_fits_the_backflow_orbitals(float64):
     """The pretraining loss reads the mpnn orbitals: zero for targets in their span, not for random ones."""
