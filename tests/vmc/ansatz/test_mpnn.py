@@ -183,3 +183,5 @@ def test_jellium_takes_mpnn_and_backflow_off_takes_one_determinant():
         load_config(overrides=jellium)
     with pytest.raises(ConfigError, match="determinants"):
         load_config(overrides={**SMALL, "network.mpnn_backflow": False})
+    with pytest.raises(ConfigError, match="npt.lattice_mode"):
+        load_config(overrides={**jellium, **SMALL, "npt.lattice_mode": "lengths", "npt.pressure_gpa": 100.0})
