@@ -121,6 +121,12 @@ class NetworkConfig:
     mpnn_node_width: int = option(32, "'mpnn': width of the node (particle) states h_a.")
     mpnn_edge_width: int = option(16, "'mpnn': width of the edge (pair) states e_ab.")
     mpnn_rounds: int = option(2, "'mpnn': rounds of edge and node updates (message passing).")
+    mpnn_backflow: bool = option(
+        True,
+        "'mpnn': backflow orbitals (shifted plane waves with learned amplitudes). false: one determinant of\n"
+        "the bare plane waves, nodes fixed (jellium: at the Hartree-Fock state's; with jastrow = false and\n"
+        "no training the network is then the plane-wave determinant); set determinants = 1.",
+    )
 
     def check(self):
         require(self.nuclear_pair_width_bohr > 0, "nuclear_pair_width_bohr", "must be > 0")
@@ -129,6 +135,8 @@ class NetworkConfig:
             "mpnn_node_width", "mpnn_edge_width", "mpnn_rounds",
         ):
             require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
+        if self.ansatz == "mpnn" and not self.mpnn_backflow:
+            require(self.determinants == 1, "determinants", "mpnn_backflow = false has one plane-wave determinant: set 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,7 +248,11 @@ class OptimisationConfig:
 
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
-    steps: int = option(100, "Steps fitting the orbitals to Hartree-Fock (0 disables pretraining).")
+    steps: int = option(
+        100,
+        "Steps fitting the orbitals to Hartree-Fock (0 disables pretraining; jellium has none: its\n"
+        "Hartree-Fock state is the plane-wave determinant the 'mpnn' orbitals start from).",
+    )
     basis: str = option("ccpvdz", "Gaussian basis of the periodic Hartree-Fock calculation (PySCF name).")
     learning_rate: float = option(3e-3, "Adam learning rate of the orbital fit.")
 
@@ -283,8 +295,10 @@ class Config:
             require(self.optimisation.steps == 0, "optimisation.steps", "the 'slater' ansatz has no parameters to train: set 0")
             require(self.npt.lattice_mode == "fixed", "npt.lattice_mode", "the 'slater' ansatz runs at fixed cell: set 'fixed'")
             require(self.system.nuclei == "clamped", "system.nuclei", "the 'slater' ansatz needs clamped nuclei")
-        elif self.system.structure == "jellium":
-            raise ConfigError("network.ansatz: jellium needs 'slater' (the network's envelopes are built on nuclei)")
+        elif self.system.structure == "jellium" and self.network.ansatz != "mpnn":
+            raise ConfigError("network.ansatz: jellium needs 'slater' or 'mpnn' (the 'neural' envelopes are built on nuclei)")
+        if self.system.structure == "jellium":
+            require(self.npt.lattice_mode == "fixed", "npt.lattice_mode", "jellium runs at the fixed density rs: set 'fixed'")
 
 
 MAIN_JOB_PATH = Path(__file__).with_name("main_job.toml")

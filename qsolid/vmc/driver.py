@@ -279,9 +279,9 @@ def finite_size_corrected(summary: dict, config, system, volume_bohr3: float) ->
     """The energy per atom and virial pressure with the two-body finite-size corrections added, under
     their own keys beside the raw values: `*_corrected_*` the leading-order values (qsolid.finite_size),
     `*_corrected_sk_*` the potential part measured from S(k) (qsolid.structure_factor) with the
-    leading-order kinetic part. Nothing for a molecule in a box, for jellium's plane-wave determinant
-    (no Jastrow) or without the raw values."""
-    if config.system.structure in MOLECULES_IN_A_BOX or config.network.ansatz == "slater":
+    leading-order kinetic part. Nothing for a molecule in a box, for the plane-wave determinant, for
+    jellium (its energies are per electron, these corrections per atom) or without the raw values."""
+    if config.system.structure in MOLECULES_IN_A_BOX or system.is_jellium or config.network.ansatz == "slater":
         return {}
     n_electrons, n_atoms = system.n_electrons, system.n_nuclei
     kinetic = 0.5 * finite_size.two_body_energy_ha(n_electrons, volume_bohr3)  # Delta T = Delta V = omega_p / 4
@@ -365,8 +365,8 @@ def _write_cif(crystal, path: Path) -> None:
 def _pretrain_if_needed(problem: Problem, state, run_dir: Path, logger, progress: Progress):
     """Hartree-Fock (its energy cached in RUN_DIR/hartree_fock.json) and, on a fresh state, the orbital fit."""
     config = problem.config
-    if config.pretrain.steps == 0 or config.network.ansatz == "slater":  # nothing to fit (no PySCF cell for jellium)
-        return None
+    if config.pretrain.steps == 0 or config.network.ansatz == "slater" or config.system.structure == "jellium":
+        return None  # nothing to fit: no PySCF cell without nuclei; jellium's 'mpnn' starts at its plane-wave HF state
     from qsolid.vmc.pretrain import pretrain, solve_hartree_fock
 
     cached = run_dir / "hartree_fock.json"

@@ -113,8 +113,14 @@ def _cell_columns(problem: Problem, lattice) -> dict:
         "alpha_deg": alpha,
         "beta_deg": beta,
         "gamma_deg": gamma,
-        "volume_per_atom_bohr3": float(lat.volume(np.asarray(lattice))) / problem.system.n_nuclei,
+        "volume_per_atom_bohr3": _volume_per_atom(problem, lattice),
     }
+
+
+def _volume_per_atom(problem: Problem, lattice) -> float:
+    """Omega / n_atoms; NaN for jellium, which has no atoms."""
+    n_atoms = problem.system.n_nuclei
+    return float(lat.volume(np.asarray(lattice))) / n_atoms if n_atoms else float("nan")
 
 
 def virial_pressure_ha_bohr3(local, lattice, mean=jnp.mean) -> float:

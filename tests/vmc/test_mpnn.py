@@ -38,7 +38,9 @@ def _parameter_count(tree) -> int:
     return sum(int(np.size(x)) for x in jax.tree.leaves(tree))
 
 
-@pytest.mark.parametrize("name", ["bcc2_gamma_clamped", "h2_box_quantum", "bcc16_rs1.31_clamped"])
+@pytest.mark.parametrize(
+    "name", ["bcc2_gamma_clamped", "h2_box_quantum", "bcc16_rs1.31_clamped", "bcc16_rs1.31_quantum", "h2_crystal_pa3_nvt"]
+)
 def test_example_configs_validate_with_about_the_parameters_of_the_neural_ones(name):
     counts = {}
     for suffix in ("", "_mpnn"):
@@ -104,6 +106,17 @@ def test_quantum_protons_run_end_to_end(tmp_path):
     assert "2 nuclei)" in (tmp_path / "h2" / "qsolid.log").read_text()
 
 
+@pytest.mark.slow  # ~60 CPU-s under load, mostly compiling the KFAC step
+def test_jellium_run_end_to_end(tmp_path):
+    """Jellium (electron nodes only, Baldereschi twist: complex orbitals) trains with backflow and Jastrow factor;
+    no Hartree-Fock pretraining, energies per electron."""
+    jellium = {"system.structure": "jellium", "system.rs": 2.0, "system.electrons": 7, "system.spin_polarisation": 1,
+               "system.twists": "baldereschi", "pretrain.steps": 100}
+    summary = _run(tmp_path / "jellium", jellium)
+    assert summary["steps"] == TINY["optimisation.steps"] and summary["rewinds"] == 0
+    assert np.isfinite(summary["energy_per_electron_ha"]) and "energy_per_atom_ha" not in summary
+    assert not (tmp_path / "jellium" / "hartree_fock.json").exists()
+
 
 def test_pretraining_fits_the_backflow_orbitals(float64):
     """The pretraining loss reads the mpnn orbitals: zero for targets in their span, not for random ones."""
@@ -126,3 +139,9 @@ def test_pretraining_fits_the_backflow_orbitals(float64):
     groups = jax.numpy.zeros(8, jax.numpy.int32)  # one twist: every walker in group 0
     assert float(loss(params, electrons, nuclei, groups, in_span)) < 1e-8
     assert float(loss(params, electrons, nuclei, groups, random)) > 0.1
+
+
+def test_jellium_example_is_the_untrained_plane_wave_determinant():
+    config = load_config(EXAMPLES / "jellium14_rs1_mpnn.toml")
+    assert (config.network.ansatz, config.network.mpnn_backflow, config.network.jastrow) == ("mpnn", False, False)
+    assert config.optimisation.steps == 0

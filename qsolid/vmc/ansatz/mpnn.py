@@ -27,6 +27,9 @@ the electron-proton correlations. For one walker with fractional coordinates s_a
    over the occupied k = m + t of the twist t (the lowest-exchange filling of
    qsolid.vmc.ansatz.slater), and phi = sum_n det[phi^n_up] det[phi^n_down]. With beta = 0
    (its initial value) and A = 0 they are the plane-wave determinant of qsolid.vmc.ansatz.slater.
+   network.mpnn_backflow = false switches both off: one determinant of the bare plane waves
+   exp(2 pi i k . s_j), whose nodes are then fixed (for jellium those of the Hartree-Fock state),
+   and the graph acts only through the symmetric factor of item 4.
 4. ln|phi| gains the Jastrow factor and the graph readout,
        J = -sum_{i<j} c alpha^2 / (alpha + d_ij) + sum_{i,I} Z_I gamma^2 / (gamma + d_iI)
            + sum_i w_e . h_i^T + sum_I w_n . h_I^T,
@@ -46,6 +49,11 @@ with b_IJ the starting pair distances, which holds the crystal together. Hence t
 K_BO / K_nonBO split of Eq. S7 reported by the evaluation is that of this chi. Protons are
 identical in the network (|phi| is symmetric under their exchange) but labelled by b, sigma
 and the phase below, i.e. treated as distinguishable, as in qsolid.vmc.ansatz.nuclei.
+
+Jellium (no nuclei): the graph has electron nodes only and J no electron-nucleus term. With
+mpnn_backflow = false and jastrow = false the readout, zero at the start, is the only factor
+besides the determinant, so the untrained network is the plane-wave determinant and its energy
+the Hartree-Fock energy of qsolid.vmc.jellium.
 
 Twist and translations: the boundary condition of qsolid.vmc.ansatz.electrons. With k_a =
 m_a + t, a common translation u of all particles leaves x_j - s_j and h unchanged and
@@ -99,6 +107,8 @@ class MpnnSpec:
     rounds: int
     determinants: int
     jastrow: bool
+    backflow: bool = True
+    """False: the orbitals are the bare plane waves (no backflow shift, no amplitude), one determinant."""
     screening_length_bohr: float = 1.0
     """Initial gamma of the electron-nucleus Jastrow term."""
 
@@ -155,6 +165,7 @@ def make_spec(system, network) -> MpnnSpec:
         rounds=network.mpnn_rounds,
         determinants=network.determinants,
         jastrow=network.jastrow,
+        backflow=network.mpnn_backflow,
         screening_length_bohr=_screening_length_bohr(system),
     )
 
@@ -198,21 +209,20 @@ def init(key, spec: MpnnSpec):
             }
         )
         node_in, edge_in = spec.node_width, spec.edge_width
-    amplitude = {}
-    for spin, (lo, hi) in zip(("up", "down"), spec.spin_groups):
-        if hi == lo:
-            continue
-        outputs = spec.determinants * (hi - lo)
-        parts = ("real", "imag") if spec.is_complex else ("real",)
-        amplitude[spin] = {
-            part: _dense_init(next(keys), spec.node_width, outputs, bias=False, scale=AMPLITUDE_INIT_SCALE) for part in parts
-        }
-    params = {
-        "rounds": rounds,
-        "amplitude": amplitude,
-        "backflow": {"w": jnp.zeros((spec.edge_width, spec.determinants))},
-        "readout": {"electrons": {"w": jnp.zeros((spec.node_width, 1))}},
-    }
+    params = {"rounds": rounds, "readout": {"electrons": {"w": jnp.zeros((spec.node_width, 1))}}}
+    if spec.backflow:
+        amplitude = {}
+        for spin, (lo, hi) in zip(("up", "down"), spec.spin_groups):
+            if hi == lo:
+                continue
+            outputs = spec.determinants * (hi - lo)
+            parts = ("real", "imag") if spec.is_complex else ("real",)
+            amplitude[spin] = {
+                part: _dense_init(next(keys), spec.node_width, outputs, bias=False, scale=AMPLITUDE_INIT_SCALE)
+                for part in parts
+            }
+        params["amplitude"] = amplitude
+        params["backflow"] = {"w": jnp.zeros((spec.edge_width, spec.determinants))}
     if spec.n_nuclei:
         params["readout"]["nuclei"] = {"w": jnp.zeros((spec.node_width, 1))}
     if spec.jastrow:
@@ -249,8 +259,23 @@ def _message_passing(params, spec: MpnnSpec, edges):
     return nodes, edges
 
 
+def _plane_wave_matrices(spec: MpnnSpec, electrons, k_up, k_down):
+    """Per spin: (1, orbital, electron) bare plane waves exp(2 pi i k . s_j) (mpnn_backflow = false)."""
+    matrices = []
+    for (lo, hi), kpoints in zip(spec.spin_groups, (k_up, k_down)):
+        if hi == lo:
+            continue
+        if spec.is_complex:
+            matrices.append(jnp.exp(1j * features.TWO_PI * (kpoints @ electrons[lo:hi].T))[None])
+        else:  # every k is zero
+            matrices.append(jnp.ones((1, hi - lo, hi - lo), electrons.dtype))
+    return matrices
+
+
 def _orbital_matrices(params, spec: MpnnSpec, nodes, edges, electrons, difference, k_up, k_down):
     """Per spin: (n_det, orbital, electron) backflow plane-wave orbitals (item 3)."""
+    if not spec.backflow:
+        return _plane_wave_matrices(spec, electrons, k_up, k_down)
     n_e = spec.n_electrons
     weights = _dense(params["backflow"], edges[:n_e])  # (n_e, N, n_det)
     periodic_difference = jnp.sin(features.TWO_PI * difference[:n_e]) / features.TWO_PI

@@ -3,8 +3,9 @@
 Same-spin antisymmetry; each electron carries exp(2 pi i t_k), each nucleus exp(-2 pi i Z_I t_k), and a joint
 translation of all particles changes nothing (quantum nuclei, at Gamma, the Baldereschi point and a random
 twist); |phi| is symmetric under the exchange of two protons; the Kato cusps are those of the Jastrow factor;
-and with the orbital heads and the readout at zero and no Jastrow factor the network is the plane-wave
-determinant of qsolid.vmc.ansatz.slater (log|Psi| and the local energy, jellium N = 14, r_s = 1).
+and with the orbital heads and the readout at zero, or with network.mpnn_backflow = false as initialised, and
+no Jastrow factor the network is the plane-wave determinant of qsolid.vmc.ansatz.slater (log|Psi| and the
+local energy, jellium N = 14, r_s = 1).
 """
 
 import jax
@@ -132,23 +133,30 @@ def test_kato_cusps_are_exact(float64, partner):
 
 
 @pytest.mark.parametrize("twists_value", ["gamma", [[0.137, -0.311, 0.42]]], ids=["gamma", "random"])
-def test_without_backflow_amplitudes_and_jastrow_it_is_the_plane_wave_determinant(float64, twists_value):
-    """Jellium N = 14, r_s = 1: zero heads and readout, jastrow = false give slater.py's log|Psi| and local energy."""
+@pytest.mark.parametrize("switched_off", ["zero heads", "mpnn_backflow = false"])
+def test_without_backflow_amplitudes_and_jastrow_it_is_the_plane_wave_determinant(float64, twists_value, switched_off):
+    """Jellium N = 14, r_s = 1, jastrow = false: zero heads and readout, or mpnn_backflow = false with its readout
+    as initialised (zero) and random message-passing weights, give slater.py's log|Psi| and local energy."""
     jellium = {"system.structure": "jellium", "system.rs": 1.0, "system.electrons": 14, "system.twists": twists_value}
     slater_config = load_config(overrides={"precision": "float64", **jellium, "network.ansatz": "slater", "optimisation.steps": 0})
     system = build_system(slater_config.system)
     slater = make_wavefunction(system, slater_config.network)
     # One determinant: n equal determinants would sum to n times it.
     overrides = {**SMALL, "network.jastrow": False, "network.determinants": 1}
-    network_config = load_config(overrides={"precision": "float64", **overrides}).network
+    if switched_off == "mpnn_backflow = false":
+        overrides["network.mpnn_backflow"] = False
+    network_config = load_config(overrides={"precision": "float64", **jellium, **overrides}).network
     mpnn = make_wavefunction(system, network_config)
     params = mpnn.init(jax.random.PRNGKey(1))
-    params = jax.tree.map(lambda x: x + 0.05 * jax.random.normal(jax.random.PRNGKey(2), x.shape), params)
     heads = params["electrons"]
-    params["electrons"] = {
-        **heads,
-        **{name: jax.tree.map(jnp.zeros_like, heads[name]) for name in ("amplitude", "backflow", "readout")},
-    }
+    if switched_off == "zero heads":
+        heads = jax.tree.map(lambda x: x + 0.05 * jax.random.normal(jax.random.PRNGKey(2), x.shape), heads)
+        heads = {**heads, **{name: jax.tree.map(jnp.zeros_like, heads[name]) for name in ("amplitude", "backflow", "readout")}}
+    else:
+        assert not {"amplitude", "backflow"} & set(heads)  # the orbitals have no parameters
+        rounds = jax.tree.map(lambda x: x + 0.05 * jax.random.normal(jax.random.PRNGKey(2), x.shape), heads["rounds"])
+        heads = {**heads, "rounds": rounds}
+    params["electrons"] = heads
     ewald = make_ewald(system.lattice, -np.ones(system.n_electrons))
     lattice = jnp.asarray(system.lattice)
     no_nuclei = jnp.zeros((0, 3))
@@ -166,3 +174,14 @@ def test_without_backflow_amplitudes_and_jastrow_it_is_the_plane_wave_determinan
 def test_widths_and_rounds_are_validated(field):
     with pytest.raises(ConfigError, match=field):
         load_config(overrides={"network.ansatz": "mpnn", f"network.{field}": 0})
+
+
+def test_jellium_takes_mpnn_and_backflow_off_takes_one_determinant():
+    jellium = {"system.structure": "jellium", "system.rs": 1.0, "system.electrons": 14}
+    assert load_config(overrides={**jellium, **SMALL}).network.ansatz == "mpnn"
+    with pytest.raises(ConfigError, match="network.ansatz: jellium needs 'slater' or 'mpnn'"):
+        load_config(overrides=jellium)
+    with pytest.raises(ConfigError, match="determinants"):
+        load_config(overrides={**SMALL, "network.mpnn_backflow": False})
+    with pytest.raises(ConfigError, match="npt.lattice_mode"):
+        load_config(overrides={**jellium, **SMALL, "npt.lattice_mode": "lengths", "npt.pressure_gpa": 100.0})
