@@ -146,6 +146,8 @@ def evaluate_configurations(run_dir, configurations, steps: int | None = None, p
     evaluation and summary are left as they are; a repeated call extends the same evaluation."""
     run_dir = Path(run_dir)
     trained = _resumed_config(run_dir, None)
+    if (run_dir / "twist-00").is_dir():
+        raise ConfigError(f"run_dir: {run_dir} is a twist set of separate runs; evaluate with system.twist_mode = 'shared' runs")
     system = dataclasses.replace(trained.system, configurations=str(configurations))
     config = parse(Config, to_dict(dataclasses.replace(trained, system=system)))
     steps = config.evaluation.steps if steps is None else steps
