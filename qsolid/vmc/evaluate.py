@@ -75,7 +75,7 @@ SERIES = (
     "seconds",
 )
 GROUP_SERIES = ("group_energy", "group_energy_sq", "group_virial_pressure")
-"""Per-step means of each group (twist), recorded when there are several."""
+"""Per-step means of each group (twist, or configuration and twist), recorded for a twist set and for a configuration set."""
 DENSITY_SERIES = ("rho_sq", "rho_re", "rho_im")
 """Per-step arrays of the structure factor (qsolid.structure_factor.step_values)."""
 STRUCTURE_FACTOR_SHELLS = 4
@@ -128,7 +128,7 @@ def _measure_step(problem, state: State, key, density):
     state.walkers = walkers
     values = {k: float(v) for k, v in values.items()}
     values.update({k: np.asarray(v, dtype=np.float64) for k, v in density(walkers).items()})
-    if len(groups) > 1:
+    if _group_series(problem):
         values["group_energy"] = np.asarray(groups.means(local.energy, group), dtype=np.float64)
         values["group_energy_sq"] = np.asarray(groups.means(local.energy**2, group), dtype=np.float64)
         virial_sum = groups.means(2.0 * local.kinetic + local.potential, group)
@@ -139,6 +139,11 @@ def _measure_step(problem, state: State, key, density):
     return values, to_host(walkers.nuclei[:SAMPLED_WALKERS])
 
 
+def _group_series(problem) -> bool:
+    """Record each group's means: for a twist set, and for every configuration set (one configuration too)."""
+    return len(problem.groups) > 1 or problem.configurations is not None
+
+
 def evaluate(problem, state: State, steps: int, run_dir, progress: Progress = Silent()):
     """Run `steps` inference steps; returns (results, finished).
 
@@ -147,7 +152,7 @@ def evaluate(problem, state: State, steps: int, run_dir, progress: Progress = Si
     positions go to RUN_DIR/samples.npz for `qsolid analyze`.
     """
     checkpoint_path = run_dir / "evaluation_checkpoint.npz"
-    names = SERIES + DENSITY_SERIES + (GROUP_SERIES if len(problem.groups) > 1 else ())
+    names = SERIES + DENSITY_SERIES + (GROUP_SERIES if _group_series(problem) else ())
     series = {name: [] for name in names}
     samples = []
     if checkpoint_path.exists():
