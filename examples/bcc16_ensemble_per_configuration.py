@@ -23,13 +23,15 @@ from qsolid.vmc import configurations
 from qsolid.vmc.config import load_config
 
 
-def per_configuration_runs(ensemble_dir: Path, root: Path) -> list[dict]:
-    """Run (or resume, or read) the per-configuration runs; their summaries in order."""
+def per_configuration_runs(ensemble_dir: Path, root: Path, part: int = 0, parts: int = 1) -> list[dict]:
+    """Run (or resume, or read) the per-configuration runs c with c % parts == part; their summaries in order."""
     ensemble = load_config(ensemble_dir / "config.toml")
     lattices, fractional, _ = configurations.read_frames(ensemble.system.configurations)
     batch = ensemble.sampling.batch_size // len(fractional)
     summaries = []
     for index, frame in enumerate(fractional):
+        if index % parts != part:
+            continue
         run_dir = root / f"configuration-{index:02d}"
         if (run_dir / "summary.json").exists():
             summaries.append(rundir.read_json(run_dir / "summary.json"))
@@ -67,10 +69,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ensemble_run", type=Path, help="a finished run with system.configurations")
     parser.add_argument("root", type=Path, help="directory of the per-configuration runs")
+    parser.add_argument("--part", default="0/1", help="K/N: only the configurations c with c %% N == K (N processes in parallel)")
     args = parser.parse_args()
+    part, parts = (int(x) for x in args.part.split("/"))
     args.root.mkdir(parents=True, exist_ok=True)
-    separate = per_configuration_runs(args.ensemble_run, args.root)
-    if not (args.ensemble_run / "summary.json").exists():  # the ensemble run is still going: these alone
+    separate = per_configuration_runs(args.ensemble_run, args.root, part, parts)
+    if parts > 1 or not (args.ensemble_run / "summary.json").exists():  # a part, or the ensemble run is still going
         print(json.dumps([{k: s[k] for k in ("energy_per_atom_ha", "energy_per_atom_error_ha")} for s in separate], indent=1))
         return
     print(json.dumps(compare(rundir.read_json(args.ensemble_run / "summary.json"), separate), indent=1))

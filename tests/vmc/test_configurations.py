@@ -181,7 +181,10 @@ def test_a_one_configuration_set_is_exactly_the_plain_run_of_that_structure(sets
     overrides = {**TINY, "system.structure": str(frame), "system.rs": 0.0}
     plain = api_runs.run(tmp_path / "plain", overrides)
     ensemble = api_runs.run(tmp_path / "ensemble", {**overrides, "system.configurations": str(frame)})
-    assert rundir.read_stats(tmp_path / "plain" / "stats.csv") == rundir.read_stats(tmp_path / "ensemble" / "stats.csv")
+    plain_stats, ensemble_stats = (rundir.read_stats(tmp_path / name / "stats.csv") for name in ("plain", "ensemble"))
+    for column in plain_stats:
+        if column != "seconds":  # wall time; NaN columns compare equal here
+            np.testing.assert_array_equal(plain_stats[column], ensemble_stats[column], err_msg=column)
     for key in ("energy_ha", "energy_error_ha", "variance_ha2", "virial_pressure_gpa", "hartree_fock_energy_ha"):
         assert plain[key] == ensemble[key], key
     entry = ensemble["per_configuration"][0]
@@ -200,7 +203,8 @@ def test_two_configurations_end_to_end_then_held_out(ensemble_run, sets, capsys)
     assert summary["n_configurations"] == 2 and summary["configurations_file"] == str(sets[0])
     entries = summary["per_configuration"]
     assert [e["configuration"] for e in entries] == [0, 1]
-    assert summary["energy_ha"] == pytest.approx(np.mean([e["energy_ha"] for e in entries]), rel=1e-12)
+    # the ensemble series is the float32 step mean, the entries reblock float64 sums of float32 group means
+    assert summary["energy_ha"] == pytest.approx(np.mean([e["energy_ha"] for e in entries]), rel=1e-6)
     hartree_fock = json.loads((run_dir / "hartree_fock.json").read_text())["per_configuration_energy_ha"]
     assert len(set(hartree_fock)) == 2  # each configuration its own Hartree-Fock
     assert [e["hartree_fock_energy_per_atom_ha"] for e in entries] == [e / 2 for e in hartree_fock]
