@@ -28,6 +28,11 @@ def register(subparsers) -> None:
     )
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--steps", type=str, help="total evaluation steps, more than already taken (default: evaluation.steps of the run's config)")
+    evaluate.add_argument(
+        "--configurations", metavar="FILE",
+        help="evaluate on this configuration set instead (held out: extended-XYZ or samples.npz of the run's cell); "
+             "writes RUN_DIR/held_out-<file stem>/evaluation.json with per-configuration energies",
+    )
     add_distributed_arguments(evaluate)
     evaluate.set_defaults(func=command_evaluate)
 
@@ -129,6 +134,7 @@ def print_summary(summary: dict, run_dir: Path) -> None:
         print(f"virial pressure of the final wavefunction: {summary['virial_pressure_gpa']:.1f} +- {summary['virial_pressure_error_gpa']:.1f} GPa")
     if "energy_isolated_ha" in summary:
         print(f"isolated-molecule energy E + (2 pi/3 Omega)<d^2> = {summary['energy_isolated_ha']:.6f} +- {summary['energy_isolated_error_ha']:.6f} Ha")
+    print_configurations(summary)
     for entry in summary.get("per_twist", []):
         print(f"  twist {entry['twist']} (weight {entry['weight']:.4g}): {entry[f'energy_per_{per}_ha']:.6f} +- "
               f"{entry[f'energy_per_{per}_error_ha']:.6f} Ha/{per}")
@@ -137,15 +143,34 @@ def print_summary(summary: dict, run_dir: Path) -> None:
     print(f"next: qsolid analyze {run_dir}  (structure, XRD, Raman/IR);  qsolid evaluate {run_dir} --steps N  (smaller error bars)")
 
 
+def print_configurations(results: dict) -> None:
+    """One line per configuration of a configuration set (nothing without one)."""
+    entries = results.get("per_configuration", [])
+    if entries:
+        print(f"{len(entries)} configurations of {results['configurations_file']}, mean {results['energy_per_atom_ha']:.6f} +- "
+              f"{results['energy_per_atom_error_ha']:.6f} Ha/atom:")
+    for entry in entries:
+        print(f"  configuration {entry['configuration']}: {entry['energy_per_atom_ha']:.6f} +- "
+              f"{entry['energy_per_atom_error_ha']:.6f} Ha/atom, variance {entry['variance_ha2']:.4f} Ha^2")
+
+
 def command_evaluate(args) -> int:
     from qsolid.console import ConsoleProgress
     from qsolid.vmc import driver
 
     steps = None if args.steps is None else _parse_steps(args.steps)
-    if not start_processes(args):
-        return _secondary_exit(driver.evaluate_run(args.run_dir, steps) is None, args.run_dir)
-    with ConsoleProgress() as progress:
-        results = driver.evaluate_run(args.run_dir, steps, progress=progress)
+    if args.configurations:
+        if not start_processes(args):
+            raise ConfigError("--configurations: a held-out evaluation runs in one process")
+        with ConsoleProgress() as progress:
+            results = driver.evaluate_configurations(args.run_dir, args.configurations, steps, progress=progress)
+        if results is not None:
+            print_configurations(results)
+    else:
+        if not start_processes(args):
+            return _secondary_exit(driver.evaluate_run(args.run_dir, steps) is None, args.run_dir)
+        with ConsoleProgress() as progress:
+            results = driver.evaluate_run(args.run_dir, steps, progress=progress)
     if results is None:
         print("stopped; run the same command again to continue")
         return StopRequest.exit_status()

@@ -50,6 +50,15 @@ class SystemConfig:
         "weights: qsolid.vmc.groups); 'separate' makes one independent run per twist in RUN_DIR/twist-NN\n"
         "(seed + NN; qsolid.vmc.twist_average). Both report the weighted average and each twist's numbers.",
     )
+    configurations: str = option(
+        "",
+        "Ensemble VMC (qsolid.vmc.configurations): a file of clamped proton configurations of this cell,\n"
+        "all trained as one network (walkers split equally over configurations x twists, equal weights\n"
+        "1/N, each configuration's energy reported in per_configuration): extended-XYZ (any multi-frame\n"
+        "file ASE reads; angstrom, with the cell) or a qsolid samples.npz. Every frame must have the\n"
+        "system's atom count and cell; the structure above is only the reference the network starts\n"
+        "from. Clamped nuclei, fixed cell, twists as 'gamma', 'baldereschi' or a list. '' : none.",
+    )
     electrons: int = option(0, "Jellium: number of electrons in the simple-cubic cell of volume N (4 pi / 3) rs^3.")
     spin_polarisation: int = option(0, "n_up - n_down; 0 for a spin-balanced system.")
     nuclei: Literal["clamped", "quantum"] = option(
@@ -81,6 +90,15 @@ class SystemConfig:
             require(self.electrons >= 1, "electrons", "jellium needs the number of electrons (>= 1)")
         else:
             require(self.electrons == 0, "electrons", "only jellium takes an electron count (crystals have one per proton)")
+        if self.configurations:
+            require(self.nuclei == "clamped", "configurations", "a configuration set is of clamped nuclei; set nuclei = 'clamped'")
+            require(self.structure != "jellium", "configurations", "jellium has no nuclei to configure")
+            require(
+                not isinstance(self.twists, dict),
+                "configurations",
+                "a Monkhorst-Pack grid is reduced by the reference crystal's symmetry, which displaced configurations "
+                "lack; give the twists as a list",
+            )
         for index, mass in enumerate([self.isotope, *self.nuclear_masses]):
             field = "isotope" if index == 0 else f"nuclear_masses[{index - 1}]"
             require(
@@ -299,6 +317,8 @@ class Config:
             raise ConfigError("network.ansatz: jellium needs 'slater' or 'mpnn' (the 'neural' envelopes are built on nuclei)")
         if self.system.structure == "jellium":
             require(self.npt.lattice_mode == "fixed", "npt.lattice_mode", "jellium runs at the fixed density rs: set 'fixed'")
+        if self.system.configurations:
+            require(self.npt.lattice_mode == "fixed", "npt.lattice_mode", "a configuration set is trained at fixed cell: set 'fixed'")
 
 
 MAIN_JOB_PATH = Path(__file__).with_name("main_job.toml")

@@ -44,6 +44,7 @@ SUMMARY_KEYS_FROM_EVALUATION = (
     "dipole_sq_bohr2", "kinetic_bo_ha", "kinetic_bo_error_ha", "kinetic_nonbo_ha", "kinetic_nonbo_error_ha",
     "proton_acceptance", "per_twist", "structure_factor", "structure_factor_small_k_bohr2",
     "structure_factor_small_k_error_bohr2", "finite_size_potential_sk_ha", "finite_size_potential_sk_error_ha",
+    "configurations_file", "n_configurations", "per_configuration",
 )
 SHORTEST_DISTANCE_ANGSTROM = 0.5
 """A structure file with two nuclei closer than this gets a warning: no H-H bond is shorter than ~0.6 A."""
@@ -82,6 +83,8 @@ def _start(config: Config, run_dir: Path, resume: bool, progress: Progress) -> d
         raise ConfigError(f"system.twist_mode: {run_dir} holds one run per twist (twist-NN/); set twist_mode = 'separate' in its config.toml")
     if twist_set and jax.process_count() > 1:
         raise ConfigError("system.twists: a twist set runs in one process for now (run its twists as separate jobs)")
+    if config.system.configurations and jax.process_count() > 1:
+        raise ConfigError("system.configurations: a configuration set runs in one process for now")
     problem = None if separate else build_problem(config)
     distributed.barrier("qsolid: run directory checked")  # by every process, before process 0 writes to it
     if not resume and rundir.writes():
@@ -134,6 +137,38 @@ def evaluate_run(run_dir, steps: int | None = None, progress: Progress | None = 
         summary = rundir.read_json(run_dir / "summary.json")
         _write_summary(run_dir, {**summary, **_from_evaluation(results)}, logger)
     logger.info("evaluation: %s", json.dumps(results))
+    return results
+
+
+def evaluate_configurations(run_dir, configurations, steps: int | None = None, progress: Progress | None = None) -> dict | None:
+    """Evaluate the newest checkpoint of `run_dir` on the configuration set in the file `configurations`
+    (held out: configurations the network never saw), in RUN_DIR/held_out-<file stem>/; returns its
+    evaluation.json (per_configuration energies and their mean), None if stopped. The run's own
+    evaluation and summary are left as they are; a repeated call extends the same evaluation."""
+    run_dir = Path(run_dir)
+    trained = _resumed_config(run_dir, None)
+    if (run_dir / "twist-00").is_dir():
+        raise ConfigError(f"run_dir: {run_dir} is a twist set of separate runs; evaluate with system.twist_mode = 'shared' runs")
+    system = dataclasses.replace(trained.system, configurations=str(configurations))
+    config = parse(Config, to_dict(dataclasses.replace(trained, system=system)))
+    steps = config.evaluation.steps if steps is None else steps
+    out = run_dir / f"held_out-{Path(configurations).stem}"
+    done = evaluated_steps(out)
+    if steps < max(done, 1):
+        raise ConfigError(f"--steps: must be >= 1 and at least the {done} steps {out} already has")
+    with precision.use(config.precision):
+        problem = build_problem(config)
+        logger = rundir.setup_logging(run_dir)
+        latest = checkpoint.latest_valid(run_dir / "checkpoints", logger)
+        if latest is None:
+            raise ConfigError(f"run_dir: {run_dir} has no checkpoint to evaluate")
+        state = runstate.load_checkpoint(problem, latest, with_optimiser=False)
+        state.walkers = problem.initial_walkers(state.params, jax.random.PRNGKey(config.seed))  # on the new set
+        out.mkdir(exist_ok=True)
+        rundir.atomic_write_text(out / "config.toml", tomli_w.dumps(to_dict(config)))
+        results = _evaluate(problem, state, steps, out, progress or Silent())
+    if results is not None:
+        logger.info("held-out evaluation on %s: %s", configurations, json.dumps(results))
     return results
 
 
@@ -217,6 +252,9 @@ def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progre
     if hf_energy is not None:
         summary["hartree_fock_energy_ha"] = hf_energy
         summary["hartree_fock_energy_per_atom_ha"] = hf_energy / problem.system.n_nuclei
+        per_configuration = rundir.read_json(run_dir / "hartree_fock.json").get("per_configuration_energy_ha", [])
+        for entry, energy in zip(summary.get("per_configuration", []), per_configuration):
+            entry["hartree_fock_energy_per_atom_ha"] = energy / problem.system.n_nuclei
     summary.update(finite_size_corrected(summary, problem.config, problem.system, float(lat.volume(state.lattice))))
     if runstate.is_npt(problem):
         summary.update(npt_summary(problem, state, results))
@@ -374,11 +412,14 @@ def _pretrain_if_needed(problem: Problem, state, run_dir: Path, logger, progress
         return rundir.read_json(cached)["energy_ha"]
     logger.info("periodic Hartree-Fock (%s basis)", config.pretrain.basis)
     progress.note(f"periodic Hartree-Fock (PySCF, {config.pretrain.basis} basis)")
-    hfs = solve_hartree_fock(problem.system, config.pretrain.basis)  # one per twist of the set
+    hfs = solve_hartree_fock(problem.system, config.pretrain.basis, problem.configurations)  # one per walker group
     per_twist = [hf.energy_ha for hf in hfs]
-    energy = float(np.asarray(problem.system.twist_weights) @ np.asarray(per_twist))  # the twist average
+    energy = float(np.asarray(problem.groups.weights) @ np.asarray(per_twist))  # the twist average (ensemble mean)
     cache = {"energy_ha": energy, "basis": config.pretrain.basis}
-    if len(hfs) > 1:
+    if problem.configurations is not None:
+        per_configuration = np.reshape(per_twist, (len(problem.configurations), -1)) @ np.asarray(problem.system.twist_weights)
+        cache["per_configuration_energy_ha"] = [float(e) for e in per_configuration]
+    elif len(hfs) > 1:
         cache["per_twist_energy_ha"] = per_twist
     rundir.atomic_write_json(cached, cache)
     logger.info("Hartree-Fock energy %.6f Ha per cell%s", energy,

@@ -27,6 +27,13 @@ single run, from the series of the weighted averages, so that their error bars
 include the correlation between twists that share the parameters. The variance
 is the weighted mean of the within-twist variances.
 
+A configuration set (qsolid.vmc.configurations) records the same group series
+(one group per configuration and twist): each configuration's energy, variance
+and virial pressure are reblocked from the series of its twist average
+(`per_configuration`), the averages under the keys of a single run are the
+ensemble means, and `per_twist` (a twist set) averages every twist over the
+configurations. The nuclei kept in samples.npz are one walker's per group.
+
 Each step also measures the charge density's Fourier components on the smallest shells of the
 cell's reciprocal vectors, which give the static structure factor S(k) (twist-weighted over a
 twist set) and its finite-size correction of the potential energy (qsolid.structure_factor).
@@ -68,7 +75,7 @@ SERIES = (
     "seconds",
 )
 GROUP_SERIES = ("group_energy", "group_energy_sq", "group_virial_pressure")
-"""Per-step means of each group (twist), recorded when there are several."""
+"""Per-step means of each group (twist, or configuration and twist), recorded for a twist set and for a configuration set."""
 DENSITY_SERIES = ("rho_sq", "rho_re", "rho_im")
 """Per-step arrays of the structure factor (qsolid.structure_factor.step_values)."""
 STRUCTURE_FACTOR_SHELLS = 4
@@ -121,13 +128,20 @@ def _measure_step(problem, state: State, key, density):
     state.walkers = walkers
     values = {k: float(v) for k, v in values.items()}
     values.update({k: np.asarray(v, dtype=np.float64) for k, v in density(walkers).items()})
-    if len(groups) > 1:
+    if _group_series(problem):
         values["group_energy"] = np.asarray(groups.means(local.energy, group), dtype=np.float64)
         values["group_energy_sq"] = np.asarray(groups.means(local.energy**2, group), dtype=np.float64)
         virial_sum = groups.means(2.0 * local.kinetic + local.potential, group)
         values["group_virial_pressure"] = np.asarray(virial_sum, dtype=np.float64) / (3.0 * volume)
     values["seconds"] = time.perf_counter() - start
+    if problem.configurations is not None:  # one walker of every configuration and twist
+        return values, to_host(walkers.nuclei[:: walkers.nuclei.shape[0] // len(groups)])
     return values, to_host(walkers.nuclei[:SAMPLED_WALKERS])
+
+
+def _group_series(problem) -> bool:
+    """Record each group's means: for a twist set, and for every configuration set (one configuration too)."""
+    return len(problem.groups) > 1 or problem.configurations is not None
 
 
 def evaluate(problem, state: State, steps: int, run_dir, progress: Progress = Silent()):
@@ -138,7 +152,7 @@ def evaluate(problem, state: State, steps: int, run_dir, progress: Progress = Si
     positions go to RUN_DIR/samples.npz for `qsolid analyze`.
     """
     checkpoint_path = run_dir / "evaluation_checkpoint.npz"
-    names = SERIES + DENSITY_SERIES + (GROUP_SERIES if len(problem.groups) > 1 else ())
+    names = SERIES + DENSITY_SERIES + (GROUP_SERIES if _group_series(problem) else ())
     series = {name: [] for name in names}
     samples = []
     if checkpoint_path.exists():
@@ -224,7 +238,9 @@ def summarise(problem, series) -> dict:
     if problem.system.is_molecule_in_box:
         isolated = reblock(series["energy_isolated"])
         results["energy_isolated_ha"], results["energy_isolated_error_ha"] = isolated.mean, isolated.error
-    if len(problem.groups) > 1:
+    if problem.configurations is not None:
+        results.update(per_configuration(problem, series, per, count))
+    elif len(problem.groups) > 1:
         results["per_twist"] = per_twist(problem, series, per, count)
     return results
 
@@ -256,3 +272,46 @@ def per_twist(problem, series, per: str, count: int) -> list[dict]:
             "virial_pressure_error_gpa": ha_bohr3_to_gpa(pressure.error),
         })
     return entries
+
+
+def _mixed_entry(series, mixing, index: int, per: str, count: int) -> dict:
+    """Energy, variance and virial pressure of the combination `mixing[index]` of the group series."""
+    row = np.asarray(mixing)[index]
+    energies = np.asarray(series["group_energy"])
+    energy = reblock(energies @ row)
+    pressure = reblock(np.asarray(series["group_virial_pressure"]) @ row)
+    within = np.mean(np.asarray(series["group_energy_sq"]), axis=0) - np.mean(energies, axis=0) ** 2
+    return {
+        "energy_ha": energy.mean,
+        "energy_error_ha": energy.error,
+        f"energy_per_{per}_ha": energy.mean / count,
+        f"energy_per_{per}_error_ha": energy.error / count,
+        "variance_ha2": float(row @ within),
+        "virial_pressure_gpa": ha_bohr3_to_gpa(pressure.mean),
+        "virial_pressure_error_gpa": ha_bohr3_to_gpa(pressure.error),
+    }
+
+
+def per_configuration(problem, series, per: str, count: int) -> dict:
+    """`per_configuration` (each configuration's twist-averaged numbers, reblocked from its own series) and,
+    for a twist set, `per_twist` (each twist averaged over the configurations)."""
+    from qsolid.vmc import configurations
+
+    system = problem.system
+    n_configurations, weights = len(problem.configurations), np.asarray(system.twist_weights)
+    by_configuration = configurations.per_configuration_mixing(n_configurations, weights)
+    out = {
+        "configurations_file": problem.config.system.configurations,
+        "n_configurations": n_configurations,
+        "per_configuration": [
+            {"configuration": c, "weight": 1.0 / n_configurations, **_mixed_entry(series, by_configuration, c, per, count)}
+            for c in range(n_configurations)
+        ],
+    }
+    if len(system.twists) > 1:
+        by_twist = configurations.per_twist_mixing(n_configurations, len(system.twists))
+        out["per_twist"] = [
+            {"twist": [float(x) for x in twist], "weight": float(weight), **_mixed_entry(series, by_twist, t, per, count)}
+            for t, (twist, weight) in enumerate(zip(system.twists, weights))
+        ]
+    return out

@@ -21,7 +21,9 @@ A twist set trained as one network: Hartree-Fock is solved at every twist of
 the set, the walkers of each group (twist, qsolid.vmc.groups) are fitted to
 their own twist's orbitals, and the loss is the mean of the per-twist
 residuals (each with its own B: the HF orbitals of two twists are different
-functions, and so are the network's).
+functions, and so are the network's). A configuration set (qsolid.vmc.configurations)
+is the same with one group per configuration and twist: Hartree-Fock of every
+configuration, each group fitted to its own.
 """
 
 import dataclasses
@@ -40,14 +42,17 @@ from qsolid.vmc.hartree_fock import hartree_fock, occupied_orbitals
 from qsolid.vmc.step import step_key
 
 
-def solve_hartree_fock(system, basis: str) -> list:
-    """Hartree-Fock of the cell at every twist of the system's set (one HartreeFock per twist); in a
-    multi-process run every process takes process 0's solutions (the same to the last bit)."""
+def solve_hartree_fock(system, basis: str, configurations=None) -> list:
+    """Hartree-Fock of the cell at every twist of the system's set (one HartreeFock per twist), or of
+    every configuration of a set (fractional, (n_configurations, n_nuclei, 3)) at every twist, in the
+    order of the walker groups c T + t; in a multi-process run every process takes process 0's
+    solutions (the same to the last bit)."""
+    nuclei = [system.nuclear_cartesian] if configurations is None else [lat.to_cartesian(f, system.lattice) for f in configurations]
     solutions = []
-    for twist in system.twists:
+    for cartesian, twist in ((c, t) for c in nuclei for t in system.twists):
         hf = hartree_fock(
             system.lattice,
-            system.nuclear_cartesian,
+            cartesian,
             system.nuclear_charges,
             system.n_up,
             system.n_down,
@@ -137,15 +142,16 @@ def make_pretrain_loss(spec, n_groups: int = 1):
 
 
 def group_targets(hfs, system, electrons_batch) -> list:
-    """HF orbital matrices of every walker at its own group's twist (walkers in len(hfs) equal blocks)."""
+    """HF orbital matrices of every walker at its own group's twist (and configuration; walkers in
+    len(hfs) equal blocks)."""
     blocks = np.split(np.asarray(electrons_batch), len(hfs))
     per_group = [hf_orbital_targets(hf, system, block) for hf, block in zip(hfs, blocks)]
     return [np.concatenate(spin, axis=0) for spin in zip(*per_group)]
 
 
 def pretrain(problem, state, hfs, logger, progress=None):
-    """Fit the orbitals for config.pretrain.steps Adam steps to `hfs` (one HartreeFock per twist of the
-    set, solve_hartree_fock); returns the updated state."""
+    """Fit the orbitals for config.pretrain.steps Adam steps to `hfs` (one HartreeFock per walker group,
+    solve_hartree_fock); returns the updated state."""
     config = problem.config
     spec = problem.wavefunction.electron_spec
     hfs = [gauge_for(hf, spec) for hf in hfs]

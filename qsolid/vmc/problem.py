@@ -18,6 +18,10 @@ wavefunction takes it as an input, and every mean is the weighted average over
 the twists: the energy, the virial pressure and, at constant pressure, the
 enthalpy G = sum_t w_t E_t + P Omega each candidate cell of the annealer is
 judged on.
+
+A configuration set (system.configurations, qsolid.vmc.configurations) is one
+problem too: group g = c T + t, the walkers of configuration c hold its
+nuclei (`configurations`), which stay where they are.
 """
 
 import dataclasses
@@ -29,7 +33,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from qsolid import lattice as lat
+from qsolid.vmc import configurations as configuration_set
 from qsolid.vmc import memory, sampling, step
+from qsolid.vmc.configurations import configuration_of
 from qsolid.vmc.ansatz import nuclei as nuclei_ansatz
 from qsolid.vmc.ansatz.wavefunction import NuclearNetwork, Wavefunction, make_wavefunction
 from qsolid.ewald import make_ewald
@@ -48,7 +55,8 @@ class Problem:
     system: System
     wavefunction: Wavefunction
     groups: Groups
-    """The walker groups: one per twist of the set, weighted as the twist average."""
+    """The walker groups: one per twist of the set (per configuration and twist of a configuration set),
+    weighted as the twist average (and the ensemble mean)."""
     optimiser: Optimiser
     walker_sharding: NamedSharding
     replicated: NamedSharding
@@ -73,6 +81,8 @@ class Problem:
     -> (walkers, row): qsolid.vmc.step.make_cell_estimate, one jitted call for all candidate cells"""
     max_step_bohr: float
     max_nuclear_step_bohr: float
+    configurations: np.ndarray | None = None
+    """(n_configurations, n_nuclei, 3) fractional nuclei of a configuration set; None: the system's nuclei."""
 
     @property
     def dtype(self):
@@ -88,9 +98,15 @@ class Problem:
 
     def initial_walkers(self, params, key) -> sampling.Walkers:
         batch = self.config.sampling.batch_size
-        electrons = sampling.initial_electrons(key, self.system, batch).astype(self.dtype)
-        nuclei = jnp.broadcast_to(jnp.asarray(self.system.nuclear_fractional, self.dtype), (batch, self.system.n_nuclei, 3))
         group = jnp.asarray(self.groups.assign(batch))
+        if self.configurations is None:
+            electrons = sampling.initial_electrons(key, self.system, batch).astype(self.dtype)
+            nuclei = jnp.broadcast_to(jnp.asarray(self.system.nuclear_fractional, self.dtype), (batch, self.system.n_nuclei, 3))
+        else:
+            own = configuration_of(self.groups.assign(batch), len(self.system.twists))
+            cartesian = np.stack([lat.to_cartesian(frame, self.system.lattice) for frame in self.configurations])
+            electrons = sampling.initial_electrons(key, self.system, batch, nuclear_cartesian=cartesian[own]).astype(self.dtype)
+            nuclei = jnp.asarray(self.configurations[own], self.dtype)
         walkers = sampling.Walkers(electrons, nuclei, jnp.zeros(batch, self.dtype), group)
         walkers = self.shard(walkers)
         return self.shard(dataclasses.replace(walkers, log_abs=self.log_abs(params, walkers)))
@@ -117,8 +133,15 @@ def build_problem(config) -> Problem:
             f"hamiltonian.walker_chunk: {chunk} must divide sampling.batch_size ({config.sampling.batch_size}) "
             f"and be divisible by the number of devices ({len(devices)})"
         )
-    groups = Groups(np.asarray(system.twist_weights, dtype=np.float64))
-    if len(groups) > 1:
+    configurations = None
+    if config.system.configurations:
+        configurations = configuration_set.load(config.system.configurations, system)
+        configuration_set.check_run(config, system)
+        groups = configuration_set.groups(system.twist_weights, len(configurations))
+        groups.check_batch(config.sampling.batch_size, len(devices), "configurations x twists")
+    else:
+        groups = Groups(np.asarray(system.twist_weights, dtype=np.float64))
+    if len(groups) > 1 and configurations is None:
         if config.system.twist_mode != "shared":
             raise ConfigError(f"system.twist_mode: {config.system.twist_mode!r} runs one problem per twist (qsolid.vmc.twist_average)")
         groups.check_batch(config.sampling.batch_size, len(devices), "twists")
@@ -127,7 +150,8 @@ def build_problem(config) -> Problem:
     mesh = Mesh(np.array(devices), ("walkers",))
     walker_sharding = NamedSharding(mesh, PartitionSpec("walkers"))
     replicated = NamedSharding(mesh, PartitionSpec())
-    wavefunction = make_wavefunction(system, config.network, nuclear_network(system, config.network))
+    n_configurations = 1 if configurations is None else len(configurations)
+    wavefunction = make_wavefunction(system, config.network, nuclear_network(system, config.network), n_configurations)
     charges = np.concatenate([-np.ones(system.n_electrons), system.nuclear_charges])
     ewald_setup = make_ewald(system.lattice, charges)
     local_energy = make_local_energy(
@@ -245,6 +269,7 @@ def build_problem(config) -> Problem:
         estimate_cells=estimate_cells,
         max_step_bohr=sampling.max_step_bohr(system.lattice, config.sampling.max_electron_step_bohr),
         max_nuclear_step_bohr=sampling.max_step_bohr(system.lattice, config.sampling.max_nuclear_step_bohr),
+        configurations=configurations,
     )
 
 

@@ -60,6 +60,13 @@ def markdown(summary: dict, config) -> str:
         lines += [f"| {entry['twist']} | {entry['weight']:.4g} | {_value(entry, f'energy_per_{per}_ha', 'Ha')} |"
                   for entry in summary["per_twist"]]
         lines += [""]
+    if summary.get("per_configuration"):
+        lines += [f"Ensemble of {summary['n_configurations']} clamped configurations (`{summary['configurations_file']}`),"
+                  " one network, equal weights; the energy above is their mean:", "",
+                  f"| configuration | energy per {per} | variance (per cell) |", "| --- | --- | --- |"]
+        lines += [f"| {entry['configuration']} | {_value(entry, f'energy_per_{per}_ha', 'Ha')} | {entry['variance_ha2']:.4f} Ha² |"
+                  for entry in summary["per_configuration"]]
+        lines += [""]
     if "finite_size_correction" in summary:
         lines += [f"Finite-size correction: {summary['finite_size_correction']}"
                   + (f"; from S(k): {summary['finite_size_correction_sk']}" if "finite_size_correction_sk" in summary else "")

@@ -40,24 +40,30 @@ class Walkers:
     log_abs: jax.Array
     """(batch,) log|Psi| of the current configuration under the parameters last sampled with."""
     group: jax.Array
-    """(batch,) int32 group of each walker (its twist; qsolid.vmc.groups), in equal contiguous blocks."""
+    """(batch,) int32 group of each walker (its twist, or configuration and twist; qsolid.vmc.groups), in equal
+    contiguous blocks."""
 
 
 jax.tree_util.register_dataclass(Walkers, data_fields=["electrons", "nuclei", "log_abs", "group"], meta_fields=[])
 
 
-def initial_electrons(key, system, batch_size: int, spread_bohr: float = 1.0):
+def initial_electrons(key, system, batch_size: int, spread_bohr: float = 1.0, nuclear_cartesian=None):
     """Electrons placed near the nuclei (Gaussian of width `spread_bohr`), spins alternating.
 
     Each nucleus of charge Z receives Z electrons in turn (assigned up/down in
     round-robin), so the starting density resembles atoms, not a uniform gas.
     Without nuclei (jellium) the electrons start uniformly in the cell.
+    nuclear_cartesian: (batch, n_nuclei, 3) each walker's own nuclei (a configuration
+    set, qsolid.vmc.configurations); default the system's.
     """
     if system.n_nuclei == 0:
         return jax.random.uniform(key, (batch_size, system.n_electrons, 3))
     owners = np.repeat(np.arange(system.n_nuclei), system.nuclear_charges.astype(int))
     owners = np.concatenate([owners[0::2], owners[1::2]])[: system.n_electrons]
-    centres = jnp.asarray(system.nuclear_cartesian[owners])
+    if nuclear_cartesian is None:
+        centres = jnp.asarray(system.nuclear_cartesian[owners])
+    else:
+        centres = jnp.asarray(np.asarray(nuclear_cartesian)[:, owners])
     noise = spread_bohr * jax.random.normal(key, (batch_size, system.n_electrons, 3))
     return lat.wrap((centres + noise) @ jnp.linalg.inv(jnp.asarray(system.lattice)))
 

@@ -7,6 +7,9 @@ one (Alg. 1, Eq. 3), present only when the nuclei are quantum. Parameters are a 
 carries its group (its twist of the set, qsolid.vmc.groups), an input of phi. With
 network.ansatz = 'mpnn' (qsolid.vmc.ansatz.mpnn) "electrons" holds the whole message-passing
 network over electrons and protons and "nuclei" the R-only pair factor chi of its quantum nuclei.
+Over a configuration set (qsolid.vmc.configurations) group g = c T + t has twist t: the spec's
+per-twist rows are repeated for every configuration (`over_configurations`), so that row g is
+twist t and the parameters do not depend on the set.
 """
 
 import dataclasses
@@ -52,13 +55,24 @@ class Wavefunction:
         return jax.vmap(log_abs)(electrons_batch, nuclei_batch, groups)
 
 
-def make_wavefunction(system, network_config, nuclear_network: NuclearNetwork | None = None) -> Wavefunction:
-    """Psi = phi (clamped nuclei) or chi * phi when a nuclear network is given ('mpnn' builds its own chi)."""
+def over_configurations(spec, n_configurations: int):
+    """The spec with its per-twist rows (k_up, k_down, twist) repeated n_configurations times: row
+    c T + t is twist t (the groups of a configuration set); unchanged for one configuration."""
+    if n_configurations == 1:
+        return spec
+    names = {field.name for field in dataclasses.fields(spec)} & {"k_up", "k_down", "twist"}
+    tiled = {name: np.tile(getattr(spec, name), (n_configurations,) + (1,) * (getattr(spec, name).ndim - 1)) for name in names}
+    return dataclasses.replace(spec, **tiled)
+
+
+def make_wavefunction(system, network_config, nuclear_network: NuclearNetwork | None = None, n_configurations: int = 1) -> Wavefunction:
+    """Psi = phi (clamped nuclei) or chi * phi when a nuclear network is given ('mpnn' builds its own chi);
+    n_configurations > 1: walker groups c T + t over a configuration set (module docstring)."""
     if getattr(network_config, "ansatz", "neural") == "slater":
-        return _slater_wavefunction(system)
+        return _slater_wavefunction(system, n_configurations)
     if getattr(network_config, "ansatz", "neural") == "mpnn":
-        return _mpnn_wavefunction(system, network_config)
-    spec = electrons.make_spec(system, network_config)
+        return _mpnn_wavefunction(system, network_config, n_configurations)
+    spec = over_configurations(electrons.make_spec(system, network_config), n_configurations)
 
     def init(key):
         electron_key, nuclear_key = jax.random.split(key)
@@ -76,9 +90,9 @@ def make_wavefunction(system, network_config, nuclear_network: NuclearNetwork | 
     return Wavefunction(init=init, apply_parts=apply_parts, electron_spec=spec)
 
 
-def _slater_wavefunction(system) -> Wavefunction:
+def _slater_wavefunction(system, n_configurations: int = 1) -> Wavefunction:
     """The plane-wave determinant alone: no parameters (an empty electronic tree), no chi."""
-    spec = slater.make_spec(system)
+    spec = over_configurations(slater.make_spec(system), n_configurations)
 
     def apply_parts(params, electron_positions, nuclear_positions, group=0, concatenated=False):
         phase, log_abs = slater.apply(spec, electron_positions, group)
@@ -87,9 +101,9 @@ def _slater_wavefunction(system) -> Wavefunction:
     return Wavefunction(init=lambda key: {"electrons": {}}, apply_parts=apply_parts, electron_spec=spec)
 
 
-def _mpnn_wavefunction(system, network_config) -> Wavefunction:
+def _mpnn_wavefunction(system, network_config, n_configurations: int = 1) -> Wavefunction:
     """The message-passing network; with two or more quantum nuclei also its pair factor chi."""
-    spec = mpnn.make_spec(system, network_config)
+    spec = over_configurations(mpnn.make_spec(system, network_config), n_configurations)
     has_chi = system.quantum_nuclei and system.n_nuclei > 1
     reference = np.asarray(system.nuclear_fractional)
 
