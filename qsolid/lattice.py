@@ -23,6 +23,10 @@ def _xp(x):
     return jax.numpy if jax is not None and isinstance(x, jax.Array) else np
 
 
+PARAMETER_NAMES = ("a_bohr", "b_bohr", "c_bohr", "alpha_deg", "beta_deg", "gamma_deg")
+"""The six cell parameters as the statistics files name them (the order of parameters_from_lattice)."""
+
+
 def lattice_from_parameters(a, b, c, alpha_deg, beta_deg, gamma_deg):
     """Lattice matrix of Eq. S4 from lengths (bohr) and angles (degrees).
 

@@ -10,7 +10,8 @@ same step and write one checkpoint. Precision and the device mesh are set by the
 its problem, before the loop starts.
 """
 
-from typing import Callable
+import logging
+from typing import Callable, Protocol
 
 from qsolid.distributed import any_process
 from qsolid.progress import Progress
@@ -68,8 +69,32 @@ def run_phases(
     return True
 
 
-def train_then_evaluate(training_steps: int, total_steps: int, done: int, *loop) -> bool:
-    """`run_phases` for an engine whose run is training steps 0 .. training_steps-1 followed by
-    evaluation steps up to total_steps (NCT, dvfe); `loop` are run_phases's arguments after `done`."""
-    phases = [("training", 0, training_steps), ("evaluation", training_steps, total_steps)]
-    return run_phases(phases, done, *loop)
+class TrainedRun(Protocol):
+    """An engine's run that trains, then evaluates (NCT, dvfe): what `train_then_evaluate` needs of it."""
+
+    config: object
+    """.optimisation.steps (training steps) and .output.checkpoint_every"""
+    total_steps: int
+    step: int
+    """steps done so far"""
+    stats: StatsFile
+    logger: logging.Logger
+
+    def take_step(self, index: int) -> dict:
+        """Training or evaluation step `index`; its statistics row."""
+
+    def checkpoint(self) -> None:
+        """Write the checkpoint of the steps done."""
+
+
+def train_then_evaluate(run: TrainedRun, progress: Progress) -> bool:
+    """`run_phases` over training steps 0 .. training-1, then evaluation steps up to run.total_steps,
+    from the steps the run has done; False (logged) if a signal stopped it, after checkpointing."""
+    training = run.config.optimisation.steps
+    phases = [("training", 0, training), ("evaluation", training, run.total_steps)]
+    finished = run_phases(
+        phases, run.step, run.take_step, lambda _: run.checkpoint(), run.config.output.checkpoint_every, progress, run.stats
+    )
+    if not finished:
+        run.logger.info("stopped by signal at step %d", run.step)
+    return finished

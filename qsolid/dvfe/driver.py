@@ -91,20 +91,12 @@ class Run:
             for train in (True, False)
         }
 
-    def _checkpoint(self):
+    def checkpoint(self):
         directory = self.run_dir / "checkpoints"
         checkpoint.save(checkpoint.step_path(directory, self.step), self.state, {"step": self.step})
         checkpoint.prune(directory, self.config.output.keep_checkpoints)
 
-    def train_and_evaluate(self, progress: Progress) -> bool:
-        """Run the remaining steps; False if stopped by a signal (after checkpointing)."""
-        finished = train_then_evaluate(self.config.optimisation.steps, self.total_steps, self.step, self._take_step,
-                                       lambda _: self._checkpoint(), self.config.output.checkpoint_every, progress, self.stats)
-        if not finished:
-            self.logger.info("stopped by signal at step %d", self.step)
-        return finished
-
-    def _take_step(self, index: int) -> dict:
+    def take_step(self, index: int) -> dict:
         """Training (flow update) or evaluation step `index`; the statistics row."""
         train = index < self.config.optimisation.steps
         key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), index)
@@ -157,7 +149,7 @@ def run(config, run_dir, resume: bool = False, progress: Progress | None = None)
     start = time.time()
     with precision.use(config.precision):
         session = Run(config, run_dir, resume=resume)
-        if not session.train_and_evaluate(progress or Silent()):
+        if not train_then_evaluate(session, progress or Silent()):
             return None
         summary = session.finish()
     session.logger.info("session took %.1f s", time.time() - start)

@@ -194,7 +194,7 @@ class Run:
         self._set_lattice(lattice)
         self.state = training.place(dict(self.state, lattice=lattice, pressure_window=np.zeros((3, 3))), self.config.sampling.batch_size)
 
-    def _checkpoint(self):
+    def checkpoint(self):
         directory = self.run_dir / "checkpoints"
         metadata = {"step": self.step, "averaged_windows": self.averaged.to_metadata(),
                     "config": schema.to_dict(self.config)}
@@ -212,15 +212,7 @@ class Run:
         reference = self.vibrations.reference
         return abs(np.linalg.det(reference.lattice)) * units.BOHR_ANGSTROM**3 / len(reference.positions)
 
-    def train_and_evaluate(self, progress: Progress) -> bool:
-        """Run the remaining steps through the shared run loop; False if stopped by a signal (after checkpointing)."""
-        finished = train_then_evaluate(self.config.optimisation.steps, self.total_steps, self.step, self._take_step,
-                                       lambda _: self._checkpoint(), self.config.output.checkpoint_every, progress, self.stats)
-        if not finished:
-            self.logger.info("stopped by signal at step %d", self.step)
-        return finished
-
-    def _take_step(self, index: int) -> dict:
+    def take_step(self, index: int) -> dict:
         """Training or evaluation step `index` (with a cell update first where one is due); its statistics row."""
         train = index < self.config.optimisation.steps
         if self.config.constant_pressure and index in self._lattice_update_steps():
@@ -364,7 +356,7 @@ def run(config, run_dir, resume: bool = False, progress: Progress | None = None)
         session = Run(config, run_dir, resume=resume)
         session.logger.info("precision %s (jax_enable_x64 = %s for this run)", config.precision,
                             jax.config.jax_enable_x64)
-        if not session.train_and_evaluate(progress or Silent()):
+        if not train_then_evaluate(session, progress or Silent()):
             return None
         summary = session.finish()
     session.logger.info("session took %.1f s", time.time() - start)

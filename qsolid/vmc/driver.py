@@ -124,12 +124,7 @@ def evaluate_run(run_dir, steps: int | None = None, progress: Progress | None = 
         raise ConfigError(f"--steps: {run_dir} already has {done} evaluation steps; give more to extend it")
     if (run_dir / "twist-00").is_dir():
         raise ConfigError(f"run_dir: {run_dir} is a twist set; evaluate its sub-runs {run_dir}/twist-NN one by one")
-    problem = build_problem(config)
-    logger = rundir.setup_logging(run_dir)
-    latest = checkpoint.latest_valid(run_dir / "checkpoints", logger)
-    if latest is None:
-        raise ConfigError(f"run_dir: {run_dir} has no checkpoint to evaluate")
-    state = runstate.load_checkpoint(problem, latest, with_optimiser=False)
+    problem, state, logger = _trained(config, run_dir)
     results = _evaluate(problem, state, steps, run_dir, progress or Silent())
     if results is None:
         return None
@@ -157,12 +152,7 @@ def evaluate_configurations(run_dir, configurations, steps: int | None = None, p
     if steps < max(done, 1):
         raise ConfigError(f"--steps: must be >= 1 and at least the {done} steps {out} already has")
     with precision.use(config.precision):
-        problem = build_problem(config)
-        logger = rundir.setup_logging(run_dir)
-        latest = checkpoint.latest_valid(run_dir / "checkpoints", logger)
-        if latest is None:
-            raise ConfigError(f"run_dir: {run_dir} has no checkpoint to evaluate")
-        state = runstate.load_checkpoint(problem, latest, with_optimiser=False)
+        problem, state, logger = _trained(config, run_dir)
         state.walkers = problem.initial_walkers(state.params, jax.random.PRNGKey(config.seed))  # on the new set
         out.mkdir(exist_ok=True)
         rundir.atomic_write_text(out / "config.toml", tomli_w.dumps(to_dict(config)))
@@ -170,6 +160,16 @@ def evaluate_configurations(run_dir, configurations, steps: int | None = None, p
     if results is not None:
         logger.info("held-out evaluation on %s: %s", configurations, json.dumps(results))
     return results
+
+
+def _trained(config, run_dir: Path):
+    """(problem of `config`, the state of the newest checkpoint of run_dir without optimiser, the run's logger)."""
+    problem = build_problem(config)
+    logger = rundir.setup_logging(run_dir)
+    latest = checkpoint.latest_valid(run_dir / "checkpoints", logger)
+    if latest is None:
+        raise ConfigError(f"run_dir: {run_dir} has no checkpoint to evaluate")
+    return problem, runstate.load_checkpoint(problem, latest, with_optimiser=False), logger
 
 
 def evaluated_steps(run_dir) -> int:

@@ -297,12 +297,7 @@ HISTORY_COLUMNS = (
     "enthalpy_ha",
     "trial_enthalpy_ha",
     "accepted",
-    "a_bohr",
-    "b_bohr",
-    "c_bohr",
-    "alpha_deg",
-    "beta_deg",
-    "gamma_deg",
+    *lattice_lib.PARAMETER_NAMES,
     "volume_bohr3",
 )
 

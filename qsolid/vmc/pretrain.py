@@ -168,8 +168,8 @@ def pretrain(problem, state, hfs, logger, progress=None):
             step_key(config.seed, step, stream=2),
             state.electron_step_bohr,
             0.0,  # nuclei stay at the Hartree-Fock geometry while the orbitals are fitted
-            config.sampling.sweeps_per_step,
             state.lattice,
+            sweeps=config.sampling.sweeps_per_step,
         )
         # Every process evaluates the orbitals at all walkers and places its own share of them.
         targets = [

@@ -50,6 +50,26 @@ from qsolid.system import System, build_system
 
 
 @dataclasses.dataclass(frozen=True)
+class Program:
+    """A jitted program called with host values: positional argument i is converted to casts[i]
+    (None: passed as it is), so that new step widths, lattices or counters every step reuse one
+    compiled program. Keyword arguments are passed as they are (static ones among them);
+    `lower(...)` with the same arguments gives XLA's lowering, e.g. for its cost analysis."""
+
+    jitted: Callable
+    casts: tuple
+
+    def _arguments(self, args) -> tuple:
+        return tuple(a if cast is None else jnp.asarray(a, cast) for a, cast in zip(args, self.casts, strict=True))
+
+    def __call__(self, *args, **keywords):
+        return self.jitted(*self._arguments(args), **keywords)
+
+    def lower(self, *args, **keywords):
+        return self.jitted.lower(*self._arguments(args), **keywords)
+
+
+@dataclasses.dataclass(frozen=True)
 class Problem:
     config: object
     system: System
@@ -60,23 +80,22 @@ class Problem:
     optimiser: Optimiser
     walker_sharding: NamedSharding
     replicated: NamedSharding
-    sample: Callable
-    """sample(params, walkers, key, electron_step_bohr, nuclear_step_bohr, sweeps, lattice, refresh_log_abs=True)
+    sample: Program
+    """sample(params, walkers, key, electron_step_bohr, nuclear_step_bohr, lattice, sweeps=, refresh_log_abs=True)
     -> (walkers, electron acceptance, nuclear acceptance)"""
     resample: Callable
     """resample(params, walkers, key) -> (walkers resampled for params, effective sample size);
     sampling.resample_after_update, jitted so the gather across devices happens inside XLA"""
-    measure: Callable
+    measure: Program
     """measure(params, walkers, lattice) -> LocalEnergy per walker"""
-    dipoles: Callable
+    dipoles: Program
     """dipoles(walkers, lattice) -> (batch, 3) cell dipoles"""
     log_abs_batch: Callable
     """log_abs_batch(params, electrons, nuclei, groups) -> (batch,) log|Psi|"""
-    optimisation_step: Callable
+    optimisation_step: Program
     """optimisation_step(params, opt_state, walkers, step, attempt, electron_step_bohr, nuclear_step_bohr, lattice)
-    -> (params, opt_state, walkers, stats row): qsolid.vmc.step.make_optimisation_step, one jitted call
-    (`.lower(...)` with the same arguments gives XLA's lowering, e.g. for its cost analysis)"""
-    estimate_cells: Callable
+    -> (params, opt_state, walkers, stats row): qsolid.vmc.step.make_optimisation_step, one jitted call"""
+    estimate_cells: Program
     """estimate_cells(params, walkers, key, electron_step_bohr, nuclear_step_bohr, lattice, cells)
     -> (walkers, row): qsolid.vmc.step.make_cell_estimate, one jitted call for all candidate cells"""
     max_step_bohr: float
@@ -158,29 +177,9 @@ def build_problem(config) -> Problem:
         wavefunction, ewald_setup, config.hamiltonian.laplacian, system.nuclear_masses, config.hamiltonian.sparsity_threshold
     )
     per_walker = jax.vmap(local_energy, in_axes=(None, 0, 0, None, 0))
-    nuclear_charges = jnp.asarray(system.nuclear_charges, dtype)
-
-    def local_energies(params, walkers, lattice):
-        if chunk and chunk < config.sampling.batch_size:
-            return map_in_chunks(
-                lambda e, n, g: per_walker(params, e, n, lattice, g), chunk, walkers.electrons, walkers.nuclei, walkers.group
-            )
-        return per_walker(params, walkers.electrons, walkers.nuclei, lattice, walkers.group)
-
-    measure_jit = jax.jit(local_energies)
-
-    @jax.jit
-    def dipoles_jit(walkers, lattice):
-        return jax.vmap(dipole, in_axes=(0, 0, None, None))(walkers.electrons, walkers.nuclei, nuclear_charges, lattice)
-
-    def measure(params, walkers, lattice):
-        return measure_jit(params, walkers, jnp.asarray(lattice, dtype))
-
-    measure.lower = lambda params, walkers, lattice: measure_jit.lower(params, walkers, jnp.asarray(lattice, dtype))
-
-    def dipoles(walkers, lattice):
-        return dipoles_jit(walkers, jnp.asarray(lattice, dtype))
-
+    local_energies = functools.partial(
+        _local_energies, per_walker, chunk if chunk and chunk < config.sampling.batch_size else 0
+    )
     mode = config.sampling.sampler if system.quantum_nuclei else "electrons"
     sweeps_fn = functools.partial(
         sampling.metropolis_sweeps,
@@ -189,68 +188,16 @@ def build_problem(config) -> Problem:
         nuclear_moves_per_block=config.sampling.nuclear_moves_per_block,
         mode=mode,
     )
-    sweeps = jax.jit(sweeps_fn, static_argnames=("sweeps", "refresh_log_abs"))
-
-    def sample(params, walkers, key, electron_step_bohr, nuclear_step_bohr, sweeps_count, lattice, refresh_log_abs=True):
-        return sweeps(
-            params,
-            walkers,
-            key,
-            jnp.asarray(electron_step_bohr, dtype),
-            jnp.asarray(nuclear_step_bohr, dtype),
-            jnp.asarray(lattice, dtype),
-            sweeps=sweeps_count,
-            refresh_log_abs=refresh_log_abs,
-        )
-
-    @jax.jit
-    def resample(params, walkers, key):
-        log_abs_now = wavefunction.log_abs_batch(params, walkers.electrons, walkers.nuclei, walkers.group)
-        walkers, ess = sampling.resample_after_update(walkers, log_abs_now, key, len(groups))
-        return jax.lax.with_sharding_constraint(walkers, walker_sharding), ess
-
     optimiser = make_optimiser(wavefunction, config.optimisation, groups)
     step_jit = step.make_optimisation_step(
         config, groups, sweeps_fn, wavefunction.log_abs_batch, local_energies, optimiser.step, walker_sharding, replicated
     )
-
-    def step_arguments(params, opt_state, walkers, step_index, attempt, electron_step_bohr, nuclear_step_bohr, lattice):
-        # Host scalars become arrays of fixed dtype: new values every step, one program.
-        return (
-            params,
-            opt_state,
-            walkers,
-            jnp.asarray(step_index, jnp.int32),
-            jnp.asarray(attempt, jnp.int32),
-            jnp.asarray(electron_step_bohr, dtype),
-            jnp.asarray(nuclear_step_bohr, dtype),
-            jnp.asarray(lattice, dtype),
-        )
-
-    def optimisation_step(*args):
-        return step_jit(*step_arguments(*args))
-
-    optimisation_step.lower = lambda *args: step_jit.lower(*step_arguments(*args))
-
     estimate_jit = step.make_cell_estimate(
         config.npt.reequilibration_sweeps, groups, sweeps_fn, local_energies, walker_sharding, replicated
     )
-
-    def estimate_arguments(params, walkers, key, electron_step_bohr, nuclear_step_bohr, lattice, cells):
-        return (
-            params,
-            walkers,
-            key,
-            jnp.asarray(electron_step_bohr, dtype),
-            jnp.asarray(nuclear_step_bohr, dtype),
-            jnp.asarray(lattice, dtype),
-            jnp.asarray(cells, dtype),
-        )
-
-    def estimate_cells(*args):
-        return estimate_jit(*estimate_arguments(*args))
-
-    estimate_cells.lower = lambda *args: estimate_jit.lower(*estimate_arguments(*args))
+    resample = functools.partial(_resample, wavefunction.log_abs_batch, len(groups), walker_sharding)
+    dipoles = functools.partial(_cell_dipoles, jnp.asarray(system.nuclear_charges, dtype))
+    held, counter = None, jnp.int32
 
     return Problem(
         config=config,
@@ -260,17 +207,38 @@ def build_problem(config) -> Problem:
         optimiser=optimiser,
         walker_sharding=walker_sharding,
         replicated=replicated,
-        sample=sample,
-        resample=resample,
-        measure=measure,
-        dipoles=dipoles,
+        sample=Program(
+            jax.jit(sweeps_fn, static_argnames=("sweeps", "refresh_log_abs")), (held, held, held, dtype, dtype, dtype)
+        ),
+        resample=jax.jit(resample),
+        measure=Program(jax.jit(local_energies), (held, held, dtype)),
+        dipoles=Program(jax.jit(dipoles), (held, dtype)),
         log_abs_batch=jax.jit(wavefunction.log_abs_batch),
-        optimisation_step=optimisation_step,
-        estimate_cells=estimate_cells,
+        optimisation_step=Program(step_jit, (held, held, held, counter, counter, dtype, dtype, dtype)),
+        estimate_cells=Program(estimate_jit, (held, held, held, dtype, dtype, dtype, dtype)),
         max_step_bohr=sampling.max_step_bohr(system.lattice, config.sampling.max_electron_step_bohr),
         max_nuclear_step_bohr=sampling.max_step_bohr(system.lattice, config.sampling.max_nuclear_step_bohr),
         configurations=configurations,
     )
+
+
+def _local_energies(per_walker, chunk: int, params, walkers, lattice) -> LocalEnergy:
+    """The local energy of every walker; in chunks of `chunk` walkers when chunk > 0 (hamiltonian.walker_chunk)."""
+    if chunk:
+        return map_in_chunks(
+            lambda e, n, g: per_walker(params, e, n, lattice, g), chunk, walkers.electrons, walkers.nuclei, walkers.group
+        )
+    return per_walker(params, walkers.electrons, walkers.nuclei, lattice, walkers.group)
+
+
+def _resample(log_abs_batch, n_groups: int, walker_sharding, params, walkers, key):
+    log_abs_now = log_abs_batch(params, walkers.electrons, walkers.nuclei, walkers.group)
+    walkers, ess = sampling.resample_after_update(walkers, log_abs_now, key, n_groups)
+    return jax.lax.with_sharding_constraint(walkers, walker_sharding), ess
+
+
+def _cell_dipoles(nuclear_charges, walkers, lattice):
+    return jax.vmap(dipole, in_axes=(0, 0, None, None))(walkers.electrons, walkers.nuclei, nuclear_charges, lattice)
 
 
 def nuclear_network(system: System, network):

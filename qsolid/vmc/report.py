@@ -11,6 +11,16 @@ def _value(summary: dict, key: str, unit: str, digits: int = 6) -> str:
     return f"{text} ± {error:.{digits}f} {unit}" if error is not None else f"{text} {unit}"
 
 
+_ROWS_IF_PRESENT = (
+    ("energy_per_atom_corrected_ha", "energy per atom + two-body finite-size correction", "Ha", 6),
+    ("energy_per_atom_corrected_sk_ha", "energy per atom + two-body correction from S(k)", "Ha", 6),
+    ("virial_pressure_gpa", "virial pressure (raw)", "GPa", 1),
+    ("virial_pressure_corrected_gpa", "virial pressure + two-body finite-size correction", "GPa", 1),
+    ("virial_pressure_corrected_sk_gpa", "virial pressure + two-body correction from S(k)", "GPa", 1),
+)
+"""(summary key, what it is, unit, decimals) of the table rows a run may or may not have."""
+
+
 def markdown(summary: dict, config) -> str:
     """The report's text (see write_report)."""
     system = config.system
@@ -30,16 +40,7 @@ def markdown(summary: dict, config) -> str:
         "| --- | --- |",
         f"| energy per {per} (raw, this boundary condition) | {_value(summary, f'energy_per_{per}_ha', 'Ha')} |",
     ]
-    if "energy_per_atom_corrected_ha" in summary:
-        lines.append(f"| energy per atom + two-body finite-size correction | {_value(summary, 'energy_per_atom_corrected_ha', 'Ha')} |")
-    if "energy_per_atom_corrected_sk_ha" in summary:
-        lines.append(f"| energy per atom + two-body correction from S(k) | {_value(summary, 'energy_per_atom_corrected_sk_ha', 'Ha')} |")
-    if "virial_pressure_gpa" in summary:
-        lines.append(f"| virial pressure (raw) | {_value(summary, 'virial_pressure_gpa', 'GPa', 1)} |")
-    if "virial_pressure_corrected_gpa" in summary:
-        lines.append(f"| virial pressure + two-body finite-size correction | {_value(summary, 'virial_pressure_corrected_gpa', 'GPa', 1)} |")
-    if "virial_pressure_corrected_sk_gpa" in summary:
-        lines.append(f"| virial pressure + two-body correction from S(k) | {_value(summary, 'virial_pressure_corrected_sk_gpa', 'GPa', 1)} |")
+    lines += [f"| {label} | {_value(summary, key, unit, digits)} |" for key, label, unit, digits in _ROWS_IF_PRESENT if key in summary]
     if "variance_ha2" in summary:
         lines.append(f"| variance of the local energy (per cell) | {summary['variance_ha2']:.4f} Ha² |")
     if "enthalpy_per_atom_ha" in summary:

@@ -160,9 +160,8 @@ def sample(problem: Problem, state: State, params, key, sweeps: int, lattice=Non
     (walkers, electron, nuclear acceptance)."""
     lattice = state.lattice if lattice is None else lattice
     walkers = state.walkers if walkers is None else walkers
-    return problem.sample(
-        params, walkers, key, state.electron_step_bohr, state.nuclear_step_bohr, sweeps, lattice, refresh_log_abs
-    )
+    steps = (state.electron_step_bohr, state.nuclear_step_bohr)
+    return problem.sample(params, walkers, key, *steps, lattice, sweeps=sweeps, refresh_log_abs=refresh_log_abs)
 
 
 def burn_in(problem: Problem, state: State, sweeps: int) -> State:

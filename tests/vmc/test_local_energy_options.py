@@ -29,7 +29,7 @@ TINY = {
 def _local_energies(overrides):
     problem = build_problem(load_config(overrides={**TINY, **overrides}))
     state = runstate.initial_state(problem)
-    walkers, _, _ = problem.sample(state.params, state.walkers, jax.random.PRNGKey(1), 0.3, 0.05, 5, state.lattice)
+    walkers, _, _ = problem.sample(state.params, state.walkers, jax.random.PRNGKey(1), 0.3, 0.05, state.lattice, sweeps=5)
     return jax.tree.map(np.asarray, dataclasses.asdict(problem.measure(state.params, walkers, state.lattice)))
 
 

@@ -54,7 +54,7 @@ def test_example_configs_validate_with_about_the_parameters_of_the_neural_ones(n
 def _one_step(overrides):
     problem = build_problem(load_config(overrides={**TINY, "system.supercell": [2, 1, 1], **overrides}))
     state = runstate.initial_state(problem)
-    walkers, _, _ = problem.sample(state.params, state.walkers, jax.random.PRNGKey(1), 0.3, 0.05, 10, state.lattice)
+    walkers, _, _ = problem.sample(state.params, state.walkers, jax.random.PRNGKey(1), 0.3, 0.05, state.lattice, sweeps=10)
     batch = problem.batch(walkers, problem.measure(state.params, walkers, state.lattice))
     opt_state = problem.optimiser.init(state.params, jax.random.PRNGKey(2), batch)
     new, _ = problem.optimiser.step(state.params, opt_state, jax.random.PRNGKey(3), batch)

@@ -20,7 +20,7 @@ TINY = {
 def _step(overrides):
     problem = build_problem(load_config(overrides={**TINY, **overrides}))
     state = runstate.initial_state(problem)
-    walkers, _, _ = problem.sample(state.params, state.walkers, jax.random.PRNGKey(1), 0.3, 0.05, 10, state.lattice)
+    walkers, _, _ = problem.sample(state.params, state.walkers, jax.random.PRNGKey(1), 0.3, 0.05, state.lattice, sweeps=10)
     batch = problem.batch(walkers, problem.measure(state.params, walkers, state.lattice))
     opt_state = problem.optimiser.init(state.params, jax.random.PRNGKey(2), batch)
     new, _ = problem.optimiser.step(state.params, opt_state, jax.random.PRNGKey(3), batch)

@@ -251,7 +251,7 @@ def test_virial_pressure_is_minus_dE_dOmega_of_the_scaled_cell(float64):
         load_config(overrides={**TINY, "precision": "float64", "system.supercell": [2, 1, 1], "system.nuclei": "quantum"})
     )
     state = initial_state(problem)
-    walkers, _, _ = problem.sample(state.params, state.walkers, jax.random.PRNGKey(2), 0.3, 0.05, 20, state.lattice)
+    walkers, _, _ = problem.sample(state.params, state.walkers, jax.random.PRNGKey(2), 0.3, 0.05, state.lattice, sweeps=20)
     lattice = lat.lattice_from_parameters(*lat.parameters_from_lattice(state.lattice)[:3], 80.0, 95.0, 105.0)
     h = 1e-4
     energies = [np.mean(np.asarray(problem.measure(state.params, walkers, s * lattice).energy)) for s in (1 + h, 1 - h)]
