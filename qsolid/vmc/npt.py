@@ -51,7 +51,7 @@ previous one (fresh noise, as the paper's independent estimates assume).
 """
 
 import dataclasses
-from typing import Callable, Literal, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, NamedTuple, Sequence
 
 import numpy as np
 
@@ -59,6 +59,9 @@ from qsolid import lattice as lattice_lib
 from qsolid import finite_size, units
 from qsolid.enthalpy import enthalpy
 from qsolid.schema import option, require
+
+if TYPE_CHECKING:
+    import jax
 
 LatticeMode = Literal["fixed", "lengths", "full"]
 StageName = Literal["warmup", "lattice", "wavefunction"]
