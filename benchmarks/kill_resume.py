@@ -13,9 +13,7 @@
 
 Without CONFIG, a small run with every stage that writes a checkpoint: 2-atom bcc with quantum
 protons, Hartree-Fock pretraining, burn-in, 3000 KFAC steps with a checkpoint every 20, evaluation.
-Training is most of the wall time, so most kills land in it, also after each process's ~20 s of
-start-up: every process compiles the KFAC step again (kfac-jax 0.0.8 lowers it differently in
-each process, so JAX's persistent cache never hits it; 15.8 s of the first step here).
+Training is most of the wall time, so most kills land in it, after each process's start-up.
 The kills land anywhere: imports, Hartree-Fock, pretraining, burn-in, training, evaluation, the
 final writes. Printed: the kill times, the step of the newest checkpoint after each kill, whether
 the final summaries are identical, and the keys that differ.

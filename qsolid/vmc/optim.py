@@ -38,6 +38,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import kfac_jax
+from kfac_jax._src import tracer as kfac_tracer
 import optax
 
 from qsolid.vmc.groups import SINGLE, Groups
@@ -121,8 +122,29 @@ def _electron_loss(loss):
     return electron_loss
 
 
+class _FirstSeenOrder(set):
+    """A set that iterates in the order its elements were first given, not in hash order."""
+
+    def __init__(self, iterable=()):
+        self._order = list(dict.fromkeys(iterable))
+        super().__init__(self._order)
+
+    def __iter__(self):
+        return iter(self._order)
+
+
+def _trace_kfac_deterministically() -> None:
+    """kfac-jax 0.0.8 removes repeated layer-tag inputs with list(set(...)) of jaxpr variables,
+    which hash by memory address: the same step was lowered with its operations in a different
+    order in every process, so JAX's persistent cache never found the KFAC step and every run or
+    resume compiled it again. Its tracer's `set` keeps first-seen order instead (what the set is
+    used for there is unchanged); tests/vmc/test_optim.py checks that two processes lower one program."""
+    kfac_tracer.set = _FirstSeenOrder
+
+
 def make_kfac(loss, config) -> Optimiser:
     """KFAC on params["electrons"]; batch is a HeldBatch with the remaining parameters."""
+    _trace_kfac_deterministically()
     optimiser = kfac_jax.Optimizer(
         value_and_grad_func=jax.value_and_grad(_electron_loss(loss), has_aux=True),
         l2_reg=0.0,

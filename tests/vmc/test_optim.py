@@ -67,3 +67,30 @@ def test_imaginary_local_energy_outliers_are_clipped_like_the_real_part():
     assert float(grad(zeros, values)["b"]) == pytest.approx(float(grad(values, zeros)["a"]), rel=1e-6)
     unclipped = 2 * np.mean((values - values.mean()) * np.ravel(x))
     assert abs(float(grad(zeros, values)["b"]) - unclipped) > 1.0
+
+
+LOWER_KFAC_STEP = """
+import hashlib, json, sys
+from qsolid.vmc import runstate
+from qsolid.vmc.config import load_config
+from qsolid.vmc.problem import build_problem
+problem = build_problem(load_config(overrides=json.loads(sys.argv[1])))
+state = runstate.initial_state(problem)
+state.opt_state = runstate.init_optimiser(problem, state)
+lowered = problem.optimisation_step.lower(state.params, state.opt_state, state.walkers, 0, 0, 0.3, 0.05, state.lattice)
+print(hashlib.sha256(lowered.as_text().encode()).hexdigest())
+"""
+
+
+@pytest.mark.slow
+def test_every_process_lowers_the_same_kfac_step():
+    """The persistent compilation cache finds a program only if its lowering is the same; kfac-jax's
+    tracer ordered layer inputs by memory address (qsolid.vmc.optim._trace_kfac_deterministically)."""
+    import json
+    import subprocess
+    import sys
+
+    overrides = json.dumps({**TINY, "system.nuclei": "quantum"})
+    hashes = {subprocess.run([sys.executable, "-c", LOWER_KFAC_STEP, overrides], capture_output=True, text=True, check=True).stdout
+              for _ in range(2)}
+    assert len(hashes) == 1
