@@ -39,7 +39,8 @@ def _parameter_count(tree) -> int:
 
 
 @pytest.mark.parametrize(
-    "name", ["bcc2_gamma_clamped", "h2_box_quantum", "bcc16_rs1.31_clamped", "bcc16_rs1.31_quantum", "h2_crystal_pa3_nvt"]
+    "name",
+    ["bcc2_gamma_clamped", "h2_box_quantum", "bcc16_rs1.31_clamped", "bcc16_rs1.31_quantum", "h2_crystal_pa3_nvt", "bcc16_ensemble_clamped"],
 )
 def test_example_configs_validate_with_about_the_parameters_of_the_neural_ones(name):
     counts = {}
