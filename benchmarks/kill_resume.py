@@ -1,11 +1,12 @@
 """SIGKILL at random moments, resume, and compare with the uninterrupted run; prints JSON.
 
-    python benchmarks/kill_resume.py [CONFIG.toml] [--kills 10] [--seed 0] [--out DIR]
+    python benchmarks/kill_resume.py [CONFIG.toml] [--kills 10] [--window 0.2] [--seed 0] [--out DIR]
 
 1. `qsolid run CONFIG --out DIR/reference` runs uninterrupted; its wall time is W.
 2. `qsolid run CONFIG --out DIR/killed` is killed with SIGKILL after a random time drawn uniformly
-   from [0.02 W, 0.5 W] (a fresh draw for every process; a resumed process, which loads its
-   compiled programs from the cache, needs less than W), then `qsolid run --resume DIR/killed` is
+   from [0.02 W, window x W] (a fresh draw for every process; a resumed process, which loads its
+   compiled programs from the cache, needs much less than W: with the default run and window 0.5
+   the first resumed process finished before its kill), then `qsolid run --resume DIR/killed` is
    started and killed the same way, `--kills` times in all; the last process runs to the end. A
    kill before the run directory holds its config (the first second or so) leaves nothing to
    resume from: that directory is removed and the run started again (counted as a kill).
@@ -68,7 +69,7 @@ def newest_step(run_dir: Path):
     return max(steps) if steps else None
 
 
-def run_with_kills(config: Path, run_dir: Path, kills: int, wall: float, rng: random.Random) -> list[dict]:
+def run_with_kills(config: Path, run_dir: Path, kills: int, wall: float, window: float, rng: random.Random) -> list[dict]:
     record = []
     while len(record) < kills:
         resuming = (run_dir / "config.toml").exists()
@@ -76,7 +77,7 @@ def run_with_kills(config: Path, run_dir: Path, kills: int, wall: float, rng: ra
             shutil.rmtree(run_dir)  # killed before anything worth resuming was written
         args = ["run", "--resume", str(run_dir)] if resuming else ["run", str(config), "--out", str(run_dir)]
         process = subprocess.Popen(qsolid(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        delay = rng.uniform(0.02 * wall, 0.5 * wall)
+        delay = rng.uniform(0.02 * wall, window * wall)
         try:
             process.wait(timeout=delay)
             record.append({"after_s": round(delay, 1), "finished_before_the_kill": True})
@@ -95,6 +96,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", nargs="?", type=Path)
     parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--window", type=float, default=0.2, help="latest kill, as a fraction of the reference wall time")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("kill_resume"))
     args = parser.parse_args()
@@ -105,7 +107,7 @@ def main() -> None:
     start = time.perf_counter()
     subprocess.run(qsolid("run", str(config), "--out", str(args.out / "reference")), check=True, capture_output=True)
     wall = time.perf_counter() - start
-    kills = run_with_kills(config, args.out / "killed", args.kills, wall, random.Random(args.seed))
+    kills = run_with_kills(config, args.out / "killed", args.kills, wall, args.window, random.Random(args.seed))
     reference = json.loads((args.out / "reference" / "summary.json").read_text())
     resumed = json.loads((args.out / "killed" / "summary.json").read_text())
     differing = sorted(k for k in reference.keys() | resumed.keys() if k not in TIMING_KEYS and reference.get(k) != resumed.get(k))

@@ -4,6 +4,19 @@ import qsolid
 from qsolid import rundir, runloop
 from qsolid.vmc.config import load_config
 
+TINY_RUN = {
+    "network.one_electron_width": 8,
+    "network.two_electron_width": 4,
+    "network.layers": 1,
+    "network.determinants": 1,
+    "sampling.batch_size": 8,
+    "sampling.burn_in_sweeps": 5,
+    "sampling.sweeps_per_step": 2,
+    "sampling.adapt_every": 2,
+    "output.checkpoint_every": 100,
+}
+"""A run of seconds: a tiny network, 8 walkers, short sampling; the tests add their steps."""
+
 
 def run(run_dir, overrides, stop_after=None, monkeypatch=None):
     """qsolid.run through the Python API: a new run, or a resumed one when run_dir holds a config;

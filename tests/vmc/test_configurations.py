@@ -23,21 +23,7 @@ from qsolid.vmc.evaluate import per_configuration
 from qsolid.vmc.problem import build_problem
 from tests.vmc import api_runs
 
-TINY = {
-    "system.rs": 1.31,
-    "network.one_electron_width": 8,
-    "network.two_electron_width": 4,
-    "network.layers": 1,
-    "network.determinants": 1,
-    "sampling.batch_size": 8,
-    "sampling.burn_in_sweeps": 5,
-    "sampling.sweeps_per_step": 2,
-    "sampling.adapt_every": 2,
-    "optimisation.steps": 4,
-    "pretrain.steps": 2,
-    "evaluation.steps": 3,
-    "output.checkpoint_every": 100,
-}
+TINY = {**api_runs.TINY_RUN, "system.rs": 1.31, "optimisation.steps": 4, "pretrain.steps": 2, "evaluation.steps": 3}
 TWO_TWISTS = [[0.0, 0.0, 0.0], [0.25, 0.25, 0.25]]
 
 

@@ -120,13 +120,9 @@ def _sampled_energy(config, tmp_path):
     return problem, local, results
 
 
-# Without a Jastrow factor opposite spins meet with finite probability, so the local potential has a 1/r tail:
-# its variance is finite but the sample mean is skewed (rare large positive values), and short runs of the
-# unpolarised gas tend to land low by a few error bars. The twisted case is therefore fully spin-polarised
-# (the exchange hole removes the tail); the unpolarised case is the Gamma point of the reference table.
-@pytest.mark.parametrize("n, rs, twist_value, polarisation", [(14, 2.0, "gamma", 0), (7, 5.0, "baldereschi", 7)])
-def test_sampled_slater_energy_is_the_hartree_fock_energy(float64, tmp_path, n, rs, twist_value, polarisation):
-    overrides = {
+def _sampling_overrides(rs: float, polarisation: int) -> dict:
+    """64 walkers, 50 burn-in sweeps, 40 evaluation steps of 5 sweeps, electron moves of rs / 4."""
+    return {
         "system.spin_polarisation": polarisation,
         "sampling.batch_size": 64,
         "sampling.burn_in_sweeps": 50,
@@ -134,6 +130,15 @@ def test_sampled_slater_energy_is_the_hartree_fock_energy(float64, tmp_path, n, 
         "evaluation.steps": 40,
         "evaluation.sweeps_per_step": 5,
     }
+
+
+# Without a Jastrow factor opposite spins meet with finite probability, so the local potential has a 1/r tail:
+# its variance is finite but the sample mean is skewed (rare large positive values), and short runs of the
+# unpolarised gas tend to land low by a few error bars. The twisted case is therefore fully spin-polarised
+# (the exchange hole removes the tail); the unpolarised case is the Gamma point of the reference table.
+@pytest.mark.parametrize("n, rs, twist_value, polarisation", [(14, 2.0, "gamma", 0), (7, 5.0, "baldereschi", 7)])
+def test_sampled_slater_energy_is_the_hartree_fock_energy(float64, tmp_path, n, rs, twist_value, polarisation):
+    overrides = _sampling_overrides(rs, polarisation)
     config = _config(n, rs, twist_value, **overrides)
     problem, local, results = _sampled_energy(config, tmp_path)
     system = problem.system
@@ -164,14 +169,7 @@ MPNN_PLANE_WAVES = {  # the message-passing network with its backflow and Jastro
 def test_mpnn_without_backflow_samples_the_plane_wave_determinant(float64, tmp_path, n, rs, twist_value, polarisation):
     """|Psi|^2 equal to slater's (tests/vmc/ansatz/test_mpnn.py) and the same seed: the same Markov chain, so the
     same energy to rounding; and that energy is the Hartree-Fock energy within 3 standard errors."""
-    overrides = {
-        "system.spin_polarisation": polarisation,
-        "sampling.batch_size": 64,
-        "sampling.burn_in_sweeps": 50,
-        "sampling.electron_step_bohr": 0.25 * rs,
-        "evaluation.steps": 40,
-        "evaluation.sweeps_per_step": 5,
-    }
+    overrides = _sampling_overrides(rs, polarisation)
     (tmp_path / "slater").mkdir()
     (tmp_path / "mpnn").mkdir()
     _, _, slater = _sampled_energy(_config(n, rs, twist_value, **overrides), tmp_path / "slater")

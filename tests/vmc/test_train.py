@@ -20,19 +20,11 @@ from qsolid.vmc.problem import build_problem
 from tests.vmc import api_runs
 
 TINY = {
-    "network.one_electron_width": 8,
-    "network.two_electron_width": 4,
-    "network.layers": 1,
-    "network.determinants": 1,
-    "sampling.batch_size": 8,
-    "sampling.burn_in_sweeps": 5,
-    "sampling.sweeps_per_step": 2,
-    "sampling.adapt_every": 2,
+    **api_runs.TINY_RUN,
     "sampling.resample_after_update": True,
     "optimisation.steps": 6,
     "pretrain.steps": 0,
     "evaluation.steps": 4,
-    "output.checkpoint_every": 100,
 }
 
 
