@@ -2,6 +2,7 @@
 leave the process's flags as they were and do not change each other's numbers."""
 
 import jax
+import pytest
 
 import qsolid
 from qsolid.nct import config as nct_config
@@ -21,6 +22,7 @@ VMC = {
 }
 
 
+@pytest.mark.slow  # quick lane under 5 minutes: among its slowest (session 11 durations)
 def test_nct_and_vmc_runs_in_one_process_do_not_leak_precision(tmp_path):
     flags = jax.config.jax_enable_x64
     first = nct_driver.run(nct_config.from_dict(NCT), tmp_path / "nct1")

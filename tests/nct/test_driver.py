@@ -78,6 +78,7 @@ def test_default_config_round_trips(capsys):
     assert to_dict(config.from_dict(tomllib.loads(capsys.readouterr().out))) == to_dict(config.from_dict({}))
 
 
+@pytest.mark.slow  # quick lane under 5 minutes: among its slowest (session 11 durations)
 def test_training_from_perturbed_flow_returns_to_harmonic_free_energy(tmp_path):
     data = to_dict(_config(steps=150, evaluation_steps=20, checkpoint_every=1000))
     data["ansatz"]["initial_flow_noise"] = 0.3

@@ -105,6 +105,7 @@ def test_a_bad_set_exits_2_with_one_line_before_anything_is_written(sets, tmp_pa
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # quick lane under 5 minutes: among its slowest (session 11 durations)
 def test_walkers_keep_their_configuration_and_groups_their_twist(float64, sets):
     """Groups c T + t: the walkers of configuration c hold its nuclei exactly through sampling and an
     optimisation step, and every group is evaluated with its own twist's k-set."""

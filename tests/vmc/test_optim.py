@@ -41,6 +41,7 @@ def test_chi_takes_adam_steps_of_the_nuclear_learning_rate(electronic):
     assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(new)) and any(electron_moved)
 
 
+@pytest.mark.slow  # quick lane under 5 minutes: among its slowest (session 11 durations)
 def test_clamped_nuclei_have_only_electronic_parameters():
     old, new = _step({"system.nuclei": "clamped"})
     assert set(new) == {"electrons"}

@@ -229,6 +229,7 @@ def test_constant_pressure_run_resumes_mid_lattice_stage(tmp_path, monkeypatch):
     assert (run_dir / "plots" / "cell.png").is_file()
 
 
+@pytest.mark.slow  # quick lane under 5 minutes: among its slowest (session 11 durations)
 def test_virial_pressure_is_minus_dE_dOmega_of_the_scaled_cell(float64):
     """For Psi fixed in the unit cube (Eq. S5), E_loc(lambda L) = K_loc / lambda^2 + V_loc / lambda for
     every walker (Eq. S3 metric; Ewald is homogeneous of degree -1), so the virial pressure equals

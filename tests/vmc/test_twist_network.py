@@ -163,6 +163,7 @@ def test_batch_not_divisible_by_the_twists_is_one_clear_error():
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.slow  # quick lane under 5 minutes: among its slowest (session 11 durations)
 def test_checkpoint_keeps_the_groups_and_resumes_to_the_same_step(float64, tmp_path):
     from qsolid.vmc import runstate
     from qsolid.vmc.problem import build_problem
