@@ -65,8 +65,8 @@ from qsolid import lattice as lat
 
 
 @dataclasses.dataclass(frozen=True)
-class ElectronAnsatzSpec:
-    """Static description the network is built for."""
+class PlaneWaveSpec:
+    """What every network over periodic features with twisted plane-wave orbitals is built for."""
 
     n_up: int
     n_down: int
@@ -76,6 +76,16 @@ class ElectronAnsatzSpec:
     """(n_twists, n_up, 3) occupied k-points m + t of each twist of the set, in reciprocal-lattice units."""
     k_down: np.ndarray
     """(n_twists, n_down, 3)"""
+
+    @property
+    def is_complex(self) -> bool:
+        return bool(np.any(self.k_up != 0) or np.any(self.k_down != 0))
+
+
+@dataclasses.dataclass(frozen=True)
+class ElectronAnsatzSpec(PlaneWaveSpec):
+    """Static description the network is built for."""
+
     one_electron_width: int
     two_electron_width: int
     layers: int
@@ -87,10 +97,6 @@ class ElectronAnsatzSpec:
     """(n_nuclei,) Z_I of the compensating twist phase; None: all 1."""
     twist_input: bool = False
     """Append (sin 2 pi t, cos 2 pi t) of the walker's twist to every electron's input stream."""
-
-    @property
-    def is_complex(self) -> bool:
-        return bool(np.any(self.k_up != 0) or np.any(self.k_down != 0))
 
     @property
     def integer_momenta(self) -> np.ndarray:

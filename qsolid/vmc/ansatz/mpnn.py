@@ -79,7 +79,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from qsolid.vmc import features
-from qsolid.vmc.ansatz.electrons import electron_pair_jastrow, sum_of_determinants
+from qsolid.vmc.ansatz.electrons import PlaneWaveSpec, electron_pair_jastrow, sum_of_determinants
 from qsolid.vmc.ansatz.slater import occupied_kpoints_lowest_exchange
 
 AMPLITUDE_INIT_SCALE = 0.1
@@ -88,16 +88,9 @@ plane-wave determinant, non-zero so that the determinants differ (equal ones wou
 
 
 @dataclasses.dataclass(frozen=True)
-class MpnnSpec:
+class MpnnSpec(PlaneWaveSpec):
     """Static description the network is built for."""
 
-    n_up: int
-    n_down: int
-    n_nuclei: int
-    feature_lattice: np.ndarray
-    k_up: np.ndarray
-    """(n_twists, n_up, 3) occupied k-points m + t of each twist, in reciprocal-lattice units."""
-    k_down: np.ndarray
     twist: np.ndarray
     """(n_twists, 3)"""
     nuclear_charges: np.ndarray
@@ -115,10 +108,6 @@ class MpnnSpec:
     @property
     def n_electrons(self) -> int:
         return self.n_up + self.n_down
-
-    @property
-    def is_complex(self) -> bool:
-        return bool(np.any(self.k_up != 0) or np.any(self.k_down != 0))
 
     @property
     def species_groups(self) -> list[tuple[int, int]]:
