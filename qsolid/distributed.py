@@ -26,6 +26,7 @@ import os
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from qsolid.schema import ConfigError
 
@@ -69,6 +70,13 @@ def slurm_tasks_without_distributed(environ=os.environ) -> int:
     `--distributed`, each of them would be an independent run writing the same directory."""
     tasks = environ.get(SLURM_TASKS, "1")
     return int(tasks) if tasks.isdigit() and int(tasks) > 1 and "SLURM_STEP_ID" in environ else 0
+
+
+def walker_shardings() -> tuple[NamedSharding, NamedSharding]:
+    """(walkers: the leading axis split over the 1-D mesh of all devices of all processes,
+    replicated: whole on every device) — the two layouts every engine places its state in."""
+    mesh = Mesh(np.array(jax.devices()), ("walkers",))
+    return NamedSharding(mesh, PartitionSpec("walkers")), NamedSharding(mesh, PartitionSpec())
 
 
 def is_primary() -> bool:

@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 
 from qsolid.dvfe import features
+from qsolid import dense
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,9 +54,6 @@ class FlowShape:
     radial_scales: tuple = (0.5, 1.0, 2.0)
 
 
-def _dense(key, n_in, n_out, scale=1.0):
-    return {"w": scale * jax.random.normal(key, (n_in, n_out)) / jnp.sqrt(n_in), "b": jnp.zeros(n_out)}
-
 
 def init(key, shape: FlowShape, dimension: int = 3) -> dict:
     """Parameters of the flow; the output layer is zero, so the flow starts as the identity."""
@@ -65,11 +63,11 @@ def init(key, shape: FlowShape, dimension: int = 3) -> dict:
     d1, d2 = shape.single_width, shape.pair_width
     keys = jax.random.split(key, 2 + 3 * shape.layers)
     layers = [
-        {"single": _dense(keys[2 + 3 * i], 2 * d1 + d2, d1), "pair": _dense(keys[3 + 3 * i], d2, d2),
-         "project": _dense(keys[4 + 3 * i], d1, d2)}
+        {"single": dense.init(keys[2 + 3 * i], 2 * d1 + d2, d1), "pair": dense.init(keys[3 + 3 * i], d2, d2),
+         "project": dense.init(keys[4 + 3 * i], d1, d2)}
         for i in range(shape.layers)
     ]
-    return {"single_in": _dense(keys[0], n_features, d1), "pair_in": _dense(keys[1], n_features, d2),
+    return {"single_in": dense.init(keys[0], n_features, d1), "pair_in": dense.init(keys[1], n_features, d2),
             "layers": layers, "out": jnp.zeros((d1, dimension))}
 
 
@@ -85,14 +83,14 @@ def displacement(params, shape: FlowShape, positions, box_length):
     def mean_over_others(pair):
         return jnp.einsum("ij,ij...->i...", others, pair) / normaliser
 
-    h = mean_over_others(pair_features) @ params["single_in"]["w"] + params["single_in"]["b"]
-    h_pair = pair_features @ params["pair_in"]["w"] + params["pair_in"]["b"]
+    h = dense.apply(params["single_in"], mean_over_others(pair_features))
+    h_pair = dense.apply(params["pair_in"], pair_features)
     for layer in params["layers"]:
-        projected = h @ layer["project"]["w"] + layer["project"]["b"]
+        projected = dense.apply(layer["project"], h)
         message = mean_over_others(h_pair * projected[None, :, :])
         g = jnp.concatenate([h, jnp.broadcast_to(jnp.mean(h, axis=0), h.shape), message], axis=-1)
-        h = (h + jnp.tanh(g @ layer["single"]["w"] + layer["single"]["b"])) / jnp.sqrt(2.0)
-        h_pair = (h_pair + jnp.tanh(h_pair @ layer["pair"]["w"] + layer["pair"]["b"])) / jnp.sqrt(2.0)
+        h = (h + jnp.tanh(dense.apply(layer["single"], g))) / jnp.sqrt(2.0)
+        h_pair = (h_pair + jnp.tanh(dense.apply(layer["pair"], h_pair))) / jnp.sqrt(2.0)
     spacing = box_length / n_particles ** (1.0 / dimension)
     return spacing * (h @ params["out"])
 

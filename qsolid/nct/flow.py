@@ -28,9 +28,8 @@ ones. Functions are written for one walker; vmap adds the batch.
 import jax
 import jax.numpy as jnp
 
+from qsolid import dense
 
-def _dense(key, n_in, n_out, scale):
-    return {"w": scale * jax.random.normal(key, (n_in, n_out)) / jnp.sqrt(max(n_in, 1)), "b": jnp.zeros(n_out)}
 
 
 BUMPS = 8
@@ -59,7 +58,7 @@ def init(key, dimension: int, depth: int, hidden: int) -> dict:
     for key_layer in jax.random.split(key, 2 * depth):
         k1, k2 = jax.random.split(key_layer)
         couplings.append(
-            [_dense(k1, dimension, hidden, 1.0), _dense(k2, hidden, hidden, 1.0), _dense(k2, hidden, 2 * dimension, 0.0)]
+            [dense.init(k1, dimension, hidden), dense.init(k2, hidden, hidden), dense.init(k2, hidden, 2 * dimension, scale=0.0)]
         )
     return {"elementwise": elementwise, "couplings": couplings}
 
@@ -71,8 +70,8 @@ def _mask(dimension: int, parity: int):
 def _shift_and_log_scale(layers, conditioning):
     h = conditioning
     for layer in layers[:-1]:
-        h = jnp.tanh(h @ layer["w"] + layer["b"])
-    out = h @ layers[-1]["w"] + layers[-1]["b"]
+        h = jnp.tanh(dense.apply(layer, h))
+    out = dense.apply(layers[-1], h)
     log_scale, shift = jnp.split(out, 2)
     return log_scale, shift
 

@@ -12,23 +12,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import NamedSharding
 
 from qsolid import units
+from qsolid.distributed import walker_shardings
 from qsolid.nct import flow, free_energy, mode_basis, observables, occupations, pressure, sampling
 
 
 def walker_sharding(walkers: int) -> NamedSharding:
-    devices = np.array(jax.devices())
-    if walkers % devices.size:
-        raise ValueError(f"walkers ({walkers}) must be a multiple of the device count ({devices.size})")
-    return NamedSharding(Mesh(devices, ("walkers",)), PartitionSpec("walkers"))
+    if walkers % jax.device_count():
+        raise ValueError(f"walkers ({walkers}) must be a multiple of the device count ({jax.device_count()})")
+    return walker_shardings()[0]
 
 
 def state_shardings(state: dict, walkers: int) -> dict:
     """Walkers sharded along their leading axis, everything else replicated on the mesh."""
-    sharding = walker_sharding(walkers)
-    replicated = NamedSharding(sharding.mesh, PartitionSpec())
+    sharding, replicated = walker_sharding(walkers), walker_shardings()[1]
     shardings = jax.tree_util.tree_map(lambda _: replicated, state)
     shardings["zeta"] = sharding
     shardings["occupation"] = sharding
@@ -148,5 +147,5 @@ def make_step(config, vibrations, optimizer, train: bool, measure_pressure: bool
         return new_state, stats
 
     shardings = state_shardings(template, walkers)
-    replicated = NamedSharding(sharding.mesh, PartitionSpec())
+    replicated = walker_shardings()[1]
     return jax.jit(step, in_shardings=(shardings,), out_shardings=(shardings, replicated))

@@ -31,7 +31,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import NamedSharding
 
 from qsolid import lattice as lat
 from qsolid.vmc import configurations as configuration_set
@@ -44,7 +44,7 @@ from qsolid.vmc.hamiltonian import LocalEnergy, dipole, make_local_energy, map_i
 from qsolid.vmc.groups import Groups
 from qsolid.vmc.optim import Batch, Optimiser, make_optimiser
 from qsolid import precision
-from qsolid.distributed import global_input
+from qsolid.distributed import global_input, walker_shardings
 from qsolid.schema import ConfigError
 from qsolid.system import System, build_system
 
@@ -166,9 +166,7 @@ def build_problem(config) -> Problem:
         groups.check_batch(config.sampling.batch_size, len(devices), "twists")
     precision.apply(config.precision)  # the problem's arrays and programs are built in it
     dtype = jnp.float64 if config.precision == "float64" else jnp.float32
-    mesh = Mesh(np.array(devices), ("walkers",))
-    walker_sharding = NamedSharding(mesh, PartitionSpec("walkers"))
-    replicated = NamedSharding(mesh, PartitionSpec())
+    walker_sharding, replicated = walker_shardings()
     n_configurations = 1 if configurations is None else len(configurations)
     wavefunction = make_wavefunction(system, config.network, nuclear_network(system, config.network), n_configurations)
     charges = np.concatenate([-np.ones(system.n_electrons), system.nuclear_charges])

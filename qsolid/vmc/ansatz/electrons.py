@@ -62,6 +62,7 @@ import numpy as np
 
 from qsolid.vmc import features
 from qsolid import lattice as lat
+from qsolid import dense
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,14 +149,6 @@ def make_spec(system, network) -> ElectronAnsatzSpec:
     )
 
 
-def _dense_init(key, fan_in, fan_out, bias=True):
-    w = jax.random.normal(key, (fan_in, fan_out)) / np.sqrt(fan_in)
-    return {"w": w, "b": jnp.zeros(fan_out)} if bias else {"w": w}
-
-
-def _dense(params, x):
-    y = x @ params["w"]
-    return y + params["b"] if "b" in params else y
 
 
 def _spin_groups(spec):
@@ -176,21 +169,21 @@ def init(key, spec: ElectronAnsatzSpec):
     for layer in range(spec.layers):
         first = layer == 0
         entry = {
-            "one": _dense_init(
+            "one": dense.init(
                 next(keys), _one_electron_input_width(spec, spec.one_electron_width, first), spec.one_electron_width
             )
         }
         if layer < spec.layers - 1:
-            entry["two"] = _dense_init(next(keys), 7 if first else spec.two_electron_width, spec.two_electron_width)
+            entry["two"] = dense.init(next(keys), 7 if first else spec.two_electron_width, spec.two_electron_width)
         layers.append(entry)
     params = {"layers": layers, "orbitals": {}, "envelope": {}}
     for spin, count in (("up", spec.n_up), ("down", spec.n_down)):
         if count == 0:
             continue
         outputs = spec.determinants * count
-        params["orbitals"][spin] = {"real": _dense_init(next(keys), spec.one_electron_width, outputs, bias=False)}
+        params["orbitals"][spin] = {"real": dense.init(next(keys), spec.one_electron_width, outputs, bias=False)}
         if spec.is_complex:
-            params["orbitals"][spin]["imag"] = _dense_init(
+            params["orbitals"][spin]["imag"] = dense.init(
                 next(keys), spec.one_electron_width, outputs, bias=False
             )
         shape = (spec.determinants, count, spec.n_nuclei)
@@ -218,7 +211,7 @@ def _twist_features(twist):
 TWIST_FEATURES = 6
 
 
-def _one_electron_update(dense, spec, one, two, concatenated):
+def _one_electron_update(layer, spec, one, two, concatenated):
     """tanh(V f_i + b) with f_i = [h_i, <h_j>_up, <h_j>_down, <h_ij>_j in up, <h_ij>_j in down].
 
     concatenated=False takes V f_i by blocks of V's rows: the spin means are the same for every
@@ -230,10 +223,10 @@ def _one_electron_update(dense, spec, one, two, concatenated):
     means_two = [jnp.mean(two[:, lo:hi], axis=1) for lo, hi in _spin_groups(spec) if hi > lo]
     if concatenated:
         f = jnp.concatenate([one, *[jnp.broadcast_to(m, one.shape) for m in means_one], *means_two], axis=-1)
-        return jnp.tanh(_dense(dense, f))
+        return jnp.tanh(dense.apply(layer, f))
     widths = [one.shape[-1]] * (1 + len(means_one)) + [m.shape[-1] for m in means_two]
-    own, *blocks = jnp.split(dense["w"], np.cumsum(widths)[:-1], axis=0)
-    shared = dense["b"] + sum(m @ w for m, w in zip(means_one, blocks))
+    own, *blocks = jnp.split(layer["w"], np.cumsum(widths)[:-1], axis=0)
+    shared = layer["b"] + sum(m @ w for m, w in zip(means_one, blocks))
     pairs = sum(m @ w for m, w in zip(means_two, blocks[len(means_one) :]))
     return jnp.tanh(one @ own + pairs + shared)
 
@@ -248,7 +241,7 @@ def _streams(params, spec, en_features, ee_features, twist, concatenated=False):
     for layer in params["layers"]:
         one = _residual(_one_electron_update(layer["one"], spec, one, two, concatenated), one)
         if "two" in layer:
-            two = _residual(jnp.tanh(_dense(layer["two"], two)), two)
+            two = _residual(jnp.tanh(dense.apply(layer["two"], two)), two)
     return one
 
 
@@ -260,9 +253,9 @@ def _orbital_matrices(params, spec, stream, electrons, en_distance, k_up, k_down
         if count == 0:
             continue
         h = stream[lo:hi]
-        u = _dense(params["orbitals"][spin]["real"], h)
+        u = dense.apply(params["orbitals"][spin]["real"], h)
         if spec.is_complex:
-            u = u + 1j * _dense(params["orbitals"][spin]["imag"], h)
+            u = u + 1j * dense.apply(params["orbitals"][spin]["imag"], h)
         u = u.reshape(count, spec.determinants, count).transpose(1, 2, 0)  # (det, orbital, electron)
         envelope = params["envelope"][spin]
         decay = jnp.exp(-jnp.einsum("dki,ji->dkji", envelope["sigma"], en_distance[lo:hi]))

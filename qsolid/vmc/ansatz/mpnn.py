@@ -81,6 +81,7 @@ import numpy as np
 from qsolid.vmc import features
 from qsolid.vmc.ansatz.electrons import PlaneWaveSpec, electron_pair_jastrow, sum_of_determinants
 from qsolid.vmc.ansatz.slater import occupied_kpoints_lowest_exchange
+from qsolid import dense
 
 AMPLITUDE_INIT_SCALE = 0.1
 """Initial weights of the amplitudes A, relative to 1/sqrt(fan-in): small enough to start near the
@@ -168,15 +169,6 @@ def _screening_length_bohr(system) -> float:
     return 0.5 * float(abs(np.linalg.det(np.asarray(system.lattice))) / system.n_nuclei) ** (1 / 3)
 
 
-def _dense_init(key, fan_in, fan_out, bias=True, scale=1.0):
-    w = scale * jax.random.normal(key, (fan_in, fan_out)) / np.sqrt(fan_in)
-    return {"w": w, "b": jnp.zeros(fan_out)} if bias else {"w": w}
-
-
-def _dense(params, x):
-    # x @ w (+ b): the pattern kfac-jax's graph matcher registers as a (repeated) dense layer.
-    y = x @ params["w"]
-    return y + params["b"] if "b" in params else y
 
 
 def init(key, spec: MpnnSpec):
@@ -191,10 +183,10 @@ def init(key, spec: MpnnSpec):
         rows = n_species if not rounds else spec.node_width
         rounds.append(
             {
-                "edge": _dense_init(next(keys), edge_in, spec.edge_width),
-                "own": _dense_init(next(keys), rows, spec.edge_width, bias=False),
-                "other": _dense_init(next(keys), rows, spec.edge_width, bias=False),
-                "node": _dense_init(next(keys), node_in + groups * spec.edge_width, spec.node_width),
+                "edge": dense.init(next(keys), edge_in, spec.edge_width),
+                "own": dense.init(next(keys), rows, spec.edge_width, bias=False),
+                "other": dense.init(next(keys), rows, spec.edge_width, bias=False),
+                "node": dense.init(next(keys), node_in + groups * spec.edge_width, spec.node_width),
             }
         )
         node_in, edge_in = spec.node_width, spec.edge_width
@@ -207,7 +199,7 @@ def init(key, spec: MpnnSpec):
             outputs = spec.determinants * (hi - lo)
             parts = ("real", "imag") if spec.is_complex else ("real",)
             amplitude[spin] = {
-                part: _dense_init(next(keys), spec.node_width, outputs, bias=False, scale=AMPLITUDE_INIT_SCALE)
+                part: dense.init(next(keys), spec.node_width, outputs, bias=False, scale=AMPLITUDE_INIT_SCALE)
                 for part in parts
             }
         params["amplitude"] = amplitude
@@ -239,11 +231,11 @@ def _message_passing(params, spec: MpnnSpec, edges):
             # (kfac-jax's dense blocks expect walker-batched inputs).
             own, other = layer["own"]["w"][species], layer["other"]["w"][species]
         else:
-            own, other = _dense(layer["own"], nodes), _dense(layer["other"], nodes)
-        update = jnp.tanh(_dense(layer["edge"], edges) + own[:, None, :] + other[None, :, :])
+            own, other = dense.apply(layer["own"], nodes), dense.apply(layer["other"], nodes)
+        update = jnp.tanh(dense.apply(layer["edge"], edges) + own[:, None, :] + other[None, :, :])
         edges = update if t == 0 else edges + update
         means = [jnp.mean(edges[:, lo:hi], axis=1) for lo, hi in spec.species_groups]
-        update = jnp.tanh(_dense(layer["node"], jnp.concatenate([nodes, *means], axis=-1)))
+        update = jnp.tanh(dense.apply(layer["node"], jnp.concatenate([nodes, *means], axis=-1)))
         nodes = update if t == 0 else nodes + update
     return nodes, edges
 
@@ -266,7 +258,7 @@ def _orbital_matrices(params, spec: MpnnSpec, nodes, edges, electrons, differenc
     if not spec.backflow:
         return _plane_wave_matrices(spec, electrons, k_up, k_down)
     n_e = spec.n_electrons
-    weights = _dense(params["backflow"], edges[:n_e])  # (n_e, N, n_det)
+    weights = dense.apply(params["backflow"], edges[:n_e])  # (n_e, N, n_det)
     periodic_difference = jnp.sin(features.TWO_PI * difference[:n_e]) / features.TWO_PI
     backflow = electrons[None] + jnp.einsum("jbn,jbk->njk", weights, periodic_difference)  # (n_det, n_e, 3)
     matrices = []
@@ -275,9 +267,9 @@ def _orbital_matrices(params, spec: MpnnSpec, nodes, edges, electrons, differenc
         if count == 0:
             continue
         heads = params["amplitude"][spin]
-        amplitude = _dense(heads["real"], nodes[lo:hi])
+        amplitude = dense.apply(heads["real"], nodes[lo:hi])
         if spec.is_complex:
-            amplitude = amplitude + 1j * _dense(heads["imag"], nodes[lo:hi])
+            amplitude = amplitude + 1j * dense.apply(heads["imag"], nodes[lo:hi])
         amplitude = 1.0 + amplitude.reshape(count, spec.determinants, count).transpose(1, 2, 0)  # (det, orbital, electron)
         if spec.is_complex:
             plane_waves = jnp.exp(1j * features.TWO_PI * jnp.einsum("ok,nek->noe", kpoints, backflow[:, lo:hi]))
@@ -313,9 +305,9 @@ def _graph(params, spec: MpnnSpec, electrons, nuclei):
 
 def _readout(params, spec: MpnnSpec, nodes):
     """sum_i w_e . h_i + sum_I w_n . h_I (item 4)."""
-    value = jnp.sum(_dense(params["readout"]["electrons"], nodes[: spec.n_electrons]))
+    value = jnp.sum(dense.apply(params["readout"]["electrons"], nodes[: spec.n_electrons]))
     if spec.n_nuclei:
-        value = value + jnp.sum(_dense(params["readout"]["nuclei"], nodes[spec.n_electrons :]))
+        value = value + jnp.sum(dense.apply(params["readout"]["nuclei"], nodes[spec.n_electrons :]))
     return value
 
 

@@ -52,6 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from qsolid.vmc import features
+from qsolid import dense
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,12 +89,6 @@ def make_spec(n_nuclei: int, feature_lattice, width: int = 32, layers: int = 2) 
     )
 
 
-def _dense_init(key, fan_in, fan_out):
-    return {"w": jax.random.normal(key, (fan_in, fan_out)) / np.sqrt(fan_in), "b": jnp.zeros(fan_out)}
-
-
-def _dense(params, x):
-    return x @ params["w"] + params["b"]
 
 
 def pair_distances(spec: NuclearAnsatzSpec, nuclei):
@@ -114,8 +109,8 @@ def init(key, spec: NuclearAnsatzSpec, reference_nuclei, pair_width_bohr: float 
         raise ValueError(f"reference_nuclei must have shape ({spec.n_nuclei}, 3), got {reference.shape}")
     distances = pair_distances(spec, reference)
     return {
-        "layers": [_dense_init(keys[l], widths[l], widths[l + 1]) for l in range(spec.layers)],
-        "distance": _dense_init(keys[-1], widths[-1], 1),
+        "layers": [dense.init(keys[l], widths[l], widths[l + 1]) for l in range(spec.layers)],
+        "distance": dense.init(keys[-1], widths[-1], 1),
         "alpha": jnp.zeros((), distances.dtype),
         "b": distances,
         "sigma": jnp.full(spec.n_pairs, 0.5 / pair_width_bohr, distances.dtype),
@@ -130,9 +125,9 @@ def apply(params, spec: NuclearAnsatzSpec, nuclei):
     # Both orders IJ and JI, stacked along the pair axis, so the prediction can be symmetrised.
     h, distance = features.pair_features(jnp.concatenate([displacement, -displacement]), feature_lattice)
     for l, layer in enumerate(params["layers"]):
-        update = jnp.tanh(_dense(layer, h))
+        update = jnp.tanh(dense.apply(layer, h))
         h = update if l == 0 else (h + update) / np.sqrt(2.0)
-    predicted = _dense(params["distance"], h)[:, 0]
+    predicted = dense.apply(params["distance"], h)[:, 0]
     predicted = 0.5 * (predicted[: spec.n_pairs] + predicted[spec.n_pairs :])
     # einsum rather than alpha * predicted: kfac-jax would read the broadcast product as a scale layer.
     environment_distance = jnp.einsum("p,->p", predicted, params["alpha"]) + distance[: spec.n_pairs]
