@@ -54,7 +54,6 @@ class FlowShape:
     radial_scales: tuple = (0.5, 1.0, 2.0)
 
 
-
 def init(key, shape: FlowShape, dimension: int = 3) -> dict:
     """Parameters of the flow; the output layer is zero, so the flow starts as the identity."""
     if shape.identity:

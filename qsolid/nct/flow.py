@@ -31,7 +31,6 @@ import jax.numpy as jnp
 from qsolid import dense
 
 
-
 BUMPS = 8
 _BISECTIONS = 60
 _NEWTON_STEPS = 2

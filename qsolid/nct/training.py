@@ -27,7 +27,8 @@ def walker_sharding(walkers: int) -> NamedSharding:
 
 def state_shardings(state: dict, walkers: int) -> dict:
     """Walkers sharded along their leading axis, everything else replicated on the mesh."""
-    sharding, replicated = walker_sharding(walkers), walker_shardings()[1]
+    walker_sharding(walkers)  # the batch must split over the devices
+    sharding, replicated = walker_shardings()
     shardings = jax.tree_util.tree_map(lambda _: replicated, state)
     shardings["zeta"] = sharding
     shardings["occupation"] = sharding

@@ -1,3 +1,7 @@
+import json
+import subprocess
+import sys
+
 import jax
 import numpy as np
 import pytest
@@ -87,10 +91,6 @@ print(hashlib.sha256(lowered.as_text().encode()).hexdigest())
 def test_every_process_lowers_the_same_kfac_step():
     """The persistent compilation cache finds a program only if its lowering is the same; kfac-jax's
     tracer ordered layer inputs by memory address (qsolid.vmc.optim._trace_kfac_deterministically)."""
-    import json
-    import subprocess
-    import sys
-
     overrides = json.dumps({**TINY, "system.nuclei": "quantum"})
     hashes = {subprocess.run([sys.executable, "-c", LOWER_KFAC_STEP, overrides], capture_output=True, text=True, check=True).stdout
               for _ in range(2)}

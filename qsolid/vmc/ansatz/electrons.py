@@ -149,8 +149,6 @@ def make_spec(system, network) -> ElectronAnsatzSpec:
     )
 
 
-
-
 def _spin_groups(spec):
     return [(0, spec.n_up), (spec.n_up, spec.n_up + spec.n_down)]
 

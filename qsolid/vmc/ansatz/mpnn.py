@@ -169,8 +169,6 @@ def _screening_length_bohr(system) -> float:
     return 0.5 * float(abs(np.linalg.det(np.asarray(system.lattice))) / system.n_nuclei) ** (1 / 3)
 
 
-
-
 def init(key, spec: MpnnSpec):
     """Parameters of phi: message-passing rounds, orbital heads, readout, Jastrow."""
     keys = iter(jax.random.split(key, 4 * spec.rounds + 4))

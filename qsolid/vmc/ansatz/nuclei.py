@@ -89,8 +89,6 @@ def make_spec(n_nuclei: int, feature_lattice, width: int = 32, layers: int = 2) 
     )
 
 
-
-
 def pair_distances(spec: NuclearAnsatzSpec, nuclei):
     """Periodic distances d(omega_IJ) (Eq. S1 / 2 pi) of the pairs I < J, shape (n_pairs,)."""
     first, second = spec.pairs
