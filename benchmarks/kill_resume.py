@@ -35,6 +35,7 @@ seed = 3
 precision = "float64"
 [system]
 structure = "bcc"
+twists = "gamma"
 rs = 1.31
 nuclei = "quantum"
 [network]

@@ -9,6 +9,8 @@ Psi(r_i + a_k) = exp(2 pi i t_k) Psi. The twist-averaged energy
 replaces the Brillouin-zone integral of the simulation cell by a quadrature
 (Lin, Zong & Ceperley, PRE 64, 016702 (2001)). `system.twists` chooses it:
 
+* "auto" (the default): "baldereschi" for a crystal, "gamma" for an atom or
+  molecule in a box and for jellium (qsolid.system.default_twists).
 * "gamma": t = 0, w = 1.
 * "baldereschi": the mean-value point of the simulation cell's lattice
   (Baldereschi, PRB 7, 5212 (1973)): the k at which the lattice sums
@@ -208,8 +210,8 @@ def full_grid(grid, shift: bool) -> np.ndarray:
 
 
 def twist_set(spec, lattice, fractional, numbers, lattice_mode: str = "fixed") -> TwistSet:
-    """The TwistSet of a validated `system.twists` value for the simulation cell and its nuclei
-    (a grid reduced by the symmetry that the cell moves of `lattice_mode` keep)."""
+    """The TwistSet of a validated `system.twists` value other than "auto" for the simulation cell
+    and its nuclei (a grid reduced by the symmetry that the cell moves of `lattice_mode` keep)."""
     if isinstance(spec, str):
         if spec == "gamma":
             return _single(np.zeros(3), "gamma")
@@ -228,8 +230,8 @@ def twist_set(spec, lattice, fractional, numbers, lattice_mode: str = "fixed") -
 def check_spec(spec) -> str | None:
     """None if `spec` is a valid `system.twists` value, else the one-line problem."""
     if isinstance(spec, str):
-        if spec not in ("gamma", "baldereschi"):
-            return f"must be 'gamma', 'baldereschi', a grid table {{grid = [n, n, n], shift = true}} or a list of twists, got {spec!r}"
+        if spec not in ("auto", "gamma", "baldereschi"):
+            return f"must be 'auto', 'gamma', 'baldereschi', a grid table {{grid = [n, n, n], shift = true}} or a list of twists, got {spec!r}"
         return None
     if isinstance(spec, dict):
         unknown = sorted(set(spec) - {"grid", "shift"})
@@ -249,7 +251,7 @@ def check_spec(spec) -> str | None:
             return f"shift must be true or false, got {spec['shift']!r}"
         return None
     if not isinstance(spec, (list, tuple)):
-        return f"must be 'gamma', 'baldereschi', a grid table or a list of twists, got {spec!r}"
+        return f"must be 'auto', 'gamma', 'baldereschi', a grid table or a list of twists, got {spec!r}"
     if not all(isinstance(t, (list, tuple)) and len(t) == 3 for t in spec):
         return f"each twist must be [t1, t2, t3], got {[list(t) if isinstance(t, (list, tuple)) else t for t in spec]}"
     twists = np.asarray(spec, dtype=float)
@@ -260,14 +262,4 @@ def check_spec(spec) -> str | None:
     return None
 
 
-def is_gamma_only(spec) -> bool:
-    """True when the value describes the single twist t = 0 (folded)."""
-    if isinstance(spec, str):
-        return spec == "gamma"
-    if isinstance(spec, dict):
-        return False
-    twists = fold(spec)
-    return len(twists) == 1 and not np.any(twists)
-
-
-__all__ = ["TwistSet", "baldereschi_point", "check_spec", "fold", "full_grid", "is_gamma_only", "monkhorst_pack", "twist_set"]
+__all__ = ["TwistSet", "baldereschi_point", "check_spec", "fold", "full_grid", "monkhorst_pack", "twist_set"]

@@ -135,8 +135,24 @@ def test_system_carries_twists_and_weights():
     np.testing.assert_allclose(baldereschi.twist, [0.25, 0.25, 0.25])
 
 
+@pytest.mark.parametrize(
+    "structure, expected",
+    [("bcc", "baldereschi [0.25, 0.25, 0.25]"), ("pa3", "baldereschi [0.25, 0.25, 0.25]"), ("h2-molecule", "gamma"),
+     ("h-atom", "gamma"), ("jellium", "gamma")],
+)
+def test_default_boundary_condition_is_baldereschi_for_crystals_gamma_otherwise(structure, expected):
+    overrides = {"system.structure": structure}
+    if structure == "jellium":
+        overrides |= {"system.rs": 2.0, "system.electrons": 14, "network.ansatz": "slater", "optimisation.steps": 0}
+    if structure == "h-atom":
+        overrides |= {"system.spin_polarisation": 1}
+    config = load_config(None, overrides)
+    assert config.system.twists == "auto"
+    assert build_system(config.system).boundary_condition == expected
+
+
 INVALID_TWISTS = [
-    ("gama", "must be 'gamma', 'baldereschi'"),
+    ("gama", "must be 'auto', 'gamma', 'baldereschi'"),
     ({"grid": [2, 2]}, "grid must be three integers"),
     ({"grid": [2.5, 2, 2]}, "grid must be three integers"),
     ({"grid": [0, 2, 2]}, "grid must be three integers"),
@@ -147,7 +163,7 @@ INVALID_TWISTS = [
     ([[float("nan"), 0.0, 0.0]], "finite"),
     ([[0.1, 0.2]], "each twist must be"),
     ([], "at least one"),
-    (3, "must be 'gamma'"),
+    (3, "must be 'auto', 'gamma'"),
 ]
 
 

@@ -36,8 +36,9 @@ class SystemConfig:
     bond_length_bohr: float = option(1.4011, "H-H distance of h2-molecule and of the molecules of pa3 (bohr).")
     supercell: tuple[int, int, int] = option((1, 1, 1), "Repetitions of the cell along a1, a2, a3.")
     twists: str | float | dict[str, tuple[int, ...] | tuple[float, ...] | bool | float] | tuple[tuple[float, ...], ...] = option(
-        "gamma",
-        "Boundary condition (qsolid.twists): 'gamma'; 'baldereschi' (the cell's mean-value point);\n"
+        "auto",
+        "Boundary condition (qsolid.twists): 'auto' ('baldereschi' for a crystal, 'gamma' for h-atom,\n"
+        "h2-molecule and jellium); 'gamma'; 'baldereschi' (the cell's mean-value point);\n"
         "a Monkhorst-Pack grid {grid = [n, n, n], shift = true}, reduced by the crystal's symmetry\n"
         "(spglib) with multiplicities as weights; or a list of twists [[t1, t2, t3], ...] with equal\n"
         "weights. Twists are in fractions of the simulation cell's reciprocal vectors. Several twists\n"
@@ -57,7 +58,7 @@ class SystemConfig:
         "1/N, each configuration's energy reported in per_configuration): extended-XYZ (any multi-frame\n"
         "file ASE reads; angstrom, with the cell) or a qsolid samples.npz. Every frame must have the\n"
         "system's atom count and cell; the structure above is only the reference the network starts\n"
-        "from. Clamped nuclei, fixed cell, twists as 'gamma', 'baldereschi' or a list. '' : none.",
+        "from. Clamped nuclei, fixed cell, twists as 'auto', 'gamma', 'baldereschi' or a list. '' : none.",
     )
     electrons: int = option(0, "Jellium: number of electrons in the simple-cubic cell of volume N (4 pi / 3) rs^3.")
     spin_polarisation: int = option(0, "n_up - n_down; 0 for a spin-balanced system.")
@@ -108,6 +109,13 @@ class SystemConfig:
             )
 
 
+UNUSED_NETWORK_FIELDS = {
+    "neural": ("mpnn_node_width", "mpnn_edge_width", "mpnn_rounds", "mpnn_backflow"),
+    "mpnn": ("one_electron_width", "two_electron_width", "layers", "nuclear_width", "nuclear_layers", "twist_input"),
+}
+"""Fields of the other ansatz, refused when set away from their defaults (they would be silently ignored)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
     ansatz: Literal["neural", "slater", "mpnn"] = option(
@@ -155,6 +163,9 @@ class NetworkConfig:
             require(getattr(self, name) >= 1, name, f"must be >= 1, got {getattr(self, name)}")
         if self.ansatz == "mpnn" and not self.mpnn_backflow:
             require(self.determinants == 1, "determinants", "mpnn_backflow = false has one plane-wave determinant: set 1")
+        defaults = {field.name: field.default for field in dataclasses.fields(self)}
+        for name in UNUSED_NETWORK_FIELDS.get(self.ansatz, ()):
+            require(getattr(self, name) == defaults[name], name, f"not used by ansatz = '{self.ansatz}'; remove it")
 
 
 @dataclasses.dataclass(frozen=True)

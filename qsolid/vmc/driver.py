@@ -310,16 +310,13 @@ def npt_summary(problem: Problem, state, results) -> dict:
     }
 
 
-MOLECULES_IN_A_BOX = ("h2-molecule", "h-atom")
-
-
 def finite_size_corrected(summary: dict, config, system, volume_bohr3: float) -> dict:
     """The energy per atom and virial pressure with the two-body finite-size corrections added, under
     their own keys beside the raw values: `*_corrected_*` the leading-order values (qsolid.finite_size),
     `*_corrected_sk_*` the potential part measured from S(k) (qsolid.structure_factor) with the
     leading-order kinetic part. Nothing for a molecule in a box, for the plane-wave determinant, for
     jellium (its energies are per electron, these corrections per atom) or without the raw values."""
-    if config.system.structure in MOLECULES_IN_A_BOX or system.is_jellium or config.network.ansatz == "slater":
+    if system.is_molecule_in_box or system.is_jellium or config.network.ansatz == "slater":
         return {}
     n_electrons, n_atoms = system.n_electrons, system.n_nuclei
     kinetic = 0.5 * finite_size.two_body_energy_ha(n_electrons, volume_bohr3)  # Delta T = Delta V = omega_p / 4
@@ -412,7 +409,12 @@ def _pretrain_if_needed(problem: Problem, state, run_dir: Path, logger, progress
         return rundir.read_json(cached)["energy_ha"]
     logger.info("periodic Hartree-Fock (%s basis)", config.pretrain.basis)
     progress.note(f"periodic Hartree-Fock (PySCF, {config.pretrain.basis} basis)")
-    hfs = solve_hartree_fock(problem.system, config.pretrain.basis, problem.configurations)  # one per walker group
+    def report(k, n, twist, energy_ha):
+        if n > 1:
+            logger.info("Hartree-Fock %d of %d (twist %s): %.6f Ha per cell", k, n, np.round(twist, 6).tolist(), energy_ha)
+            progress.note(f"  Hartree-Fock {k} of {n}: {energy_ha:.6f} Ha per cell")
+
+    hfs = solve_hartree_fock(problem.system, config.pretrain.basis, problem.configurations, report)  # one per walker group
     per_twist = [hf.energy_ha for hf in hfs]
     energy = float(np.asarray(problem.groups.weights) @ np.asarray(per_twist))  # the twist average (ensemble mean)
     cache = {"energy_ha": energy, "basis": config.pretrain.basis}

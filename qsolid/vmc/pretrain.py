@@ -42,14 +42,16 @@ from qsolid.vmc.hartree_fock import hartree_fock, occupied_orbitals
 from qsolid.vmc.step import step_key
 
 
-def solve_hartree_fock(system, basis: str, configurations=None) -> list:
+def solve_hartree_fock(system, basis: str, configurations=None, report=None) -> list:
     """Hartree-Fock of the cell at every twist of the system's set (one HartreeFock per twist), or of
     every configuration of a set (fractional, (n_configurations, n_nuclei, 3)) at every twist, in the
     order of the walker groups c T + t; in a multi-process run every process takes process 0's
-    solutions (the same to the last bit)."""
+    solutions (the same to the last bit). `report(k, n, twist, energy_ha)`, if given, hears of each
+    solution as it comes (a 16-atom cell takes minutes per twist)."""
     nuclei = [system.nuclear_cartesian] if configurations is None else [lat.to_cartesian(f, system.lattice) for f in configurations]
+    jobs = [(c, t) for c in nuclei for t in system.twists]
     solutions = []
-    for cartesian, twist in ((c, t) for c in nuclei for t in system.twists):
+    for cartesian, twist in jobs:
         hf = hartree_fock(
             system.lattice,
             cartesian,
@@ -67,6 +69,8 @@ def solve_hartree_fock(system, basis: str, configurations=None) -> list:
                 mo_coeff_down=from_primary(hf.mo_coeff_down),
             )
         )
+        if report is not None:
+            report(len(solutions), len(jobs), twist, solutions[-1].energy_ha)
     return solutions
 
 

@@ -30,6 +30,8 @@ INVALID = [
     ("[system]\nstructure = 'h2-molecule'\nbond_length_bohr = 0.1\n", "nuclei overlap"),
     ("[sampling]\ntarget_acceptance = 1.5\n", "sampling.target_acceptance"),
     ("seed = 'one'\n", "seed"),
+    ("[network]\nansatz = 'mpnn'\none_electron_width = 16\n", "network.one_electron_width: not used by ansatz = 'mpnn'"),
+    ("[network]\nmpnn_rounds = 3\n", "network.mpnn_rounds: not used by ansatz = 'neural'"),
     ("[system\n", "not valid TOML"),
 ]
 

@@ -172,8 +172,11 @@ def test_a_one_configuration_set_is_exactly_the_plain_run_of_that_structure(sets
     for column in plain_stats:
         if column != "seconds":  # wall time; NaN columns compare equal here
             np.testing.assert_array_equal(plain_stats[column], ensemble_stats[column], err_msg=column)
-    for key in ("energy_ha", "energy_error_ha", "variance_ha2", "virial_pressure_gpa", "hartree_fock_energy_ha"):
+    for key in ("energy_ha", "energy_error_ha", "variance_ha2", "virial_pressure_gpa"):
         assert plain[key] == ensemble[key], key
+    # PySCF's complex (twisted) SCF is reproducible to ~1e-15 between calls, not to the last bit: seen
+    # -1.4980495689136655 against -1.498049568913665 at the Baldereschi point
+    assert plain["hartree_fock_energy_ha"] == pytest.approx(ensemble["hartree_fock_energy_ha"], rel=1e-13)
     entry = ensemble["per_configuration"][0]
     assert entry["energy_ha"] == pytest.approx(plain["energy_ha"], rel=1e-12)
 
@@ -206,11 +209,12 @@ def test_two_configurations_end_to_end_then_held_out(ensemble_run, sets, capsys)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ansatz", ["mpnn"])
-def test_mpnn_with_adam_over_a_set_with_two_twists(sets, tmp_path, ansatz):
+def test_mpnn_with_adam_over_a_set_with_two_twists(sets, tmp_path):
+    tiny_mpnn = {key: value for key, value in TINY.items() if not key.startswith("network.")} | {
+        "network.ansatz": "mpnn", "network.mpnn_node_width": 8, "network.mpnn_edge_width": 4, "network.determinants": 1,
+    }
     summary = api_runs.run(tmp_path / "run", {
-        **TINY, "system.configurations": str(sets[0]), "network.ansatz": ansatz, "optimisation.optimiser": "adam",
-        "system.twists": TWO_TWISTS,
+        **tiny_mpnn, "system.configurations": str(sets[0]), "optimisation.optimiser": "adam", "system.twists": TWO_TWISTS,
     })
     assert len(summary["per_configuration"]) == 2 and len(summary["per_twist"]) == 2
     assert all(np.isfinite(e["energy_ha"]) for e in summary["per_configuration"] + summary["per_twist"])

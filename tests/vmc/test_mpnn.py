@@ -20,6 +20,7 @@ from tests.vmc import api_runs
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXACT_BCC2_HA = -1.8414  # 2-atom bcc cell at Gamma, shared/REFERENCES.md (examples/bcc2_gamma_clamped.toml)
 TINY = {
+    "system.twists": "gamma",  # the boundary condition of EXACT_BCC2_HA
     "network.ansatz": "mpnn",
     "network.mpnn_node_width": 8,
     "network.mpnn_edge_width": 4,

@@ -283,9 +283,9 @@ def test_main_job_shortened_runs_end_to_end(tmp_path, capsys):
     assert (tmp_path / "run" / "final.cif").is_file() and (tmp_path / "run" / "mean_positions.cif").is_file()
     assert (tmp_path / "run" / "plots" / "training.png").is_file()
     report = (tmp_path / "run" / "report.md").read_text()
-    assert "Boundary condition: gamma" in report and "finite-size" in report
+    assert "Boundary condition: baldereschi [0.25, 0.25, 0.25]" in report and "finite-size" in report  # the crystal default
     assert ("still moving" in report) != ("(converged)" in report)
-    assert summary["boundary_condition"] == "gamma" and summary["cell_converged"] in (True, False)
+    assert summary["boundary_condition"] == "baldereschi [0.25, 0.25, 0.25]" and summary["cell_converged"] in (True, False)
     assert summary["energy_per_atom_corrected_ha"] > summary["energy_per_atom_ha"]  # omega_p / 2 per cell is added
     # The potential part measured from S(k) on the smallest shell, beside the leading-order one.
     assert summary["structure_factor"][0]["s"] > 0 and "energy_per_atom_corrected_sk_ha" in summary

@@ -12,7 +12,8 @@ from qsolid.system import build_system
 
 
 def _setup(overrides):
-    config = load_config(overrides={"network.one_electron_width": 8, "network.two_electron_width": 4, "network.determinants": 2, **overrides})
+    """The wavefunction at Gamma unless `overrides` sets the twists."""
+    config = load_config(overrides={"system.twists": "gamma", "network.one_electron_width": 8, "network.two_electron_width": 4, "network.determinants": 2, **overrides})
     system = build_system(config.system)
     wavefunction = make_wavefunction(system, config.network)
     params = wavefunction.init(jax.random.PRNGKey(1))
@@ -80,7 +81,7 @@ def test_occupied_kpoints_fill_lowest_shells():
 
 def test_real_at_gamma_complex_otherwise():
     for overrides, expected in (({"system.structure": "bcc"}, False), ({"system.structure": "bcc", "system.supercell": [2, 2, 2]}, True)):
-        config = load_config(overrides=overrides)
+        config = load_config(overrides={"system.twists": "gamma", **overrides})
         spec = electrons.make_spec(build_system(config.system), config.network)
         assert spec.is_complex == expected
 

@@ -25,7 +25,8 @@ TWISTS = ["gamma", "baldereschi", [[0.137, -0.311, 0.42]]]
 
 
 def _setup(overrides, perturb=0.05):
-    config = load_config(overrides={"precision": "float64", **SMALL, **overrides})
+    """The wavefunction at Gamma unless `overrides` sets the twists."""
+    config = load_config(overrides={"precision": "float64", "system.twists": "gamma", **SMALL, **overrides})
     system = build_system(config.system)
     wavefunction = make_wavefunction(system, config.network)
     params = wavefunction.init(jax.random.PRNGKey(1))
