@@ -105,6 +105,39 @@ def test_sigterm_outside_the_training_loop_exits_143_with_one_line(tmp_path):
     assert result.stderr == "qsolid: terminated\n"
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ends_a_stretch_with_nothing_to_save_at_once(signum):
+    """Inside ended_at_once_by_signals the signal's default action ends the process without waiting
+    for the interpreter (a Python handler would wait for a long native call to return); outside it,
+    the handlers in place before are back."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import os, signal, time
+        from qsolid import rundir
+
+        def flag(signum, frame):
+            print("handled", flush=True)
+
+        signal.signal({int(signum)}, flag)
+        with rundir.ended_at_once_by_signals():
+            pass
+        os.kill(os.getpid(), {int(signum)})  # the handler in place before: the process goes on
+        with rundir.ended_at_once_by_signals():
+            os.kill(os.getpid(), {int(signum)})
+            time.sleep(30)
+        print("not reached", flush=True)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert result.returncode == -signum  # ended by the signal itself (a shell reports 128 + signum)
+    assert result.stdout == "handled\n"
+
+
 def test_permission_error_is_one_line(monkeypatch, capsys):
     """An unwritable target (here: plots/ of a run directory) is one line naming the file, exit 2."""
 

@@ -414,7 +414,8 @@ def _pretrain_if_needed(problem: Problem, state, run_dir: Path, logger, progress
             logger.info("Hartree-Fock %d of %d (twist %s): %.6f Ha per cell", k, n, np.round(twist, 6).tolist(), energy_ha)
             progress.note(f"  Hartree-Fock {k} of {n}: {energy_ha:.6f} Ha per cell")
 
-    hfs = solve_hartree_fock(problem.system, config.pretrain.basis, problem.configurations, report)  # one per walker group
+    with rundir.ended_at_once_by_signals():  # nothing to save yet; Ctrl-C must not wait for PySCF's integrals
+        hfs = solve_hartree_fock(problem.system, config.pretrain.basis, problem.configurations, report)  # one per walker group
     per_twist = [hf.energy_ha for hf in hfs]
     energy = float(np.asarray(problem.groups.weights) @ np.asarray(per_twist))  # the twist average (ensemble mean)
     cache = {"energy_ha": energy, "basis": config.pretrain.basis}
