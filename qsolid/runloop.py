@@ -87,11 +87,13 @@ class TrainedRun(Protocol):
         """Write the checkpoint of the steps done."""
 
 
-def train_then_evaluate(run: TrainedRun, progress: Progress) -> bool:
-    """`run_phases` over training steps 0 .. training-1, then evaluation steps up to run.total_steps,
-    from the steps the run has done; False (logged) if a signal stopped it, after checkpointing."""
-    training = run.config.optimisation.steps
-    phases = [("training", 0, training), ("evaluation", training, run.total_steps)]
+def train_then_evaluate(run: TrainedRun, progress: Progress, warmup: int = 0) -> bool:
+    """`run_phases` over `warmup` warm-up steps, training steps up to warmup + training, then
+    evaluation steps up to run.total_steps, from the steps the run has done; False (logged) if a
+    signal stopped it, after checkpointing."""
+    training = warmup + run.config.optimisation.steps
+    phases = [("warm-up", 0, warmup)] if warmup else []
+    phases += [("training", warmup, training), ("evaluation", training, run.total_steps)]
     finished = run_phases(
         phases, run.step, run.take_step, lambda _: run.checkpoint(), run.config.output.checkpoint_every, progress, run.stats
     )

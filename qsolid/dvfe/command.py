@@ -46,8 +46,8 @@ def _run(args) -> int:
         exact = summary["quadrature"]
         print("  exact by quadrature: " + ", ".join(f"{key} = {value:.8g}" for key, value in exact.items()))
         trained = summary["flow_quadrature"]
-        print(f"  trained flow by quadrature: int p = {trained['normalisation']:.12g}, "
-              f"F[p] = {trained['free_energy_ha_per_atom']:.8g} Ha/atom")
+        print(f"  the run's flow by quadrature: int p = {trained['normalisation']:.12g}, "
+              f"F[p] = {trained['free_energy_ha_per_atom']:.8g} Ha/atom, P[p] = {trained['pressure_gpa']:.8g} GPa")
     print(f"summary in {run_dir / 'summary.json'}")
     return 0
 

@@ -2,15 +2,20 @@
 
 Vocabulary of the VMC engine: top-level seed and precision; [system] n_atoms,
 rs, temperature_k; [sampling] batch_size; [optimisation] steps,
-learning_rate; [evaluation] steps; [output] checkpoint_every. This increment
-treats classical protons without electrons: V(X) is the [potential] section.
+learning_rate; [evaluation] steps; [output] checkpoint_every. V(X) of the
+classical protons is the [potential] section plus, with [electrons] enabled, the
+energy of the electrons in their variational ground state for every X
+(qsolid.dvfe.electrons), with the wavefunction of `qsolid run`'s [network]
+section.
 """
 
 import dataclasses
 from typing import Literal
 
+from qsolid import twists as twist_sets
 from qsolid import units
 from qsolid.schema import OutputConfig, load_toml, option, parse, require, section
+from qsolid.vmc.config import NetworkConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +41,41 @@ class Potential:
 
     def check(self):
         require(self.width_bohr > 0, "width_bohr", "must be positive")
+
+
+@dataclasses.dataclass(frozen=True)
+class Electrons:
+    enabled: bool = option(
+        False,
+        "Quantum electrons: V(X) gains E_X, the energy of one ensemble wavefunction Psi(r; X) ([network])\n"
+        "for every proton configuration, sampled and trained with the flow (qsolid.dvfe.electrons).")
+    walkers_per_configuration: int = option(16, "Electron walkers sampling |Psi(r; X)|^2 per proton configuration and twist.")
+    twists: str | dict[str, tuple[int, ...] | bool] | tuple[tuple[float, ...], ...] = option(
+        "gamma",
+        "Boundary condition of the electrons: 'gamma', 'baldereschi', a Monkhorst-Pack grid\n"
+        "{grid = [n, n, n], shift = true} (every twist of the grid: disordered protons have no symmetry\n"
+        "to reduce it) or a list of twists; all trained together (the twist an input of Psi).")
+    sweeps_per_step: int = option(10, "Metropolis sweeps of the electrons after every proton move.")
+    burn_in_sweeps: int = option(200, "Electron sweeps before the first step.")
+    electron_step_bohr: float = option(0.3, "Initial width of the Gaussian electron move (bohr), adapted to 55 % acceptance.")
+    proton_step_bohr: float = option(
+        0.1, "Width of the Gaussian random walk of the latent Z = f(X) that moves the protons (bohr).")
+    optimiser: Literal["kfac", "adam"] = option("kfac", "Optimiser of Psi: 'kfac' (kfac-jax) or 'adam' (optax).")
+    learning_rate: float = option(0.05, "Learning rate of Psi, lr / (1 + t / 1000).")
+    warmup_steps: int = option(
+        0, "Steps training Psi alone over the protons of the initial flow, before the joint training (seed Fig. 1).")
+
+    def check(self):
+        require(self.walkers_per_configuration >= 1, "walkers_per_configuration", "must be at least 1")
+        require(self.twists != "auto", "twists", "give the boundary condition ('gamma', 'baldereschi', a grid or a list)")
+        problem = twist_sets.check_spec(self.twists)
+        require(problem is None, "twists", str(problem))
+        require(self.sweeps_per_step >= 1, "sweeps_per_step", "must be at least 1")
+        require(self.burn_in_sweeps >= 0, "burn_in_sweeps", "must be non-negative")
+        require(self.electron_step_bohr > 0, "electron_step_bohr", "must be positive")
+        require(self.proton_step_bohr > 0, "proton_step_bohr", "must be positive")
+        require(self.learning_rate > 0, "learning_rate", "must be positive")
+        require(self.warmup_steps >= 0, "warmup_steps", "must be non-negative")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,10 +112,13 @@ class Sampling:
 class Optimisation:
     steps: int = option(200, "Training steps of the flow (Adam, score-function gradient).")
     learning_rate: float = option(3e-3, "Adam learning rate.")
+    clip_width: float = option(
+        5.0, "In the flow's gradient, clip l = k_B T ln p + V to median +- width * mean|l - median| (0: off).")
 
     def check(self):
         require(self.steps >= 0, "steps", "must be non-negative")
         require(self.learning_rate > 0, "learning_rate", "must be positive")
+        require(self.clip_width >= 0, "clip_width", "must be non-negative")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,7 +134,9 @@ class Config:
     seed: int = option(0, "Random seed: the same config and seed give the same numbers.")
     precision: Literal["float32", "float64"] = option("float64", "Floating-point precision of the run.")
     system: System = section("Protons, density and temperature.", System)
-    potential: Potential = section("Classical potential V(X) of the protons (no electrons in this version).", Potential)
+    potential: Potential = section("Classical potential V(X) of the protons.", Potential)
+    electrons: Electrons = section("Quantum electrons in their ground state for every proton configuration.", Electrons)
+    network: NetworkConfig = section("Ensemble electronic wavefunction Psi(r; X), as in `qsolid run` (with [electrons]).", NetworkConfig)
     flow: Flow = section("Normalizing flow of the proton distribution (seed 001, Eq. 3, Alg. 1).", Flow)
     sampling: Sampling = section("Exact sampling of p(X) through the inverse flow.", Sampling)
     optimisation: Optimisation = section("Training of the flow.", Optimisation)
@@ -99,8 +144,13 @@ class Config:
     output: OutputConfig = section("Checkpoints.", OutputConfig)
 
     def check(self):
+        from qsolid.dvfe.electrons import reference_crystal
         from qsolid.dvfe.thermo import box_length_bohr
 
+        if self.electrons.enabled:
+            reference_crystal(self.system.n_atoms)
+            require(self.network.ansatz != "slater" or self.electrons.warmup_steps == 0, "electrons.warmup_steps",
+                    "the 'slater' ansatz has no parameters to train: set 0")
         box = box_length_bohr(self.system.n_atoms, self.system.rs)
         require(self.potential.kind != "gaussian" or self.potential.width_bohr <= box / 4,
                 "potential.width_bohr", f"must be at most a quarter of the box ({box / 4:.6g} bohr) for the image sum")

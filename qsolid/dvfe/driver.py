@@ -1,29 +1,32 @@
 """The dvfe run: classical protons from a normalizing flow, trained and evaluated.
 
 RUN_DIR holds config.toml, qsolid.log, stats.csv (one row per step; phase 0 =
-training, 1 = evaluation; per-step batch means of F, E, S, P with their batch
-standard errors), checkpoints/, summary.json and training.png. The random
-key of step k is fold_in(seed, k), and the final numbers are computed from the
-evaluation rows of stats.csv, so an interrupted and resumed run reports
-exactly what an uninterrupted one would. The steps' batches are independent
-(exact sampling), so the error bars are the standard errors of the
-evaluation steps' means (reblocked all the same; the blocking finds no
-correlation).
+training, 1 = evaluation, 2 = the electrons' warm-up; per-step batch means of
+F, E, S, P with their batch standard errors), checkpoints/, summary.json and
+training.png. The random key of step k is fold_in(seed, k), and the final
+numbers are computed from the evaluation rows of stats.csv, so an interrupted
+and resumed run reports exactly what an uninterrupted one would. Without
+electrons the steps' batches are independent (exact sampling), and the
+reblocked error bars find no correlation; with electrons (qsolid.dvfe.electrons)
+protons and electrons are Markov chains, and the reblocking measures their
+correlation.
 
 Precision is set for the duration of run() and restored afterwards.
 """
 
+import functools
 import json
 import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from qsolid import checkpoint, precision, rundir, schema
 from qsolid.progress import Progress, Silent
 from qsolid.runloop import train_then_evaluate
-from qsolid.dvfe import flow, plots, potentials, thermo, training
+from qsolid.dvfe import electrons, flow, plots, potentials, thermo, training
 from qsolid.schema import ConfigError
 from qsolid.stats import reblock
 
@@ -32,8 +35,10 @@ STAT_COLUMNS = ("step", "phase") + tuple(c for name in OBSERVABLES for c in (nam
     "inverse_residual_bohr", "nonpositive_jacobians", "rejected")
 SUMMARY_KEYS = {"free_energy": "free_energy_ha_per_atom", "energy": "energy_ha_per_atom",
                 "entropy": "entropy_kb_per_atom", "pressure_gpa": "pressure_gpa"}
-BOUNDARY_CONDITION = "classical protons, no electrons"
+CLASSICAL = "classical protons, no electrons"
 QUADRATURE_GRID = 24
+INITIAL_ELECTRONS_KEY = 2**32 - 1
+"""fold_in datum of the electrons' initial state; the steps use fold_in(seed, step)."""
 
 
 def ensemble_of(config) -> thermo.Ensemble:
@@ -68,15 +73,21 @@ class Run:
         self.ensemble, self.shape = ensemble_of(config), flow_shape_of(config)
         self.potential = potentials.make_potential(*potential_spec_of(config))
         self.optimizer = training.make_optimizer(config.optimisation.learning_rate)
-        self.total_steps = config.optimisation.steps + config.evaluation.steps
-        self.stats = rundir.StatsFile(self.run_dir / "stats.csv", STAT_COLUMNS)
+        self.warmup = config.electrons.warmup_steps if config.electrons.enabled else 0
+        self.total_steps = self.warmup + config.optimisation.steps + config.evaluation.steps
+        self.columns = STAT_COLUMNS + (electrons.ELECTRON_COLUMNS if config.electrons.enabled else ())
+        self.stats = rundir.StatsFile(self.run_dir / "stats.csv", self.columns)
         params = flow.init(jax.random.PRNGKey(config.seed), self.shape)
         self.state = {"params": params, "opt_state": self.optimizer.init(params)}
+        self.problem = None
+        if config.electrons.enabled:
+            self._add_electrons()
         self.step = 0
         if resume:
             path = checkpoint.latest(self.run_dir / "checkpoints")
             self.state, metadata = checkpoint.load(path, self.state)
             self.step = int(metadata["step"])
+            self.electron_step_bohr = metadata.get("electron_step_bohr")
             self.stats.truncate_after(self.step)
             self.logger.info("resumed from %s at step %d", path, self.step)
         else:
@@ -84,38 +95,80 @@ class Run:
             self.logger.info("new run: N = %d, L = %.6f bohr, k_B T = %.8g Ha", self.ensemble.n_particles,
                              self.ensemble.box_length, self.ensemble.temperature)
         sampling = config.sampling
-        self._steps = {
-            train: training.make_step(self.shape, self.ensemble, potential_spec_of(config),
-                                      config.optimisation.learning_rate, sampling.batch_size,
-                                      sampling.fixed_point_iterations, sampling.newton_steps, train)
-            for train in (True, False)
-        }
+        if self.problem is None:
+            self._steps = {
+                train: training.make_step(self.shape, self.ensemble, potential_spec_of(config),
+                                          config.optimisation.learning_rate, sampling.batch_size,
+                                          sampling.fixed_point_iterations, sampling.newton_steps, train,
+                                          config.optimisation.clip_width)
+                for train in (True, False)
+            }
+
+    def _add_electrons(self):
+        """The electrons' problem, state and steps (qsolid.dvfe.electrons), at the flow's first protons."""
+        config, sampling = self.config, self.config.sampling
+        latent_key, electrons_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(self.config.seed), INITIAL_ELECTRONS_KEY))
+        dtype = jnp.float64 if config.precision == "float64" else jnp.float32
+        latent = electrons.initial_latent(latent_key, self.ensemble, sampling.batch_size, dtype)
+        positions, _ = electrons.draw_protons(self.state["params"], self.shape, self.ensemble, latent,
+                                              sampling.fixed_point_iterations, sampling.newton_steps)
+        self.problem = electrons.make_problem(config, np.asarray(positions) / self.ensemble.box_length)
+        self.logger.info("electrons: %s, %d walkers (%d configurations x %d twists x %d), Psi '%s'",
+                         self.problem.system.boundary_condition, self.problem.config.sampling.batch_size,
+                         sampling.batch_size, len(self.problem.system.twists), config.electrons.walkers_per_configuration,
+                         config.network.ansatz)
+        self.state.update(electrons.initial_state(self.problem, latent, positions, electrons_key))
+        self.electron_step_bohr = config.electrons.electron_step_bohr
+        trains = electrons.trains_wavefunction(config)
+        make = functools.partial(
+            electrons.make_step, self.problem, self.shape, self.ensemble, self.potential,
+            config.optimisation.learning_rate, config.optimisation.clip_width, config.electrons.proton_step_bohr,
+            sampling.fixed_point_iterations, sampling.newton_steps)
+        self._steps = {phase: make(spec) for phase, spec in (
+            (2, electrons.StepSpec(train_flow=False, train_wavefunction=trains)),
+            (0, electrons.StepSpec(train_flow=True, train_wavefunction=trains)),
+            (1, electrons.StepSpec(train_flow=False, train_wavefunction=False)))}
 
     def checkpoint(self):
         directory = self.run_dir / "checkpoints"
-        checkpoint.save(checkpoint.step_path(directory, self.step), self.state, {"step": self.step})
+        metadata = {"step": self.step}
+        if self.problem is not None:
+            metadata["electron_step_bohr"] = self.electron_step_bohr
+        checkpoint.save(checkpoint.step_path(directory, self.step), self.state, metadata)
         checkpoint.prune(directory, self.config.output.keep_checkpoints)
 
+    def phase(self, index: int) -> int:
+        """0 training, 1 evaluation, 2 warm-up of the electrons (Psi trained, flow fixed)."""
+        if index < self.warmup:
+            return 2
+        return 0 if index < self.warmup + self.config.optimisation.steps else 1
+
     def take_step(self, index: int) -> dict:
-        """Training (flow update) or evaluation step `index`; the statistics row."""
-        train = index < self.config.optimisation.steps
+        """Warm-up, training or evaluation step `index`; the statistics row."""
+        phase = self.phase(index)
         key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), index)
-        params, opt_state, stats = self._steps[train](self.state["params"], self.state["opt_state"], key)
-        self.state = {"params": params, "opt_state": opt_state}
+        if self.problem is None:
+            params, opt_state, stats = self._steps[phase == 0](self.state["params"], self.state["opt_state"], key)
+            self.state = {"params": params, "opt_state": opt_state}
+        else:
+            self.state, stats = self._steps[phase](self.state, key, self.electron_step_bohr)
         self.step = index + 1
         row = {name: float(value) for name, value in stats.items()}
-        row.update(step=self.step, phase=0 if train else 1)
+        row.update(step=self.step, phase=phase)
+        if self.problem is not None:
+            self.electron_step_bohr = electrons.adapted_electron_step(
+                self.problem, self.electron_step_bohr, row["electron_acceptance"])
         if row["rejected"]:
             self.logger.warning("step %d: %d non-positive Jacobian determinant(s) or non-finite F; update "
                                 "rejected", self.step, int(row["nonpositive_jacobians"]))
-        return {column: row[column] for column in STAT_COLUMNS}
+        return {column: row[column] for column in self.columns}
 
     def summary(self) -> dict:
         config, ensemble = self.config, self.ensemble
         columns = rundir.read_stats(self.run_dir / "stats.csv")
         evaluation = np.asarray(columns["phase"]) == 1
         out = {"temperature_k": config.system.temperature_k, "rs": config.system.rs,
-               "n_atoms": config.system.n_atoms, "boundary_condition": BOUNDARY_CONDITION,
+               "n_atoms": config.system.n_atoms, "boundary_condition": self.boundary_condition(),
                "proton_mass_me": config.system.proton_mass_me, "box_length_bohr": ensemble.box_length,
                "volume_per_atom_bohr3": ensemble.volume / ensemble.n_particles, "potential": config.potential.kind,
                "flow": config.flow.kind, "seed": config.seed, "precision": config.precision,
@@ -127,14 +180,39 @@ class Run:
         out["max_inverse_residual_bohr"] = float(np.max(columns["inverse_residual_bohr"]))
         out["nonpositive_jacobians"] = int(np.sum(columns["nonpositive_jacobians"]))
         out["rejected_steps"] = int(np.sum(columns["rejected"]))
+        if self.problem is not None:
+            system = self.problem.system
+            out["twists"] = [{"twist": t.tolist(), "weight": float(w)} for t, w in zip(system.twists, system.twist_weights)]
+            out["wavefunction"] = config.network.ansatz
+            out["walkers_per_configuration"] = config.electrons.walkers_per_configuration
+            out["warmup_steps"] = self.warmup
+            estimate = reblock(np.asarray(columns["electronic_energy"])[evaluation])
+            out["electronic_energy_ha_per_atom"], out["electronic_energy_ha_per_atom_error"] = estimate.mean, estimate.error
         ideal = thermo.ideal_gas(ensemble)
         out["ideal_gas"] = ideal
-        if ensemble.n_particles == 2:
-            out["quadrature"] = thermo.two_particles(ensemble, self.potential, QUADRATURE_GRID)
+        exact = self.exact_potential()
+        if ensemble.n_particles == 2 and exact is not None:
+            out["quadrature"] = thermo.two_particles(ensemble, exact, QUADRATURE_GRID)
             params = self.state["params"]
             log_density = lambda x: flow.log_density(params, self.shape, x, ensemble.box_length)
-            out["flow_quadrature"] = thermo.two_particle_flow(ensemble, self.potential, log_density, QUADRATURE_GRID)
+            out["flow_quadrature"] = thermo.two_particle_flow(ensemble, exact, log_density, QUADRATURE_GRID)
         return out
+
+    def exact_potential(self):
+        """V(X) + E_X as an exact function of the protons: the classical potential alone without
+        electrons, plus electrons.slater_potential with 'slater' electrons; None for a trained Psi."""
+        if self.problem is None:
+            return self.potential
+        if electrons.trains_wavefunction(self.config):
+            return None
+        slater = electrons.slater_potential(self.problem, self.ensemble.n_particles)
+        return lambda x, box_length: self.potential(x, box_length) + slater(x, box_length)
+
+    def boundary_condition(self) -> str:
+        if self.problem is None:
+            return CLASSICAL
+        return (f"classical protons; electrons at {self.problem.system.boundary_condition}, "
+                "no finite-size correction")
 
     def finish(self) -> dict:
         summary = self.summary()
@@ -149,7 +227,7 @@ def run(config, run_dir, resume: bool = False, progress: Progress | None = None)
     start = time.time()
     with precision.use(config.precision):
         session = Run(config, run_dir, resume=resume)
-        if not train_then_evaluate(session, progress or Silent()):
+        if not train_then_evaluate(session, progress or Silent(), warmup=session.warmup):
             return None
         summary = session.finish()
     session.logger.info("session took %.1f s", time.time() - start)

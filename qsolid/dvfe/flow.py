@@ -123,8 +123,12 @@ def wrap(positions, box_length):
     return positions - box_length * jnp.floor(positions / box_length)
 
 
-def inverse(params, shape: FlowShape, z, box_length, fixed_point_iterations: int, newton_steps: int):
-    """X with Z(X) = z (mod L), folded into the cell, and the largest residual component (bohr)."""
+def inverse(params, shape: FlowShape, z, box_length, fixed_point_iterations: int, newton_steps: int, start=None):
+    """X with Z(X) = z (mod L), folded into the cell, and the largest residual component (bohr).
+
+    With `start` (a Markov chain of Z passes the previous X) Newton's method starts from it,
+    without fixed-point iterations: it converges where the map X <- z - f(X), a contraction only
+    while |df/dX| < 1, may not."""
     if shape.identity:
         return wrap(z, box_length), jnp.zeros((), z.dtype)
 
@@ -132,7 +136,10 @@ def inverse(params, shape: FlowShape, z, box_length, fixed_point_iterations: int
         r = forward(params, shape, x, box_length) - z
         return r - box_length * jnp.round(r / box_length)
 
-    x = jax.lax.fori_loop(0, fixed_point_iterations, lambda _, x: z - displacement(params, shape, x, box_length), z)
+    if start is None:
+        x = jax.lax.fori_loop(0, fixed_point_iterations, lambda _, x: z - displacement(params, shape, x, box_length), z)
+    else:
+        x = start
     for _ in range(newton_steps):
         step = jnp.linalg.solve(jacobian(params, shape, x, box_length), residual(x).ravel())
         x = x - step.reshape(x.shape)

@@ -91,22 +91,29 @@ def _relative_mesh(ensemble: Ensemble, grid: int):
 
 
 def two_particle_flow(ensemble: Ensemble, potential, log_density, grid: int) -> dict:
-    """int p dX and the exact F[p] (Ha per particle) of a two-particle flow density, by quadrature.
+    """int p dX, the exact F[p] (Ha per particle) and the pressure P[p] (GPa) of a two-particle flow
+    density, by quadrature.
 
     log_density(positions) is ln p of one configuration; by translation invariance of p,
-    int p = Omega^2 mean_mesh p((r, 0)) and F[p] = Omega^2 mean_mesh p (k_B T ln p + V) + C.
-    Unlike the Monte Carlo estimate this has no sampling noise, so F[p] >= F holds to rounding.
+    int p = Omega^2 mean_mesh p((r, 0)), F[p] = Omega^2 mean_mesh p (k_B T ln p + V) + C and
+    P[p] = N k_B T / Omega - Omega^2 mean_mesh p dV/dOmega. Unlike the Monte Carlo estimate this has
+    no sampling noise, so F[p] >= F holds to rounding.
     """
     import jax
     import jax.numpy as jnp
 
+    from qsolid.dvfe.potentials import volume_derivative
+
+    box = ensemble.box_length
     pairs = _relative_mesh(ensemble, grid)
-    log_p, energy = jax.jit(jax.vmap(lambda x: (log_density(x), potential(x, ensemble.box_length))))(pairs)
+    log_p, energy, derivative = jax.jit(jax.vmap(
+        lambda x: (log_density(x), potential(x, box), volume_derivative(potential, x, box))))(pairs)
     density = jnp.exp(log_p)
     weight = ensemble.volume**2
     return {"normalisation": float(weight * jnp.mean(density)),
             "free_energy_ha_per_atom": float(weight * jnp.mean(density * (ensemble.temperature * log_p + energy))
-                                             + ensemble.classical_constant) / 2.0}
+                                             + ensemble.classical_constant) / 2.0,
+            "pressure_gpa": units.ha_bohr3_to_gpa(ensemble.ideal_pressure - float(weight * jnp.mean(density * derivative)))}
 
 
 def two_particles(ensemble: Ensemble, potential, grid: int) -> dict:

@@ -137,8 +137,11 @@ class Problem:
         return Batch(walkers.electrons, walkers.nuclei, local.energy, local.energy_imag, walkers.group)
 
 
-def build_problem(config) -> Problem:
-    """Everything a run needs; raises ConfigError for inconsistent input before any compilation."""
+def build_problem(config, configurations: np.ndarray | None = None) -> Problem:
+    """Everything a run needs; raises ConfigError for inconsistent input before any compilation.
+
+    `configurations` (n, n_nuclei, 3), fractional: a configuration set given as an array instead of
+    system.configurations (the dvfe engine's protons, which it moves itself)."""
     memory.check(config)
     system = build_system(config.system, config.npt.lattice_mode)
     devices = jax.devices()
@@ -152,9 +155,9 @@ def build_problem(config) -> Problem:
             f"hamiltonian.walker_chunk: {chunk} must divide sampling.batch_size ({config.sampling.batch_size}) "
             f"and be divisible by the number of devices ({len(devices)})"
         )
-    configurations = None
     if config.system.configurations:
         configurations = configuration_set.load(config.system.configurations, system)
+    if configurations is not None:
         configuration_set.check_run(config, system)
         groups = configuration_set.groups(system.twist_weights, len(configurations))
         groups.check_batch(config.sampling.batch_size, len(devices), "configurations x twists")

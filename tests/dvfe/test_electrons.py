@@ -1,0 +1,93 @@
+"""Quantum electrons in the variational free energy (qsolid.dvfe.electrons): the exact 'slater' check,
+the cubic reference cell, resume, bad input."""
+
+import jax
+import numpy as np
+import pytest
+
+from qsolid import cli, precision, rundir, runloop
+from qsolid.dvfe import config, driver, electrons
+from qsolid.schema import ConfigError
+from tests.dvfe.test_driver import StopAfter
+
+
+def two_protons(**sections):
+    """Two protons at r_s = 2, 30000 K, with 'slater' electrons: E_X known exactly for every X."""
+    data = {"system": {"n_atoms": 2, "rs": 2.0, "temperature_k": 30000.0},
+            "flow": {"kind": "identity"},
+            "electrons": {"enabled": True, "walkers_per_configuration": 4, "burn_in_sweeps": 2, "sweeps_per_step": 1,
+                          "proton_step_bohr": 100.0},
+            "network": {"ansatz": "slater"},
+            "sampling": {"batch_size": 64}, "optimisation": {"steps": 0}, "evaluation": {"steps": 64},
+            "output": {"checkpoint_every": 1000}}
+    for name, values in sections.items():
+        data[name] = dict(data[name], **values)
+    return config.from_dict(data)
+
+
+@pytest.mark.parametrize("n_atoms, expected", [(1, ("sc", (1, 1, 1))), (2, ("bcc", (1, 1, 1))), (8, ("sc", (2, 2, 2))),
+                                               (16, ("bcc", (2, 2, 2))), (32, ("fcc", (2, 2, 2))), (54, ("bcc", (3, 3, 3)))])
+def test_the_electrons_start_on_a_cubic_crystal_filling_the_box(n_atoms, expected):
+    assert electrons.reference_crystal(n_atoms) == expected
+
+
+def test_slater_electrons_give_the_exact_free_energy_and_pressure_of_the_flow(tmp_path):
+    """Identity flow (p uniform), 'slater' electrons: F[p] and P[p] by quadrature of the exact E_X
+    (electrons.slater_potential) against the Monte Carlo estimate through the whole electron path
+    (proton moves, electron sweeps, local energies, virial), within 3 standard errors. The proton
+    step of 100 bohr on a 4-bohr torus draws every configuration afresh."""
+    summary = driver.run(two_protons(), tmp_path / "run")
+    exact = summary["flow_quadrature"]
+    assert abs(exact["normalisation"] - 1.0) < 1e-12
+    assert summary["boundary_condition"] == "classical protons; electrons at gamma, no finite-size correction"
+    for key in ("free_energy_ha_per_atom", "pressure_gpa"):
+        error = summary[f"{key}_error"]
+        assert 0 < error and abs(summary[key] - exact[key]) < 3 * error, (key, summary[key], exact[key], error)
+
+
+def test_slater_potential_is_the_electron_gas_plus_the_proton_plasma():
+    """E_X = E_HF(jellium) + the Ewald energy of the protons in their background, at a general X."""
+    from qsolid.ewald import coulomb_energy
+    from qsolid.vmc import jellium
+
+    run = two_protons()
+    with precision.use("float64"):
+        problem = electrons.make_problem(run, np.zeros((run.sampling.batch_size, 2, 3)) + [[0, 0, 0], [0.5, 0.5, 0.5]])
+        box = float(problem.system.lattice[0, 0])
+        positions = np.array([[0.1, 0.2, 0.3], [1.7, 2.9, 0.4]])
+        energy = float(electrons.slater_potential(problem, 2)(jax.numpy.asarray(positions), box))
+    expected = coulomb_energy(problem.system.lattice, positions, [1.0, 1.0]) + jellium.hartree_fock_energy(
+        problem.system.lattice, 1, 1).total
+    assert abs(energy - expected) < 1e-9
+
+
+@pytest.mark.slow
+def test_resume_with_electrons_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
+    small = config.from_dict({
+        "system": {"n_atoms": 2, "rs": 1.5, "temperature_k": 6000.0},
+        "flow": {"layers": 1, "single_width": 8, "pair_width": 4},
+        "electrons": {"enabled": True, "walkers_per_configuration": 2, "burn_in_sweeps": 2, "warmup_steps": 2},
+        "network": {"one_electron_width": 8, "two_electron_width": 4, "layers": 1, "determinants": 1},
+        "sampling": {"batch_size": 4}, "optimisation": {"steps": 2}, "evaluation": {"steps": 2},
+        "output": {"checkpoint_every": 2}})
+    reference = driver.run(small, tmp_path / "whole")
+    monkeypatch.setattr(runloop, "StopRequest", lambda: StopAfter(1))
+    assert driver.run(small, tmp_path / "parts") is None
+    monkeypatch.undo()
+    resumed = driver.run(small, tmp_path / "parts", resume=True)
+    whole, parts = (rundir.read_stats(tmp_path / name / "stats.csv") for name in ("whole", "parts"))
+    assert list(parts["phase"]) == [2, 2, 0, 0, 1, 1]
+    for column in whole:
+        np.testing.assert_array_equal(parts[column], whole[column])
+    assert resumed == reference
+
+
+def test_a_box_no_cubic_crystal_fills_is_refused_in_one_line(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="system.n_atoms: 6 protons fill no cubic"):
+        two_protons(system={"n_atoms": 6})
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[electrons]\nenabled = true\ntwists = "auto"\n')
+    assert cli.main(["dvfe", "run", str(bad), "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("qsolid: error: electrons.twists:") and "\n" not in error
+    assert not (tmp_path / "run").exists()
