@@ -2,9 +2,11 @@
 
 RUN_DIR holds config.toml, qsolid.log, stats.csv (one row per step; phase 0 =
 training, 1 = evaluation; per-step batch means of F, E, S, P with their batch
-standard errors), checkpoints/, summary.json and training.png. The random
-key of step k is fold_in(seed, k), and the final numbers are computed from the
-evaluation rows of stats.csv, so an interrupted and resumed run reports
+standard errors), checkpoints/, summary.json, training.png, and the proton g(r)
+and S(k) of the evaluation phase in structure.npz and g_of_r.png
+(qsolid.dvfe.observables). The random key of step k is fold_in(seed, k), and
+the final numbers are computed from the evaluation rows of stats.csv (g(r) and
+S(k) from per-step rows kept in the checkpoint), so an interrupted and resumed run reports
 exactly what an uninterrupted one would. The steps' batches are independent
 (exact sampling), so the error bars are the standard errors of the
 evaluation steps' means (reblocked all the same; the blocking finds no
@@ -23,7 +25,7 @@ import numpy as np
 from qsolid import checkpoint, precision, rundir, schema
 from qsolid.progress import Progress, Silent
 from qsolid.runloop import train_then_evaluate
-from qsolid.dvfe import flow, plots, potentials, thermo, training
+from qsolid.dvfe import flow, observables, plots, potentials, thermo, training
 from qsolid.schema import ConfigError
 from qsolid.stats import reblock
 
@@ -72,6 +74,9 @@ class Run:
         self.stats = rundir.StatsFile(self.run_dir / "stats.csv", STAT_COLUMNS)
         params = flow.init(jax.random.PRNGKey(config.seed), self.shape)
         self.state = {"params": params, "opt_state": self.optimizer.init(params)}
+        # g(r), S(k): per-evaluation-step rows in the checkpointed state (qsolid.dvfe.observables)
+        self.structure = observables.ProtonStructure(self.ensemble.box_length, self.ensemble.n_particles)
+        self.state["structure"] = self.structure.empty(config.evaluation.steps)
         self.step = 0
         if resume:
             path = checkpoint.latest(self.run_dir / "checkpoints")
@@ -87,7 +92,8 @@ class Run:
         self._steps = {
             train: training.make_step(self.shape, self.ensemble, potential_spec_of(config),
                                       config.optimisation.learning_rate, sampling.batch_size,
-                                      sampling.fixed_point_iterations, sampling.newton_steps, train)
+                                      sampling.fixed_point_iterations, sampling.newton_steps, train,
+                                      measure=None if train else self.structure)
             for train in (True, False)
         }
 
@@ -101,7 +107,9 @@ class Run:
         train = index < self.config.optimisation.steps
         key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), index)
         params, opt_state, stats = self._steps[train](self.state["params"], self.state["opt_state"], key)
-        self.state = {"params": params, "opt_state": opt_state}
+        self.state = dict(self.state, params=params, opt_state=opt_state)
+        if not train:
+            self.structure.record(self.state["structure"], index - self.config.optimisation.steps, stats.pop("structure"))
         self.step = index + 1
         row = {name: float(value) for name, value in stats.items()}
         row.update(step=self.step, phase=0 if train else 1)
@@ -138,6 +146,7 @@ class Run:
 
     def finish(self) -> dict:
         summary = self.summary()
+        summary.update(self.structure.write(self.run_dir, self.state["structure"]))
         plots.training_curves(self.run_dir / "training.png", rundir.read_stats(self.run_dir / "stats.csv"))
         rundir.atomic_write_json(self.run_dir / "summary.json", summary)
         self.logger.info("summary: %s", json.dumps(summary))
