@@ -46,7 +46,6 @@ def radial_distribution(fractional_samples, lattices, n_bins: int = 100, r_max_b
     if n_atoms < 2:
         raise ConfigError("samples: g(r) needs at least two atoms")
     edges = np.linspace(0.0, r_max, n_bins + 1)
-    shell_volumes = 4.0 * np.pi / 3.0 * np.diff(edges**3)
     upper = np.triu_indices(n_atoms, k=1)
     counts = np.zeros(n_bins)
     g = np.zeros(n_bins)
@@ -54,9 +53,16 @@ def radial_distribution(fractional_samples, lattices, n_bins: int = 100, r_max_b
         vectors = minimum_image_vectors(lattice, fractional[upper[0]], fractional[upper[1]])
         histogram = np.histogram(np.linalg.norm(vectors, axis=-1), bins=edges)[0]
         counts += histogram
-        density_of_pairs = n_atoms * (n_atoms - 1) / 2.0 / abs(np.linalg.det(lattice))
-        g += histogram / (density_of_pairs * shell_volumes)
+        g += histogram / ideal_pair_counts(edges, n_atoms, abs(np.linalg.det(lattice)))
     return RadialDistribution(edges, g / n_samples, counts, n_samples, n_atoms)
+
+
+def ideal_pair_counts(edges_bohr, n_atoms: int, volume_bohr3: float) -> np.ndarray:
+    """Expected unordered pairs per configuration in each shell for uniformly random points,
+    N (N - 1) / 2 * (4 pi / 3) (r_{k+1}^3 - r_k^3) / Omega: the denominator of g(r) above, so that
+    g = (pair counts per configuration) / ideal_pair_counts."""
+    edges_bohr = np.asarray(edges_bohr, dtype=float)
+    return n_atoms * (n_atoms - 1) / 2.0 / volume_bohr3 * 4.0 * np.pi / 3.0 * np.diff(edges_bohr**3)
 
 
 def probability_density(values, n_bins: int = 60, value_range=None) -> tuple:

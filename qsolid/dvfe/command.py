@@ -2,6 +2,7 @@
 
     qsolid dvfe run CONFIG.toml [--out RUN_DIR]
     qsolid dvfe run --resume RUN_DIR
+    qsolid dvfe quench RUN_DIR [--beta B] [--steps N] [--walkers W] [--seed S] [--out FILE.cif]
     qsolid dvfe config
 """
 
@@ -52,6 +53,15 @@ def _run(args) -> int:
     return 0
 
 
+def _quench(args) -> int:
+    from qsolid.dvfe import quench
+
+    options = {name: getattr(args, name) for name in ("beta", "steps", "walkers", "seed", "out")
+               if getattr(args, name) is not None}
+    print(quench.format_record(quench.quench(args.run_dir, **options)))
+    return 0
+
+
 def _config(args) -> int:
     from qsolid import schema
     from qsolid.dvfe import config as dvfe_config
@@ -70,6 +80,14 @@ def register(subparsers) -> None:
     run.add_argument("--resume", metavar="RUN_DIR", help="Continue the run in RUN_DIR from its last checkpoint.")
     run.add_argument("--no-progress", action="store_true", help="No progress bar.")
     run.set_defaults(func=_run)
+    quench = commands.add_parser("quench", help="Most probable configuration of p(X)^beta of a trained run, as CIF.")
+    quench.add_argument("run_dir", metavar="RUN_DIR", help="A dvfe run directory (its newest checkpoint).")
+    quench.add_argument("--beta", type=float, help="Exponent beta >> 1 of p(X)^beta, i.e. T / beta (default 50).")
+    quench.add_argument("--steps", type=int, help="Metropolis steps, beta annealed over the first half (default 400).")
+    quench.add_argument("--walkers", type=int, help="Walkers started from flow samples (default 16).")
+    quench.add_argument("--seed", type=int, help="Random seed of the quench (default 0).")
+    quench.add_argument("--out", help="CIF file to write (default RUN_DIR/quench.cif; must not exist).")
+    quench.set_defaults(func=_quench)
     show = commands.add_parser("config", help="Print the default (or the given) config, resolved, with documentation.")
     show.add_argument("config", nargs="?", help="Config file to resolve.")
     show.set_defaults(func=_config)

@@ -2,11 +2,13 @@
 
 RUN_DIR holds config.toml, qsolid.log, stats.csv (one row per step; phase 0 =
 training, 1 = evaluation, 2 = the electrons' warm-up; per-step batch means of
-F, E, S, P with their batch standard errors), checkpoints/, summary.json and
-training.png. The random key of step k is fold_in(seed, k), and the final
-numbers are computed from the evaluation rows of stats.csv, so an interrupted
-and resumed run reports exactly what an uninterrupted one would. Without
-electrons the steps' batches are independent (exact sampling), and the
+F, E, S, P with their batch standard errors), checkpoints/, summary.json,
+training.png, and the proton g(r) and S(k) of the evaluation phase in
+structure.npz and g_of_r.png (qsolid.dvfe.observables). The random key of step
+k is fold_in(seed, k), and the final numbers are computed from the evaluation
+rows of stats.csv (g(r) and S(k) from per-step rows kept in the checkpoint), so
+an interrupted and resumed run reports exactly what an uninterrupted one would.
+Without electrons the steps' batches are independent (exact sampling), and the
 reblocked error bars find no correlation; with electrons (qsolid.dvfe.electrons)
 protons and electrons are Markov chains, and the reblocking measures their
 correlation.
@@ -26,7 +28,7 @@ import numpy as np
 from qsolid import checkpoint, precision, rundir, schema
 from qsolid.progress import Progress, Silent
 from qsolid.runloop import train_then_evaluate
-from qsolid.dvfe import electrons, flow, plots, potentials, thermo, training
+from qsolid.dvfe import electrons, flow, observables, plots, potentials, thermo, training
 from qsolid.schema import ConfigError
 from qsolid.stats import reblock
 
@@ -79,6 +81,9 @@ class Run:
         self.stats = rundir.StatsFile(self.run_dir / "stats.csv", self.columns)
         params = flow.init(jax.random.PRNGKey(config.seed), self.shape)
         self.state = {"params": params, "opt_state": self.optimizer.init(params)}
+        # g(r), S(k): per-evaluation-step rows in the checkpointed state (qsolid.dvfe.observables)
+        self.structure = observables.ProtonStructure(self.ensemble.box_length, self.ensemble.n_particles)
+        self.state["structure"] = self.structure.empty(config.evaluation.steps)
         self.problem = None
         if config.electrons.enabled:
             self._add_electrons()
@@ -100,7 +105,7 @@ class Run:
                 train: training.make_step(self.shape, self.ensemble, potential_spec_of(config),
                                           config.optimisation.learning_rate, sampling.batch_size,
                                           sampling.fixed_point_iterations, sampling.newton_steps, train,
-                                          config.optimisation.clip_width)
+                                          config.optimisation.clip_width, measure=None if train else self.structure)
                 for train in (True, False)
             }
 
@@ -127,7 +132,7 @@ class Run:
         self._steps = {phase: make(spec) for phase, spec in (
             (2, electrons.StepSpec(train_flow=False, train_wavefunction=trains)),
             (0, electrons.StepSpec(train_flow=True, train_wavefunction=trains)),
-            (1, electrons.StepSpec(train_flow=False, train_wavefunction=False)))}
+            (1, electrons.StepSpec(train_flow=False, train_wavefunction=False, measure=self.structure)))}
 
     def checkpoint(self):
         directory = self.run_dir / "checkpoints"
@@ -149,9 +154,14 @@ class Run:
         key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), index)
         if self.problem is None:
             params, opt_state, stats = self._steps[phase == 0](self.state["params"], self.state["opt_state"], key)
-            self.state = {"params": params, "opt_state": opt_state}
+            self.state = dict(self.state, params=params, opt_state=opt_state)
         else:
-            self.state, stats = self._steps[phase](self.state, key, self.electron_step_bohr)
+            moving = {name: value for name, value in self.state.items() if name != "structure"}
+            moved, stats = self._steps[phase](moving, key, self.electron_step_bohr)
+            self.state = dict(self.state, **moved)
+        if phase == 1:
+            first = self.warmup + self.config.optimisation.steps
+            self.structure.record(self.state["structure"], index - first, stats.pop("structure"))
         self.step = index + 1
         row = {name: float(value) for name, value in stats.items()}
         row.update(step=self.step, phase=phase)
@@ -216,6 +226,7 @@ class Run:
 
     def finish(self) -> dict:
         summary = self.summary()
+        summary.update(self.structure.write(self.run_dir, self.state["structure"]))
         plots.training_curves(self.run_dir / "training.png", rundir.read_stats(self.run_dir / "stats.csv"))
         rundir.atomic_write_json(self.run_dir / "summary.json", summary)
         self.logger.info("summary: %s", json.dumps(summary))

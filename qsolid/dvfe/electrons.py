@@ -180,10 +180,12 @@ def draw_protons(flow_params, shape, ensemble, latent, fixed_point_iterations: i
 
 @dataclasses.dataclass(frozen=True)
 class StepSpec:
-    """What a joint step does: train_flow (step 4's flow update) and train_wavefunction (Psi's)."""
+    """What a joint step does: train_flow (step 4's flow update), train_wavefunction (Psi's), and
+    `measure` (qsolid.dvfe.observables.ProtonStructure or None) the protons' g(r) and S(k)."""
 
     train_flow: bool
     train_wavefunction: bool
+    measure: object = None
 
 
 def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, clip_width: float, proton_step_bohr: float,
@@ -257,6 +259,8 @@ def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, cl
             electronic_energy=jnp.mean(electronic) / ensemble.n_particles,
             local_energy_variance=groups.variance(local.energy, walkers.group), electron_acceptance=acceptance,
         )
+        if spec.measure is not None:
+            stats["structure"] = spec.measure(positions)
         return state, stats
 
     return jax.jit(step)

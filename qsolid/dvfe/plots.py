@@ -1,4 +1,4 @@
-"""The training-curve plot (F, E, S, P against step) of a dvfe run."""
+"""The plots of a dvfe run: training curves (F, E, S, P against step), g(r) and S(k)."""
 
 import numpy as np
 
@@ -24,6 +24,30 @@ def training_curves(path, columns: dict) -> None:
         axis.set_ylabel(label)
     for axis in axes[1]:
         axis.set_xlabel("step")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def structure(path, result: dict) -> None:
+    """g_of_r.png: g(r) (bohr) and S(k) of the evaluation phase with their error bars (qsolid.dvfe.observables)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
+    if "g" in result:
+        r, g, error = result["r_bohr"], result["g"], result["g_error"]
+        left.plot(r, g, lw=1.2)
+        left.fill_between(r, g - error, g + error, alpha=0.3)
+    left.axhline(1.0, color="0.6", lw=0.8)
+    left.set_xlabel("r (bohr)")
+    left.set_ylabel("g(r)")
+    right.errorbar(result["k_bohr_inv"], result["s"], yerr=result["s_error"], fmt="o", ms=4)
+    right.axhline(1.0, color="0.6", lw=0.8)
+    right.set_xlabel("k (1/bohr)")
+    right.set_ylabel("S(k)")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

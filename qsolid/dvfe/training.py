@@ -78,11 +78,13 @@ def make_optimizer(learning_rate: float):
 
 @functools.lru_cache(maxsize=16)
 def make_step(shape, ensemble, potential_spec, learning_rate, batch_size, fixed_point_iterations, newton_steps,
-              train: bool, clip_width: float = 0.0):
+              train: bool, clip_width: float = 0.0, measure=None):
     """Jitted step(params, opt_state, key) -> (params, opt_state, statistics of the step's batch).
 
     Cached on its (hashable) arguments, so a resumed run in the same process reuses the compiled step.
-    potential_spec is (kind, strength, width) of potentials.make_potential.
+    potential_spec is (kind, strength, width) of potentials.make_potential. `measure` (hashable,
+    positions (B, N, D) -> dict of arrays; qsolid.dvfe.observables.ProtonStructure) adds the step's
+    batch reduced on device under statistics["structure"].
     """
     potential = potentials.make_potential(*potential_spec)
     optimizer = make_optimizer(learning_rate)
@@ -113,6 +115,8 @@ def make_step(shape, ensemble, potential_spec, learning_rate, batch_size, fixed_
             stats[name] = jnp.mean(values)
             stats[f"{name}_error"] = jnp.std(values, ddof=1) / jnp.sqrt(batch_size)
         stats.update(inverse_residual_bohr=residual, nonpositive_jacobians=nonpositive, rejected=rejected)
+        if measure is not None:
+            stats["structure"] = measure(positions)
         return params, opt_state, stats
 
     return jax.jit(step)
