@@ -55,6 +55,11 @@ def flow_shape_of(config) -> flow.FlowShape:
                           pair_width=f.pair_width, harmonics=f.harmonics, radial_scales=tuple(f.radial_scales))
 
 
+def inversion_of(config) -> flow.Inversion:
+    s = config.sampling
+    return flow.Inversion(s.fixed_point_iterations, s.newton_steps)
+
+
 def potential_spec_of(config) -> tuple:
     p = config.potential
     return p.kind, p.strength_ha, p.width_bohr
@@ -104,7 +109,7 @@ class Run:
             self._steps = {
                 train: training.make_step(self.shape, self.ensemble, potential_spec_of(config),
                                           config.optimisation.learning_rate, sampling.batch_size,
-                                          sampling.fixed_point_iterations, sampling.newton_steps, train,
+                                          inversion_of(config), train,
                                           config.optimisation.clip_width, measure=None if train else self.structure)
                 for train in (True, False)
             }
@@ -115,20 +120,19 @@ class Run:
         latent_key, electrons_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(self.config.seed), INITIAL_ELECTRONS_KEY))
         dtype = jnp.float64 if config.precision == "float64" else jnp.float32
         latent = electrons.initial_latent(latent_key, self.ensemble, sampling.batch_size, dtype)
-        positions, _ = electrons.draw_protons(self.state["params"], self.shape, self.ensemble, latent,
-                                              sampling.fixed_point_iterations, sampling.newton_steps)
+        positions, _ = electrons.draw_protons(self.state["params"], self.shape, self.ensemble, latent, inversion_of(config))
         self.problem = electrons.make_problem(config, np.asarray(positions) / self.ensemble.box_length)
         self.logger.info("electrons: %s, %d walkers (%d configurations x %d twists x %d), Psi '%s'",
                          self.problem.system.boundary_condition, self.problem.config.sampling.batch_size,
                          sampling.batch_size, len(self.problem.system.twists), config.electrons.walkers_per_configuration,
                          config.network.ansatz)
-        self.state.update(electrons.initial_state(self.problem, latent, positions, electrons_key))
+        self.state.update(electrons.initial_state(self.problem, latent, electrons_key))
         self.electron_step_bohr = config.electrons.electron_step_bohr
         trains = electrons.trains_wavefunction(config)
         make = functools.partial(
             electrons.make_step, self.problem, self.shape, self.ensemble, self.potential,
             config.optimisation.learning_rate, config.optimisation.clip_width, config.electrons.proton_step_bohr,
-            sampling.fixed_point_iterations, sampling.newton_steps)
+            inversion_of(config))
         self._steps = {phase: make(spec) for phase, spec in (
             (2, electrons.StepSpec(train_flow=False, train_wavefunction=trains)),
             (0, electrons.StepSpec(train_flow=True, train_wavefunction=trains)),
@@ -205,7 +209,8 @@ class Run:
             out["quadrature"] = thermo.two_particles(ensemble, exact, QUADRATURE_GRID)
             params = self.state["params"]
             log_density = lambda x: flow.log_density(params, self.shape, x, ensemble.box_length)
-            out["flow_quadrature"] = thermo.two_particle_flow(ensemble, exact, log_density, QUADRATURE_GRID)
+            inverse = lambda z: flow.inverse(params, self.shape, z, ensemble.box_length, inversion_of(self.config))[0]
+            out["flow_quadrature"] = thermo.two_particle_flow(ensemble, exact, log_density, QUADRATURE_GRID, inverse)
         return out
 
     def exact_potential(self):

@@ -141,9 +141,9 @@ def trains_wavefunction(config) -> bool:
     return config.network.ansatz != "slater"
 
 
-def initial_state(problem, latent, protons, key) -> dict:
-    """Psi's parameters and optimiser state, the walkers burnt in at the initial protons (B, N, 3),
-    the latent positions and the protons."""
+def initial_state(problem, latent, key) -> dict:
+    """Psi's parameters and optimiser state, the walkers burnt in at the initial protons, and the
+    latent positions."""
     params_key, walker_key, burn_key, optimiser_key = jax.random.split(key, 4)
     params = problem.replicate(problem.wavefunction.init(params_key))
     walkers = problem.initial_walkers(params, walker_key)
@@ -153,8 +153,7 @@ def initial_state(problem, latent, protons, key) -> dict:
         walkers, _, _ = problem.sample(params, walkers, burn_key, electron_step, 0.0, problem.system.lattice, sweeps=sweeps)
     local = problem.measure(params, walkers, problem.system.lattice)
     opt_state = problem.replicate(problem.optimiser.init(params, optimiser_key, problem.batch(walkers, local)))
-    return {"wavefunction": params, "wavefunction_opt_state": opt_state, "walkers": walkers, "latent": latent,
-            "protons": protons}
+    return {"wavefunction": params, "wavefunction_opt_state": opt_state, "walkers": walkers, "latent": latent}
 
 
 def initial_latent(key, ensemble, batch_size: int, dtype):
@@ -162,19 +161,10 @@ def initial_latent(key, ensemble, batch_size: int, dtype):
     return ensemble.box_length * jax.random.uniform(key, (batch_size, ensemble.n_particles, ensemble.dimension), dtype)
 
 
-def draw_protons(flow_params, shape, ensemble, latent, fixed_point_iterations: int, newton_steps: int, previous=None):
-    """X = f^{-1}(Z) for every configuration (B, N, 3) and the largest inversion residual (bohr).
-
-    With `previous` (the X of the last Z) each configuration keeps the better of Newton's method
-    from it and the cold start (qsolid.dvfe.flow.inverse)."""
-    def one(z, start):
-        cold = flow.inverse(flow_params, shape, z, ensemble.box_length, fixed_point_iterations, newton_steps)
-        if start is None:
-            return cold
-        warm = flow.inverse(flow_params, shape, z, ensemble.box_length, 0, newton_steps, start=start)
-        return jax.tree.map(lambda a, b: jnp.where(warm[1] <= cold[1], a, b), warm, cold)
-
-    positions, residuals = jax.vmap(one)(latent, previous)
+def draw_protons(flow_params, shape, ensemble, latent, inversion: flow.Inversion):
+    """X = f^{-1}(Z) for every configuration (B, N, 3) and the largest inversion residual (bohr):
+    a deterministic function of Z (qsolid.dvfe.flow.inverse), so ln p is the density of the samples."""
+    positions, residuals = jax.vmap(lambda z: flow.inverse(flow_params, shape, z, ensemble.box_length, inversion))(latent)
     return jax.lax.stop_gradient(positions), jnp.max(residuals)
 
 
@@ -189,7 +179,7 @@ class StepSpec:
 
 
 def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, clip_width: float, proton_step_bohr: float,
-              fixed_point_iterations: int, newton_steps: int, spec: StepSpec):
+              inversion: flow.Inversion, spec: StepSpec):
     """Jitted step(state, key, electron_step) -> (state, statistics): the module docstring's steps 1-4.
 
     state: the flow's "params" and "opt_state" and initial_state's entries.
@@ -208,8 +198,7 @@ def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, cl
         move_key, sample_key, update_key = jax.random.split(key, 3)
         latent = state["latent"]
         latent = flow.wrap(latent + proton_step_bohr * jax.random.normal(move_key, latent.shape, latent.dtype), box)
-        positions, residual = draw_protons(state["params"], shape, ensemble, latent, fixed_point_iterations, newton_steps,
-                                           previous=state["protons"])
+        positions, residual = draw_protons(state["params"], shape, ensemble, latent, inversion)
         walkers = state["walkers"]
         nuclei = jnp.take(positions / box, walkers.group // n_twists, axis=0) % 1.0
         walkers = dataclasses.replace(walkers, nuclei=nuclei.astype(walkers.nuclei.dtype))
@@ -246,9 +235,9 @@ def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, cl
         nonpositive = jnp.sum(sign <= 0)
         finite = jnp.all(jnp.isfinite(local.energy)) & jnp.all(jnp.isfinite(observables["free_energy"]))
         finite &= _all_finite((flow_params, psi))
-        rejected = (nonpositive > 0) | ~finite
+        rejected = (nonpositive > 0) | ~finite | (residual > flow.Inversion.MAX_RESIDUAL_BOHR)
         new = {"params": flow_params, "opt_state": flow_opt_state, "wavefunction": psi,
-               "wavefunction_opt_state": psi_opt_state, "walkers": walkers, "latent": latent, "protons": positions}
+               "wavefunction_opt_state": psi_opt_state, "walkers": walkers, "latent": latent}
         state = jax.tree.map(lambda old, moved: jnp.where(rejected, old, moved), state, new)
         stats = {}
         for name, values in observables.items():

@@ -123,12 +123,26 @@ def wrap(positions, box_length):
     return positions - box_length * jnp.floor(positions / box_length)
 
 
-def inverse(params, shape: FlowShape, z, box_length, fixed_point_iterations: int, newton_steps: int, start=None):
+@dataclasses.dataclass(frozen=True)
+class Inversion:
+    """How flow.inverse solves Z(X) = z (config [sampling]; hashable, part of the jit cache key)."""
+
+    fixed_point_iterations: int = 20
+    newton_steps: int = 3
+
+    MAX_RESIDUAL_BOHR = 1e-3
+    """A larger residual means the inversion failed: the step is rejected."""
+
+
+def inverse(params, shape: FlowShape, z, box_length, inversion: Inversion = Inversion()):
     """X with Z(X) = z (mod L), folded into the cell, and the largest residual component (bohr).
 
-    With `start` (a Markov chain of Z passes the previous X) Newton's method starts from it,
-    without fixed-point iterations: it converges where the map X <- z - f(X), a contraction only
-    while |df/dX| < 1, may not."""
+    Fixed-point iterations X <- z - f(X) from X = z (a contraction while |df/dX| < 1), then Newton
+    steps with the exact Jacobian. X is a deterministic function of z: where the map is not
+    one-to-one (a fold, det dZ/dX < 0 somewhere) the samples X(z) of a uniform z still have the
+    density |det dZ/dX| / Omega^N on the sheet the inverse selects and none elsewhere, so ln p of
+    the samples is the log-density of the distribution actually sampled
+    (qsolid.dvfe.thermo.two_particle_flow), as long as the inversion converges."""
     if shape.identity:
         return wrap(z, box_length), jnp.zeros((), z.dtype)
 
@@ -136,11 +150,8 @@ def inverse(params, shape: FlowShape, z, box_length, fixed_point_iterations: int
         r = forward(params, shape, x, box_length) - z
         return r - box_length * jnp.round(r / box_length)
 
-    if start is None:
-        x = jax.lax.fori_loop(0, fixed_point_iterations, lambda _, x: z - displacement(params, shape, x, box_length), z)
-    else:
-        x = start
-    for _ in range(newton_steps):
+    x = jax.lax.fori_loop(0, inversion.fixed_point_iterations, lambda _, x: z - displacement(params, shape, x, box_length), z)
+    for _ in range(inversion.newton_steps):
         step = jnp.linalg.solve(jacobian(params, shape, x, box_length), residual(x).ravel())
         x = x - step.reshape(x.shape)
     return wrap(x, box_length), jnp.max(jnp.abs(residual(x)))

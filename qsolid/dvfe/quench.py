@@ -118,9 +118,7 @@ def quench(run_dir, beta: float = DEFAULT_BETA, steps: int = DEFAULT_STEPS, walk
         potential = jax.jit(jax.vmap(lambda x: pair_potential(x, box)))
         key = jax.random.PRNGKey(seed)
         start_key, key = jax.random.split(key)
-        sampling = config.sampling
-        positions, _ = training.draw(params, shape, ensemble, start_key, walkers, sampling.fixed_point_iterations,
-                                     sampling.newton_steps)
+        positions, _ = training.draw(params, shape, ensemble, start_key, walkers, driver.inversion_of(config))
         _, log_p = _log_density(params, shape, box, positions)
         initial_log_p, initial_energy = np.asarray(log_p), np.asarray(potential(positions)) / n_atoms
         best_positions, best_log_p = np.asarray(positions), initial_log_p.copy()

@@ -90,14 +90,18 @@ def _relative_mesh(ensemble: Ensemble, grid: int):
     return jnp.stack([mesh, jnp.zeros_like(mesh)], axis=1)
 
 
-def two_particle_flow(ensemble: Ensemble, potential, log_density, grid: int) -> dict:
-    """int p dX, the exact F[p] (Ha per particle) and the pressure P[p] (GPa) of a two-particle flow
-    density, by quadrature.
+def two_particle_flow(ensemble: Ensemble, potential, log_density, grid: int, inverse=None) -> dict:
+    """int p dX, and the exact F[p] (Ha per particle) and pressure P[p] (GPa) of what a two-particle
+    flow samples, by quadrature.
 
-    log_density(positions) is ln p of one configuration; by translation invariance of p,
-    int p = Omega^2 mean_mesh p((r, 0)), F[p] = Omega^2 mean_mesh p (k_B T ln p + V) + C and
-    P[p] = N k_B T / Omega - Omega^2 mean_mesh p dV/dOmega. Unlike the Monte Carlo estimate this has
-    no sampling noise, so F[p] >= F holds to rounding.
+    log_density(positions) is ln p = ln|det dZ/dX| - N D ln L of one configuration. By translation
+    invariance int p = Omega^2 mean_X-mesh p((r, 0)), which is 1 exactly when the map is one-to-one
+    (a fold, det < 0 somewhere, makes it larger). Without `inverse`, F[p] = Omega^2 mean_X-mesh
+    p (k_B T ln p + V) + C and P[p] = N k_B T / Omega - Omega^2 mean_X-mesh p dV/dOmega. With
+    `inverse` (z -> X of one configuration, qsolid.dvfe.flow.inverse) they are the averages over
+    the uniform Z of the samples X(Z): F = mean_Z-mesh (k_B T ln p + V)(X(Z)) + C, correct also for a
+    folded map (flow.inverse: the samples' density is p on the sheet the inverse selects). Unlike
+    the Monte Carlo estimate this has no sampling noise, so F[p] >= F holds to quadrature accuracy.
     """
     import jax
     import jax.numpy as jnp
@@ -106,14 +110,19 @@ def two_particle_flow(ensemble: Ensemble, potential, log_density, grid: int) -> 
 
     box = ensemble.box_length
     pairs = _relative_mesh(ensemble, grid)
-    log_p, energy, derivative = jax.jit(jax.vmap(
-        lambda x: (log_density(x), potential(x, box), volume_derivative(potential, x, box))))(pairs)
-    density = jnp.exp(log_p)
+    local = jax.jit(jax.vmap(lambda x: (log_density(x), potential(x, box), volume_derivative(potential, x, box))))
+    log_p, energy, derivative = local(pairs)
     weight = ensemble.volume**2
-    return {"normalisation": float(weight * jnp.mean(density)),
-            "free_energy_ha_per_atom": float(weight * jnp.mean(density * (ensemble.temperature * log_p + energy))
+    normalisation = float(weight * jnp.mean(jnp.exp(log_p)))
+    if inverse is None:
+        density = jnp.exp(log_p) * weight
+    else:
+        log_p, energy, derivative = local(jax.jit(jax.vmap(inverse))(pairs))
+        density = jnp.ones_like(log_p)
+    return {"normalisation": normalisation,
+            "free_energy_ha_per_atom": float(jnp.mean(density * (ensemble.temperature * log_p + energy))
                                              + ensemble.classical_constant) / 2.0,
-            "pressure_gpa": units.ha_bohr3_to_gpa(ensemble.ideal_pressure - float(weight * jnp.mean(density * derivative)))}
+            "pressure_gpa": units.ha_bohr3_to_gpa(ensemble.ideal_pressure - float(jnp.mean(density * derivative)))}
 
 
 def two_particles(ensemble: Ensemble, potential, grid: int) -> dict:

@@ -63,11 +63,11 @@ def baseline_weights(local, clip_width: float):
     return (local - jnp.mean(local)) * local.shape[0] / (local.shape[0] - 1)
 
 
-def draw(params, shape, ensemble, key, batch_size, fixed_point_iterations, newton_steps):
+def draw(params, shape, ensemble, key, batch_size, inversion: flow.Inversion):
     """Independent samples X ~ p (B, N, D) and the largest inversion residual (bohr)."""
     z = ensemble.box_length * jax.random.uniform(key, (batch_size, ensemble.n_particles, ensemble.dimension))
     positions, residuals = jax.vmap(
-        lambda zi: flow.inverse(params, shape, zi, ensemble.box_length, fixed_point_iterations, newton_steps)
+        lambda zi: flow.inverse(params, shape, zi, ensemble.box_length, inversion)
     )(z)
     return jax.lax.stop_gradient(positions), jnp.max(residuals)
 
@@ -77,7 +77,7 @@ def make_optimizer(learning_rate: float):
 
 
 @functools.lru_cache(maxsize=16)
-def make_step(shape, ensemble, potential_spec, learning_rate, batch_size, fixed_point_iterations, newton_steps,
+def make_step(shape, ensemble, potential_spec, learning_rate, batch_size, inversion: flow.Inversion,
               train: bool, clip_width: float = 0.0, measure=None):
     """Jitted step(params, opt_state, key) -> (params, opt_state, statistics of the step's batch).
 
@@ -90,7 +90,7 @@ def make_step(shape, ensemble, potential_spec, learning_rate, batch_size, fixed_
     optimizer = make_optimizer(learning_rate)
 
     def step(params, opt_state, key):
-        positions, residual = draw(params, shape, ensemble, key, batch_size, fixed_point_iterations, newton_steps)
+        positions, residual = draw(params, shape, ensemble, key, batch_size, inversion)
 
         def surrogate(p):
             sign, log_p, energy, volume_derivative = local_estimates(p, shape, ensemble, potential, positions)
@@ -104,7 +104,7 @@ def make_step(shape, ensemble, potential_spec, learning_rate, batch_size, fixed_
         observables = per_atom_observables(ensemble, log_p, energy, volume_derivative)
         nonpositive = jnp.sum(sign <= 0)
         finite = jnp.all(jnp.isfinite(observables["free_energy"]))
-        rejected = jnp.logical_or(nonpositive > 0, jnp.logical_not(finite))
+        rejected = (nonpositive > 0) | ~finite | (residual > flow.Inversion.MAX_RESIDUAL_BOHR)
         if train:
             updates, new_opt_state = optimizer.update(grads, opt_state, params)
             new_params = optax.apply_updates(params, updates)

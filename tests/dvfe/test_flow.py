@@ -72,7 +72,7 @@ def test_log_determinant_against_jacfwd(setup):
 def test_inverse(setup):
     params, x, box = setup
     z = forward(params, SHAPE, x, box)
-    recovered, residual = flow.inverse(params, SHAPE, z, box, fixed_point_iterations=30, newton_steps=3)
+    recovered, residual = flow.inverse(params, SHAPE, z, box, flow.Inversion(fixed_point_iterations=30, newton_steps=3))
     assert residual < 1e-12
     np.testing.assert_allclose(recovered, flow.wrap(x, box), rtol=0, atol=1e-10)
 
