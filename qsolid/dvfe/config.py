@@ -44,6 +44,31 @@ class Potential:
 
 
 @dataclasses.dataclass(frozen=True)
+class Base:
+    kind: Literal["uniform", "gaussian", "coulomb"] = option(
+        "uniform",
+        "Base distribution p_base(Z) of the flow (seed 001, Eq. 3; qsolid.dvfe.base): 'uniform' on the torus,\n"
+        "or exp(-E_base / k_B T_base) of the image-summed Gaussian pair term ('gaussian') or of the protons'\n"
+        "bare Coulomb energy in a neutralising background ('coulomb', the one-component plasma). A base\n"
+        "other than 'uniform' is sampled by the Markov chain of the electrons ([electrons] enabled).")
+    strength_ha: float = option(0.0, "'gaussian': eps of eps exp(-r^2 / (2 sigma^2)) (Ha).")
+    width_bohr: float = option(1.0, "'gaussian': sigma (bohr); at most a quarter of the box.")
+    temperature_k: float = option(0.0, "T_base in kelvin; 0: the system's temperature.")
+    ais_walkers: int = option(256, "Walkers of the annealed importance sampling of ln Z_base (at least sampling.batch_size).")
+    ais_stages: int = option(100, "Stages beta_k = (k / K)^3 of the annealing.")
+    ais_sweeps: int = option(2, "Metropolis sweeps of single-proton moves per stage.")
+    step_bohr: float = option(0.3, "Width of the single-proton Gaussian moves of the annealing (bohr).")
+
+    def check(self):
+        require(self.width_bohr > 0, "width_bohr", "must be positive")
+        require(self.temperature_k >= 0, "temperature_k", "must be non-negative (0: the system's)")
+        require(self.ais_walkers >= 2, "ais_walkers", "must be at least 2")
+        require(self.ais_stages >= 1, "ais_stages", "must be at least 1")
+        require(self.ais_sweeps >= 1, "ais_sweeps", "must be at least 1")
+        require(self.step_bohr > 0, "step_bohr", "must be positive")
+
+
+@dataclasses.dataclass(frozen=True)
 class Electrons:
     enabled: bool = option(
         False,
@@ -135,6 +160,7 @@ class Config:
     precision: Literal["float32", "float64"] = option("float64", "Floating-point precision of the run.")
     system: System = section("Protons, density and temperature.", System)
     potential: Potential = section("Classical potential V(X) of the protons.", Potential)
+    base: Base = section("Base distribution of the flow.", Base)
     electrons: Electrons = section("Quantum electrons in their ground state for every proton configuration.", Electrons)
     network: NetworkConfig = section("Ensemble electronic wavefunction Psi(r; X), as in `qsolid run` (with [electrons]).", NetworkConfig)
     flow: Flow = section("Normalizing flow of the proton distribution (seed 001, Eq. 3, Alg. 1).", Flow)
@@ -147,6 +173,11 @@ class Config:
         from qsolid.dvfe.electrons import reference_crystal
         from qsolid.dvfe.thermo import box_length_bohr
 
+        if self.base.kind != "uniform":
+            require(self.electrons.enabled, "base.kind",
+                    "a base other than 'uniform' is sampled by the electrons' Markov chain: set electrons.enabled")
+            require(self.base.ais_walkers >= self.sampling.batch_size, "base.ais_walkers",
+                    f"must be at least sampling.batch_size ({self.sampling.batch_size}): the annealed walkers start the chain")
         if self.electrons.enabled:
             reference_crystal(self.system.n_atoms)
             require(self.network.ansatz != "slater" or self.electrons.warmup_steps == 0, "electrons.warmup_steps",
@@ -154,6 +185,8 @@ class Config:
         box = box_length_bohr(self.system.n_atoms, self.system.rs)
         require(self.potential.kind != "gaussian" or self.potential.width_bohr <= box / 4,
                 "potential.width_bohr", f"must be at most a quarter of the box ({box / 4:.6g} bohr) for the image sum")
+        require(self.base.kind != "gaussian" or self.base.width_bohr <= box / 4,
+                "base.width_bohr", f"must be at most a quarter of the box ({box / 4:.6g} bohr) for the image sum")
 
 
 def from_dict(data: dict) -> Config:

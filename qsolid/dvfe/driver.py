@@ -28,6 +28,7 @@ import numpy as np
 from qsolid import checkpoint, precision, rundir, schema
 from qsolid.progress import Progress, Silent
 from qsolid.runloop import train_then_evaluate
+from qsolid.dvfe import base as proton_base
 from qsolid.dvfe import electrons, flow, observables, plots, potentials, thermo, training
 from qsolid.schema import ConfigError
 from qsolid.stats import reblock
@@ -58,6 +59,17 @@ def flow_shape_of(config) -> flow.FlowShape:
 def inversion_of(config) -> flow.Inversion:
     s = config.sampling
     return flow.Inversion(s.fixed_point_iterations, s.newton_steps)
+
+
+def base_of(config, ensemble) -> proton_base.Base:
+    """The flow's base distribution ([base]; qsolid.dvfe.base)."""
+    b = config.base
+    temperature = thermo.kelvin_to_hartree(b.temperature_k or config.system.temperature_k)
+    if b.kind == "uniform":
+        return proton_base.Base(None, temperature)
+    if b.kind == "coulomb":
+        return proton_base.Base(potentials.coulomb_potential(ensemble.n_particles, ensemble.box_length), temperature)
+    return proton_base.Base(potentials.make_potential("gaussian", b.strength_ha, b.width_bohr), temperature)
 
 
 def potential_spec_of(config) -> tuple:
@@ -119,7 +131,18 @@ class Run:
         config, sampling = self.config, self.config.sampling
         latent_key, electrons_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(self.config.seed), INITIAL_ELECTRONS_KEY))
         dtype = jnp.float64 if config.precision == "float64" else jnp.float32
-        latent = electrons.initial_latent(latent_key, self.ensemble, sampling.batch_size, dtype)
+        self.base = base_of(config, self.ensemble)
+        b = config.base
+        self.log_partition, self.log_partition_error, annealed, acceptance = proton_base.anneal(
+            self.base, self.ensemble, jax.random.fold_in(latent_key, 1), b.ais_walkers, b.ais_stages, b.ais_sweeps,
+            b.step_bohr, dtype)
+        if self.base.uniform:
+            latent = electrons.initial_latent(latent_key, self.ensemble, sampling.batch_size, dtype)
+        else:
+            latent = annealed[:sampling.batch_size]
+            self.logger.info("base '%s': ln Z_base = %.10g +- %.2g by annealed importance sampling (%d walkers, "
+                             "%d stages, acceptance %.2f)", b.kind, self.log_partition, self.log_partition_error,
+                             b.ais_walkers, b.ais_stages, acceptance)
         positions, _ = electrons.draw_protons(self.state["params"], self.shape, self.ensemble, latent, inversion_of(config))
         self.problem = electrons.make_problem(config, np.asarray(positions) / self.ensemble.box_length)
         self.logger.info("electrons: %s, %d walkers (%d configurations x %d twists x %d), Psi '%s'",
@@ -132,7 +155,7 @@ class Run:
         make = functools.partial(
             electrons.make_step, self.problem, self.shape, self.ensemble, self.potential,
             config.optimisation.learning_rate, config.optimisation.clip_width, config.electrons.proton_step_bohr,
-            inversion_of(config))
+            inversion_of(config), base=self.base, log_partition=self.log_partition)
         self._steps = {phase: make(spec) for phase, spec in (
             (2, electrons.StepSpec(train_flow=False, train_wavefunction=trains)),
             (0, electrons.StepSpec(train_flow=True, train_wavefunction=trains)),
@@ -202,6 +225,13 @@ class Run:
             out["warmup_steps"] = self.warmup
             estimate = reblock(np.asarray(columns["electronic_energy"])[evaluation])
             out["electronic_energy_ha_per_atom"], out["electronic_energy_ha_per_atom_error"] = estimate.mean, estimate.error
+            out["base"] = config.base.kind
+            if not self.base.uniform:
+                # ln Z_base enters F and S as a constant: its AIS error adds in quadrature
+                out["base_log_partition"], out["base_log_partition_error"] = self.log_partition, self.log_partition_error
+                shift = ensemble.temperature * self.log_partition_error / ensemble.n_particles
+                for key, scale in (("free_energy_ha_per_atom", shift), ("entropy_kb_per_atom", shift / ensemble.temperature)):
+                    out[f"{key}_error"] = float(np.hypot(out[f"{key}_error"], scale))
         ideal = thermo.ideal_gas(ensemble)
         out["ideal_gas"] = ideal
         exact = self.exact_potential()
@@ -209,8 +239,17 @@ class Run:
             out["quadrature"] = thermo.two_particles(ensemble, exact, QUADRATURE_GRID)
             params = self.state["params"]
             log_density = lambda x: flow.log_density(params, self.shape, x, ensemble.box_length)
+            latent = None
+            if self.problem is not None and not self.base.uniform:
+                # the exact ln Z_base of two particles, so that int p and F[p] test the flow alone
+                exact_log_partition = thermo.two_particle_log_partition(
+                    ensemble, self.base.energy, self.base.temperature, QUADRATURE_GRID)
+                out["base_log_partition_quadrature"] = exact_log_partition
+                log_density = lambda x: proton_base.log_density(
+                    params, self.shape, self.base, x, ensemble.box_length, exact_log_partition)[1]
+                latent = lambda z: self.base.log_weight(z, ensemble.box_length) - exact_log_partition
             inverse = lambda z: flow.inverse(params, self.shape, z, ensemble.box_length, inversion_of(self.config))[0]
-            out["flow_quadrature"] = thermo.two_particle_flow(ensemble, exact, log_density, QUADRATURE_GRID, inverse)
+            out["flow_quadrature"] = thermo.two_particle_flow(ensemble, exact, log_density, QUADRATURE_GRID, inverse, latent)
         return out
 
     def exact_potential(self):

@@ -20,10 +20,10 @@ configuration's protons, which this module replaces at every step.
 
 One step (nested sampling, seed Alg. 3):
 1. Protons: the latent Z = f(X) of every configuration takes a Gaussian random-walk step on the
-   torus and X = f^{-1}(Z) (qsolid.dvfe.flow.inverse). Z is uniform under p whatever the flow's
-   parameters, and the uniform distribution is invariant under the walk, so the move needs no
-   acceptance test and stays exact while the flow trains; small steps keep the electrons close to
-   equilibrium for the new protons.
+   torus and X = f^{-1}(Z) (qsolid.dvfe.flow.inverse). Z is distributed as p_base whatever the
+   flow's parameters (qsolid.dvfe.base), so the move needs only the Metropolis test of p_base
+   (none for the uniform base) and stays exact while the flow trains; small steps keep the
+   electrons close to equilibrium for the new protons.
 2. Electrons: Metropolis sweeps of |Psi(r; X)|^2 at the new X.
 3. E_X: the walker mean of E_L over each configuration's walkers (twist-weighted).
 4. Updates: the flow by the score-function gradient of qsolid.dvfe.training with
@@ -45,8 +45,8 @@ import numpy as np
 import optax
 
 from qsolid import twists as twist_sets
-from qsolid.dvfe import flow, training
-from qsolid.ewald import ewald_energy, make_ewald
+from qsolid.dvfe import base as proton_base
+from qsolid.dvfe import flow, potentials, training
 from qsolid.schema import ConfigError, to_dict
 from qsolid.vmc import config as vmc_config
 from qsolid.vmc import jellium, sampling
@@ -54,9 +54,10 @@ from qsolid.vmc.configurations import per_configuration_mixing
 from qsolid.vmc.optim import Batch
 from qsolid.vmc.problem import build_problem
 
-ELECTRON_COLUMNS = ("electronic_energy", "local_energy_variance", "electron_acceptance")
+ELECTRON_COLUMNS = ("electronic_energy", "local_energy_variance", "electron_acceptance", "proton_acceptance")
 """Extra statistics of a step with electrons: the mean of E_X per atom (Ha), the twist-weighted
-variance of E_L within a configuration (Ha^2 per cell), the electrons' Metropolis acceptance."""
+variance of E_L within a configuration (Ha^2 per cell), the electrons' Metropolis acceptance and
+that of the latent moves (1 for the uniform base)."""
 
 CUBIC_CELLS = (("sc", 1), ("bcc", 2), ("fcc", 4))
 
@@ -127,12 +128,11 @@ def slater_potential(problem, n_atoms: int):
     weights = np.asarray(system.twist_weights)
     kinetic = float(weights @ [p.kinetic for p in parts])
     coulomb = float(weights @ [p.exchange + p.madelung for p in parts])
-    setup = make_ewald(system.lattice, np.ones(n_atoms))
+    protons = potentials.coulomb_potential(n_atoms, box)
 
     def potential(positions, box_length):
         scale = box / box_length
-        protons = ewald_energy(setup, box_length * jnp.eye(3, dtype=positions.dtype), positions / box_length)
-        return protons + kinetic * scale**2 + coulomb * scale
+        return protons(positions, box_length) + kinetic * scale**2 + coulomb * scale
 
     return potential
 
@@ -179,7 +179,8 @@ class StepSpec:
 
 
 def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, clip_width: float, proton_step_bohr: float,
-              inversion: flow.Inversion, spec: StepSpec):
+              inversion: flow.Inversion, spec: StepSpec, base: proton_base.Base = proton_base.Base(None, 1.0),
+              log_partition: float | None = None):
     """Jitted step(state, key, electron_step) -> (state, statistics): the module docstring's steps 1-4.
 
     state: the flow's "params" and "opt_state" and initial_state's entries.
@@ -194,10 +195,24 @@ def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, cl
     flow_optimizer = training.make_optimizer(flow_learning_rate)
     box, volume = ensemble.box_length, ensemble.volume
 
+    log_density = None
+    if not base.uniform:
+        log_density = lambda params, x: proton_base.log_density(params, shape, base, x, box, log_partition)
+        base_weights = jax.vmap(lambda z: base.log_weight(z, box))
+
+    def move_protons(latent, key):
+        """Step 1: the latent random walk, with the Metropolis test of p_base unless it is uniform."""
+        move_key, accept_key = jax.random.split(key)
+        trial = flow.wrap(latent + proton_step_bohr * jax.random.normal(move_key, latent.shape, latent.dtype), box)
+        if base.uniform:
+            return trial, jnp.ones((), latent.dtype)
+        log_ratio = base_weights(trial) - base_weights(latent)
+        accept = jnp.log(jax.random.uniform(accept_key, log_ratio.shape, latent.dtype)) < log_ratio
+        return jnp.where(accept[:, None, None], trial, latent), jnp.mean(accept.astype(latent.dtype))
+
     def step(state, key, electron_step):
         move_key, sample_key, update_key = jax.random.split(key, 3)
-        latent = state["latent"]
-        latent = flow.wrap(latent + proton_step_bohr * jax.random.normal(move_key, latent.shape, latent.dtype), box)
+        latent, proton_acceptance = move_protons(state["latent"], move_key)
         positions, residual = draw_protons(state["params"], shape, ensemble, latent, inversion)
         walkers = state["walkers"]
         nuclei = jnp.take(positions / box, walkers.group // n_twists, axis=0) % 1.0
@@ -213,7 +228,7 @@ def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, cl
 
         def surrogate(flow_params):
             sign, log_p, energy, volume_derivative = training.local_estimates(
-                flow_params, shape, ensemble, potential, positions)
+                flow_params, shape, ensemble, potential, positions, log_density)
             local_cost = jax.lax.stop_gradient(ensemble.temperature * log_p + energy + electronic)
             weight = training.baseline_weights(local_cost, clip_width)
             return jnp.mean(weight * log_p), (sign, log_p, energy, volume_derivative)
@@ -247,6 +262,7 @@ def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, cl
             inverse_residual_bohr=residual, nonpositive_jacobians=nonpositive, rejected=rejected,
             electronic_energy=jnp.mean(electronic) / ensemble.n_particles,
             local_energy_variance=groups.variance(local.energy, walkers.group), electron_acceptance=acceptance,
+            proton_acceptance=proton_acceptance,
         )
         if spec.measure is not None:
             stats["structure"] = spec.measure(positions)

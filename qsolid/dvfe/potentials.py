@@ -19,6 +19,9 @@ import itertools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+from qsolid.ewald import ewald_energy, make_ewald
 
 
 def gaussian_pair(displacement, box_length, strength, width):
@@ -36,6 +39,14 @@ def gaussian_pair_energy(positions, box_length, strength, width):
     pair = gaussian_pair(positions[:, None, :] - positions[None, :, :], box_length, strength, width)
     upper = jnp.triu(jnp.ones((n_particles, n_particles), dtype=positions.dtype), k=1)
     return jnp.sum(upper * pair)
+
+
+def coulomb_potential(n_atoms: int, box_length: float):
+    """V(positions, box_length): the protons' bare Ewald energy in a neutralising background, Madelung
+    self terms included (the one-component plasma; qsolid.ewald), Ha. Built for the cube of side
+    box_length, valid for any cube (the sum's parameters scale with it)."""
+    setup = make_ewald(np.eye(3) * box_length, np.ones(n_atoms))
+    return lambda positions, box: ewald_energy(setup, box * jnp.eye(3, dtype=positions.dtype), positions / box)
 
 
 def make_potential(kind: str, strength: float = 0.0, width: float = 1.0):

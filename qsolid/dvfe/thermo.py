@@ -90,7 +90,7 @@ def _relative_mesh(ensemble: Ensemble, grid: int):
     return jnp.stack([mesh, jnp.zeros_like(mesh)], axis=1)
 
 
-def two_particle_flow(ensemble: Ensemble, potential, log_density, grid: int, inverse=None) -> dict:
+def two_particle_flow(ensemble: Ensemble, potential, log_density, grid: int, inverse=None, latent_log_density=None) -> dict:
     """int p dX, and the exact F[p] (Ha per particle) and pressure P[p] (GPa) of what a two-particle
     flow samples, by quadrature.
 
@@ -99,8 +99,8 @@ def two_particle_flow(ensemble: Ensemble, potential, log_density, grid: int, inv
     (a fold, det < 0 somewhere, makes it larger). Without `inverse`, F[p] = Omega^2 mean_X-mesh
     p (k_B T ln p + V) + C and P[p] = N k_B T / Omega - Omega^2 mean_X-mesh p dV/dOmega. With
     `inverse` (z -> X of one configuration, qsolid.dvfe.flow.inverse) they are the averages over
-    the uniform Z of the samples X(Z): F = mean_Z-mesh (k_B T ln p + V)(X(Z)) + C, correct also for a
-    folded map (flow.inverse: the samples' density is p on the sheet the inverse selects). Unlike
+    the Z of the samples X(Z): F = Omega^2 mean_Z-mesh p_Z (k_B T ln p + V)(X(Z)) + C, p_Z uniform or
+    exp(latent_log_density) (the base distribution, qsolid.dvfe.base), correct also for a folded map (flow.inverse: the samples' density is p on the sheet the inverse selects). Unlike
     the Monte Carlo estimate this has no sampling noise, so F[p] >= F holds to quadrature accuracy.
     """
     import jax
@@ -119,10 +119,23 @@ def two_particle_flow(ensemble: Ensemble, potential, log_density, grid: int, inv
     else:
         log_p, energy, derivative = local(jax.jit(jax.vmap(inverse))(pairs))
         density = jnp.ones_like(log_p)
+        if latent_log_density is not None:
+            density = weight * jnp.exp(jax.jit(jax.vmap(latent_log_density))(pairs))
     return {"normalisation": normalisation,
             "free_energy_ha_per_atom": float(jnp.mean(density * (ensemble.temperature * log_p + energy))
                                              + ensemble.classical_constant) / 2.0,
             "pressure_gpa": units.ha_bohr3_to_gpa(ensemble.ideal_pressure - float(jnp.mean(density * derivative)))}
+
+
+def two_particle_log_partition(ensemble: Ensemble, potential, temperature: float, grid: int) -> float:
+    """ln int exp(-V(X) / k_B T) dX of two particles by quadrature (the midpoint rule of two_particles)."""
+    import jax
+
+    pairs = _relative_mesh(ensemble, grid)
+    energy = np.asarray(jax.jit(jax.vmap(lambda x: potential(x, ensemble.box_length)))(pairs))
+    shift = energy.min()
+    return float(2.0 * math.log(ensemble.volume) + math.log(np.mean(np.exp(-(energy - shift) / temperature)))
+                 - shift / temperature)
 
 
 def two_particles(ensemble: Ensemble, potential, grid: int) -> dict:

@@ -36,11 +36,15 @@ from qsolid.stats import clip_outliers
 from qsolid.dvfe import flow, potentials
 
 
-def local_estimates(params, shape, ensemble, potential, positions):
-    """Per-configuration (sign, ln p, V, dV/dOmega) of a batch of positions (B, N, D)."""
+def local_estimates(params, shape, ensemble, potential, positions, log_density=None):
+    """Per-configuration (sign, ln p, V, dV/dOmega) of a batch of positions (B, N, D); ln p of the
+    uniform base, or log_density(params, x) -> (sign, ln p) (qsolid.dvfe.base.log_density)."""
     def one(x):
-        sign, log_det = flow.log_jacobian(params, shape, x, ensemble.box_length)
-        log_p = log_det - ensemble.n_particles * ensemble.dimension * jnp.log(ensemble.box_length)
+        if log_density is None:
+            sign, log_det = flow.log_jacobian(params, shape, x, ensemble.box_length)
+            log_p = log_det - ensemble.n_particles * ensemble.dimension * jnp.log(ensemble.box_length)
+        else:
+            sign, log_p = log_density(params, x)
         return sign, log_p, potential(x, ensemble.box_length), potentials.volume_derivative(potential, x, ensemble.box_length)
 
     return jax.vmap(one)(positions)
