@@ -20,6 +20,12 @@ SHORTER = {
         "optimisation": {"steps": 3},
         "evaluation": {"steps": 2},
     },
+    "examples/dvfe_h2_slater_30000k.toml": {
+        "base": {"ais_walkers": 16, "ais_stages": 5},
+        "sampling": {"batch_size": 8},
+        "optimisation": {"steps": 3},
+        "evaluation": {"steps": 2},
+    },
 }
 
 
@@ -39,11 +45,11 @@ def _shortened(example: str, tmp_path: Path) -> str:
 @pytest.mark.slow
 def test_each_python_example_of_the_readme_runs(tmp_path, capsys):
     blocks = _python_blocks()
-    assert len(blocks) == 3  # VMC, NCT, analysis
+    assert len(blocks) == 4  # VMC, NCT, dvfe, analysis
     for block in blocks:
         for example in SHORTER:
             block = block.replace(f'"{example}"', repr(_shortened(example, tmp_path)))
         block = block.replace('"runs/', f'"{tmp_path}/runs/')
         exec(compile(block, "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
-    assert len(printed) == 3 and "gamma" in printed[0]
+    assert len(printed) == 4 and "gamma" in printed[0] and "electrons at gamma" in printed[2]
