@@ -146,7 +146,7 @@ class Run:
         positions, _ = electrons.draw_protons(self.state["params"], self.shape, self.ensemble, latent, inversion_of(config))
         self.problem = electrons.make_problem(config, np.asarray(positions) / self.ensemble.box_length)
         self.logger.info("electrons: %s, %d walkers (%d configurations x %d twists x %d), Psi '%s'",
-                         self.problem.system.boundary_condition, self.problem.config.sampling.batch_size,
+                         electrons.boundary_condition(config, self.problem), self.problem.config.sampling.batch_size,
                          sampling.batch_size, len(self.problem.system.twists), config.electrons.walkers_per_configuration,
                          config.network.ansatz)
         self.state.update(electrons.initial_state(self.problem, latent, electrons_key))
@@ -265,7 +265,7 @@ class Run:
     def boundary_condition(self) -> str:
         if self.problem is None:
             return CLASSICAL
-        return (f"classical protons; electrons at {self.problem.system.boundary_condition}, "
+        return (f"classical protons; electrons at {electrons.boundary_condition(self.config, self.problem)}, "
                 "no finite-size correction")
 
     def finish(self) -> dict:

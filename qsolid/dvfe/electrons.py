@@ -81,6 +81,15 @@ def _twists(spec):
     return spec
 
 
+def boundary_condition(config, problem) -> str:
+    """The electrons' boundary condition in words; a grid says that all its twists were kept."""
+    spec = config.electrons.twists
+    if isinstance(spec, dict):
+        grid, shift = "x".join(str(n) for n in spec["grid"]), bool(spec.get("shift", False))
+        return f"monkhorst-pack {grid}{' shifted' if shift else ''}, all {len(problem.system.twists)} twists"
+    return problem.system.boundary_condition
+
+
 def problem_config(config, n_twists: int = 1):
     """The `qsolid run` config of the electrons: the dvfe box as a clamped crystal, B x T x W walkers."""
     structure, supercell = reference_crystal(config.system.n_atoms)
