@@ -61,6 +61,20 @@ def inversion_of(config) -> flow.Inversion:
     return flow.Inversion(s.fixed_point_iterations, s.newton_steps)
 
 
+def initial_keys(config):
+    """(latent key, electrons key) of the electrons' initial state; the steps use fold_in(seed, step)."""
+    return jax.random.split(jax.random.fold_in(jax.random.PRNGKey(config.seed), INITIAL_ELECTRONS_KEY))
+
+
+def base_partition(config, ensemble):
+    """(ln Z_base, its error, the annealed walkers, acceptance) of the run's base (qsolid.dvfe.base.anneal);
+    the same numbers in every call for the same config."""
+    b = config.base
+    dtype = jnp.float64 if config.precision == "float64" else jnp.float32
+    return proton_base.anneal(base_of(config, ensemble), ensemble, jax.random.fold_in(initial_keys(config)[0], 1),
+                              b.ais_walkers, b.ais_stages, b.ais_sweeps, b.step_bohr, dtype)
+
+
 def base_of(config, ensemble) -> proton_base.Base:
     """The flow's base distribution ([base]; qsolid.dvfe.base)."""
     b = config.base
@@ -129,13 +143,11 @@ class Run:
     def _add_electrons(self):
         """The electrons' problem, state and steps (qsolid.dvfe.electrons), at the flow's first protons."""
         config, sampling = self.config, self.config.sampling
-        latent_key, electrons_key = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(self.config.seed), INITIAL_ELECTRONS_KEY))
+        latent_key, electrons_key = initial_keys(config)
         dtype = jnp.float64 if config.precision == "float64" else jnp.float32
         self.base = base_of(config, self.ensemble)
         b = config.base
-        self.log_partition, self.log_partition_error, annealed, acceptance = proton_base.anneal(
-            self.base, self.ensemble, jax.random.fold_in(latent_key, 1), b.ais_walkers, b.ais_stages, b.ais_sweeps,
-            b.step_bohr, dtype)
+        self.log_partition, self.log_partition_error, annealed, acceptance = base_partition(config, self.ensemble)
         if self.base.uniform:
             latent = electrons.initial_latent(latent_key, self.ensemble, sampling.batch_size, dtype)
         else:

@@ -53,26 +53,24 @@ def load_flow(run_dir):
     return config, checkpoint.unflatten(template, arrays, prefix="params/"), int(metadata["step"])
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def _log_density(params, shape, box_length, positions):
-    """(sign of det dZ/dX, ln p) of a batch of positions (B, N, 3)."""
-    from qsolid.dvfe import flow
+@functools.partial(jax.jit, static_argnums=(1, 2, 4))
+def _log_density(params, shape, box_length, positions, base):
+    """(sign of det dZ/dX, ln p) of a batch of positions (B, N, 3) on the run's base distribution
+    (base, ln Z_base; qsolid.dvfe.base)."""
+    from qsolid.dvfe import base as proton_base
 
-    def one(x):
-        sign, log_det = flow.log_jacobian(params, shape, x, box_length)
-        return sign, log_det - x.size * jnp.log(box_length)
-
-    return jax.vmap(one)(positions)
+    base, log_partition = base
+    return jax.vmap(lambda x: proton_base.log_density(params, shape, base, x, box_length, log_partition))(positions)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2))
-def _metropolis_step(params, shape, box_length, positions, log_p, beta, step_bohr, key):
+@functools.partial(jax.jit, static_argnums=(1, 2, 8))
+def _metropolis_step(params, shape, box_length, positions, log_p, beta, step_bohr, key, base):
     """One all-particle Metropolis step on beta ln p: (positions, ln p, accepted per walker)."""
     from qsolid.dvfe import flow
 
     move, uniform = jax.random.split(key)
     proposal = flow.wrap(positions + step_bohr * jax.random.normal(move, positions.shape, positions.dtype), box_length)
-    sign, proposed = _log_density(params, shape, box_length, proposal)
+    sign, proposed = _log_density(params, shape, box_length, proposal, base)
     threshold = jnp.log(jax.random.uniform(uniform, log_p.shape, log_p.dtype))
     accept = jnp.logical_and(sign > 0, threshold < beta * (proposed - log_p))
     return (jnp.where(accept[:, None, None], proposal, positions), jnp.where(accept, proposed, log_p),
@@ -119,7 +117,8 @@ def quench(run_dir, beta: float = DEFAULT_BETA, steps: int = DEFAULT_STEPS, walk
         key = jax.random.PRNGKey(seed)
         start_key, key = jax.random.split(key)
         positions, _ = training.draw(params, shape, ensemble, start_key, walkers, driver.inversion_of(config))
-        _, log_p = _log_density(params, shape, box, positions)
+        base = (driver.base_of(config, ensemble), driver.base_partition(config, ensemble)[0])
+        _, log_p = _log_density(params, shape, box, positions, base)
         initial_log_p, initial_energy = np.asarray(log_p), np.asarray(potential(positions)) / n_atoms
         best_positions, best_log_p = np.asarray(positions), initial_log_p.copy()
         step_bohr = INITIAL_STEP_FRACTION * box / n_atoms ** (1.0 / 3.0)
@@ -127,7 +126,7 @@ def quench(run_dir, beta: float = DEFAULT_BETA, steps: int = DEFAULT_STEPS, walk
         for step in range(steps):
             positions, log_p, accept = _metropolis_step(params, shape, box, positions, log_p,
                                                         anneal(beta, step + 1, steps), step_bohr,
-                                                        jax.random.fold_in(key, step))
+                                                        jax.random.fold_in(key, step), base)
             rate = float(jnp.mean(accept))
             accepted += rate
             step_bohr *= float(np.exp(rate - 0.5))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qsolid import cli, precision, rundir, runloop, schema
-from qsolid.dvfe import config, driver, electrons
+from qsolid.dvfe import config, driver, electrons, quench
 from qsolid.schema import ConfigError
 from tests.dvfe.test_driver import StopAfter
 
@@ -65,7 +65,8 @@ def test_a_coulomb_base_at_the_temperature_is_the_exact_distribution_of_slater_e
     """Base = the protons' Coulomb energy at T, identity flow: with 'slater' electrons p is then the exact
     Boltzmann distribution (E_X = E_HF + that energy). F, E, S and P of the run, whose ln Z_base comes from
     annealed importance sampling and whose protons from the latent Metropolis chain, against the exact
-    two-particle quadrature within 3 standard errors; ln Z_base against its quadrature likewise."""
+    two-particle quadrature within 3 standard errors; ln Z_base against its quadrature likewise. A quench
+    of p^50 (the base's Coulomb repulsion at T / 50) ends near the bcc pair distance sqrt(3) L / 2."""
     summary = driver.run(two_protons(base={"kind": "coulomb", "ais_walkers": 128, "ais_stages": 50},
                                      electrons={"proton_step_bohr": 1.0}), tmp_path / "run")
     exact = summary["quadrature"]
@@ -74,6 +75,9 @@ def test_a_coulomb_base_at_the_temperature_is_the_exact_distribution_of_slater_e
     for key in ("free_energy_ha_per_atom", "energy_ha_per_atom", "entropy_kb_per_atom", "pressure_gpa"):
         error = summary[f"{key}_error"]
         assert 0 < error and abs(summary[key] - exact[key]) < 3 * error, (key, summary[key], exact[key], error)
+    record = quench.quench(tmp_path / "run", beta=50.0, steps=100, walkers=8)
+    bcc = np.sqrt(3.0) / 2.0 * summary["box_length_bohr"]
+    assert 0.9 * bcc < record["nearest_neighbour_bohr"] <= bcc + 1e-9
 
 
 @pytest.mark.slow
