@@ -130,6 +130,8 @@ class Run:
             rundir.atomic_write_text(self.run_dir / "config.toml", schema.to_commented_toml(config))
             self.logger.info("new run: N = %d, L = %.6f bohr, k_B T = %.8g Ha", self.ensemble.n_particles,
                              self.ensemble.box_length, self.ensemble.temperature)
+        if self.problem is not None:
+            self.state.update(electrons.placed(self.problem, self.state))
         sampling = config.sampling
         if self.problem is None:
             self._steps = {
@@ -195,7 +197,7 @@ class Run:
             params, opt_state, stats = self._steps[phase == 0](self.state["params"], self.state["opt_state"], key)
             self.state = dict(self.state, params=params, opt_state=opt_state)
         else:
-            moving = {name: value for name, value in self.state.items() if name != "structure"}
+            moving = {name: self.state[name] for name in electrons.STATE_KEYS}
             moved, stats = self._steps[phase](moving, key, self.electron_step_bohr)
             self.state = dict(self.state, **moved)
         if phase == 1:

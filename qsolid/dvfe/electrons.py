@@ -90,7 +90,7 @@ def boundary_condition(config, problem) -> str:
     return problem.system.boundary_condition
 
 
-def problem_config(config, n_twists: int = 1):
+def problem_config(config, n_twists: int):
     """The `qsolid run` config of the electrons: the dvfe box as a clamped crystal, B x T x W walkers."""
     structure, supercell = reference_crystal(config.system.n_atoms)
     electrons = config.electrons
@@ -277,7 +277,23 @@ def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, cl
             stats["structure"] = spec.measure(positions)
         return state, stats
 
-    return jax.jit(step)
+    return jax.jit(step, out_shardings=(state_shardings(problem), problem.replicated))
+
+
+STATE_KEYS = ("params", "opt_state", "wavefunction", "wavefunction_opt_state", "walkers", "latent")
+"""The state a joint step takes and returns (the flow's, Psi's, the electron walkers, the latent Z)."""
+
+
+def state_shardings(problem) -> dict:
+    """Walkers split over the device mesh, everything else replicated on it: the same shardings in and
+    out of every step, so each step compiles once (qsolid.vmc.problem)."""
+    return {key: problem.walker_sharding if key == "walkers" else problem.replicated for key in STATE_KEYS}
+
+
+def placed(problem, state: dict) -> dict:
+    """The joint step's state on the device mesh with state_shardings."""
+    shardings = state_shardings(problem)
+    return {key: jax.tree.map(lambda x: jax.device_put(x, shardings[key]), state[key]) for key in STATE_KEYS}
 
 
 def _all_finite(tree):

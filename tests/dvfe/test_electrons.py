@@ -7,6 +7,7 @@ import pytest
 
 from qsolid import cli, precision, rundir, runloop, schema
 from qsolid.dvfe import config, driver, electrons, quench
+from qsolid.profiling import count_compilations
 from qsolid.schema import ConfigError
 from tests.dvfe.test_driver import StopAfter
 
@@ -95,6 +96,28 @@ def test_a_flow_trained_on_a_softer_coulomb_base_stays_one_to_one_and_reaches_th
     assert 0 <= flow_exact["free_energy_ha_per_atom"] - exact < 2e-3
     error = summary["free_energy_ha_per_atom_error"]
     assert abs(summary["free_energy_ha_per_atom"] - flow_exact["free_energy_ha_per_atom"]) < 3 * error
+
+
+def test_each_phase_compiles_its_step_once(tmp_path):
+    """Warm-up, training and evaluation steps (KFAC on a 'neural' Psi, a Coulomb base): after the first
+    step of each phase, no XLA compilation at all (a correctness test, not a timing one)."""
+    small = config.from_dict({
+        "precision": "float32", "system": {"n_atoms": 2, "rs": 1.5, "temperature_k": 6000.0},
+        "flow": {"layers": 1, "single_width": 8, "pair_width": 4},
+        "base": {"kind": "coulomb", "ais_walkers": 8, "ais_stages": 3},
+        "electrons": {"enabled": True, "walkers_per_configuration": 2, "burn_in_sweeps": 2, "warmup_steps": 2},
+        "network": {"one_electron_width": 8, "two_electron_width": 4, "layers": 1, "determinants": 1},
+        "sampling": {"batch_size": 4}, "optimisation": {"steps": 3}, "evaluation": {"steps": 3}})
+    with precision.use(small.precision):
+        run = driver.Run(small, tmp_path / "run")
+        for first, end in ((0, 2), (2, 5), (5, 8)):
+            with count_compilations() as compiled:
+                run.take_step(first)
+            assert "jit(step)" in compiled
+            with count_compilations() as later:
+                for index in range(first + 1, end):
+                    run.take_step(index)
+            assert later == [], (first, later)
 
 
 @pytest.mark.slow
