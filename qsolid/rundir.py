@@ -17,12 +17,15 @@ functions here that write (atomic writes, the statistics file, the log, clean-up
 
 import contextlib
 import csv
+import io
 import json
 import logging
 import os
 import signal
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 
 def _umask() -> int:
@@ -82,6 +85,13 @@ def remove_temporaries(directory) -> None:
 
 def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_npz(path, **arrays) -> None:
+    """np.savez of `arrays` to `path`, atomically (atomic_write_bytes)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def atomic_write_json(path, obj) -> None:

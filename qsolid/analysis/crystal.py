@@ -66,10 +66,16 @@ class Crystal:
                      scaled_positions=self.fractional, pbc=True)
 
     def write_cif(self, path) -> None:
-        """Write the structure as a P1 CIF in angstrom."""
+        """Write the structure as a P1 CIF in angstrom, atomically (qsolid.rundir.atomic_write_bytes)."""
+        import io
+
         import ase.io
 
-        ase.io.write(str(path), self.to_ase(), format="cif")
+        from qsolid import rundir
+
+        buffer = io.BytesIO()
+        ase.io.write(buffer, self.to_ase(), format="cif")
+        rundir.atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_structure(path) -> Crystal:

@@ -66,12 +66,12 @@ def initial_keys(config):
     return jax.random.split(jax.random.fold_in(jax.random.PRNGKey(config.seed), INITIAL_ELECTRONS_KEY))
 
 
-def base_partition(config, ensemble):
-    """(ln Z_base, its error, the annealed walkers, acceptance) of the run's base (qsolid.dvfe.base.anneal);
-    the same numbers in every call for the same config."""
+def base_partition(config, ensemble, base: proton_base.Base):
+    """(ln Z_base, its error, the annealed walkers, acceptance) of the run's base (base_of;
+    qsolid.dvfe.base.anneal): the same numbers in every call for the same config."""
     b = config.base
     dtype = jnp.float64 if config.precision == "float64" else jnp.float32
-    return proton_base.anneal(base_of(config, ensemble), ensemble, jax.random.fold_in(initial_keys(config)[0], 1),
+    return proton_base.anneal(base, ensemble, jax.random.fold_in(initial_keys(config)[0], 1),
                               b.ais_walkers, b.ais_stages, b.ais_sweeps, b.step_bohr, dtype)
 
 
@@ -149,7 +149,7 @@ class Run:
         dtype = jnp.float64 if config.precision == "float64" else jnp.float32
         self.base = base_of(config, self.ensemble)
         b = config.base
-        self.log_partition, self.log_partition_error, annealed, acceptance = base_partition(config, self.ensemble)
+        self.log_partition, self.log_partition_error, annealed, acceptance = base_partition(config, self.ensemble, self.base)
         if self.base.uniform:
             latent = electrons.initial_latent(latent_key, self.ensemble, sampling.batch_size, dtype)
         else:

@@ -188,8 +188,7 @@ class StepSpec:
 
 
 def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, clip_width: float, proton_step_bohr: float,
-              inversion: flow.Inversion, spec: StepSpec, base: proton_base.Base = proton_base.Base(None, 1.0),
-              log_partition: float | None = None):
+              inversion: flow.Inversion, spec: StepSpec, base: proton_base.Base, log_partition: float):
     """Jitted step(state, key, electron_step) -> (state, statistics): the module docstring's steps 1-4.
 
     state: the flow's "params" and "opt_state" and initial_state's entries.

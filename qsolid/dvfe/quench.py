@@ -117,7 +117,8 @@ def quench(run_dir, beta: float = DEFAULT_BETA, steps: int = DEFAULT_STEPS, walk
         key = jax.random.PRNGKey(seed)
         start_key, key = jax.random.split(key)
         positions, _ = training.draw(params, shape, ensemble, start_key, walkers, driver.inversion_of(config))
-        base = (driver.base_of(config, ensemble), driver.base_partition(config, ensemble)[0])
+        base = driver.base_of(config, ensemble)
+        base = (base, driver.base_partition(config, ensemble, base)[0])
         _, log_p = _log_density(params, shape, box, positions, base)
         initial_log_p, initial_energy = np.asarray(log_p), np.asarray(potential(positions)) / n_atoms
         best_positions, best_log_p = np.asarray(positions), initial_log_p.copy()

@@ -133,9 +133,15 @@ def two_particle_log_partition(ensemble: Ensemble, potential, temperature: float
 
     pairs = _relative_mesh(ensemble, grid)
     energy = np.asarray(jax.jit(jax.vmap(lambda x: potential(x, ensemble.box_length)))(pairs))
+    return float(_log_configurational(energy, ensemble.volume, temperature)[0])
+
+
+def _log_configurational(energy, volume: float, temperature: float) -> tuple:
+    """(ln of the two-particle configurational integral Omega int_cell e^{-V/k_BT} dr from V on the
+    relative mesh, the mesh's Boltzmann weights up to a constant factor)."""
     shift = energy.min()
-    return float(2.0 * math.log(ensemble.volume) + math.log(np.mean(np.exp(-(energy - shift) / temperature)))
-                 - shift / temperature)
+    weights = np.exp(-(energy - shift) / temperature)
+    return 2.0 * math.log(volume) + math.log(np.mean(weights)) - shift / temperature, weights
 
 
 def two_particles(ensemble: Ensemble, potential, grid: int) -> dict:
@@ -155,9 +161,7 @@ def two_particles(ensemble: Ensemble, potential, grid: int) -> dict:
     pairs = _relative_mesh(ensemble, grid)
     energy, derivative = jax.jit(jax.vmap(lambda x: (potential(x, box), volume_derivative(potential, x, box))))(pairs)
     energy, derivative = np.asarray(energy), np.asarray(derivative)
-    shift = energy.min()
-    weights = np.exp(-(energy - shift) / temperature)
-    log_configurational = 2.0 * math.log(ensemble.volume) + math.log(np.mean(weights)) - shift / temperature
+    log_configurational, weights = _log_configurational(energy, ensemble.volume, temperature)
     free_energy = (-temperature * log_configurational + ensemble.classical_constant) / 2.0
     mean = lambda values: float(np.sum(weights * values) / np.sum(weights))
     energy_per_particle = (ensemble.kinetic_energy + mean(energy)) / 2.0

@@ -371,7 +371,7 @@ def write_final_structure(run_dir: Path, logger) -> dict:
     representative = Crystal(lattice, lat.wrap(unwrapped[nearest]), samples.numbers)
     distances = {}
     for name, crystal in (("final", representative), ("mean_positions", mean.crystal)):
-        _write_cif(crystal, run_dir / f"{name}.cif")
+        crystal.write_cif(run_dir / f"{name}.cif")
         distances[f"{name}_shortest_distance_angstrom"] = shortest_distance_angstrom(crystal)
     if distances["final_shortest_distance_angstrom"] < SHORTEST_DISTANCE_ANGSTROM:
         logger.warning("final.cif has nuclei %.3f angstrom apart: not a physical structure",
@@ -385,16 +385,6 @@ def shortest_distance_angstrom(crystal) -> float:
         return float("inf")
     distances = crystal.to_ase().get_all_distances(mic=True)
     return float(np.min(distances[~np.eye(crystal.n_atoms, dtype=bool)]))
-
-
-def _write_cif(crystal, path: Path) -> None:
-    import io
-
-    import ase.io
-
-    buffer = io.BytesIO()
-    ase.io.write(buffer, crystal.to_ase(), format="cif")
-    rundir.atomic_write_bytes(path, buffer.getvalue())
 
 
 def _pretrain_if_needed(problem: Problem, state, run_dir: Path, logger, progress: Progress):

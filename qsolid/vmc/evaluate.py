@@ -39,7 +39,6 @@ cell's reciprocal vectors, which give the static structure factor S(k) (twist-we
 twist set) and its finite-size correction of the potential energy (qsolid.structure_factor).
 """
 
-import io
 import logging
 import time
 
@@ -52,7 +51,7 @@ from qsolid import lattice as lat
 from qsolid import structure_factor
 from qsolid.distributed import to_host
 from qsolid.progress import Progress, Silent
-from qsolid.rundir import atomic_write_bytes
+from qsolid.rundir import atomic_write_npz
 from qsolid.runloop import run_steps
 from qsolid.stats import reblock
 from qsolid.vmc.runstate import State, burn_in, sample, walkers_from
@@ -194,14 +193,12 @@ def evaluate(problem, state: State, steps: int, run_dir, progress: Progress = Si
 
 def _write_samples(problem, samples, lattice, path) -> None:
     """Nuclear configurations (n_samples, n_nuclei, 3), fractional, with the lattice (bohr) and atomic numbers."""
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
+    atomic_write_npz(
+        path,
         protons_frac=samples.reshape(-1, *samples.shape[-2:]),
         lattice_bohr=np.asarray(lattice, dtype=np.float64),
         numbers=np.ones(problem.system.n_nuclei, dtype=np.int64),
     )
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def summarise(problem, series) -> dict:

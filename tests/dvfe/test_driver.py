@@ -84,19 +84,27 @@ class StopAfter:
         return self.polls == 0
 
 
-def test_resume_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
-    small = two_particles(sampling={"batch_size": 8}, optimisation={"steps": 6}, evaluation={"steps": 4},
-                          output={"checkpoint_every": 2})
-    reference = driver.run(small, tmp_path / "whole")
-    monkeypatch.setattr(runloop, "StopRequest", lambda: StopAfter(5))
-    assert driver.run(small, tmp_path / "parts") is None
+def stopped_and_resumed(run_config, tmp_path, monkeypatch, polls: int):
+    """An uninterrupted run in tmp_path/whole and one stopped at the `polls`-th poll of a phase, then
+    resumed, in tmp_path/parts: their statistics rows compared column by column and their summaries,
+    bit for bit; the resumed run's statistics returned."""
+    reference = driver.run(run_config, tmp_path / "whole")
+    monkeypatch.setattr(runloop, "StopRequest", lambda: StopAfter(polls))
+    assert driver.run(run_config, tmp_path / "parts") is None
     monkeypatch.undo()
-    resumed = driver.run(small, tmp_path / "parts", resume=True)
+    resumed = driver.run(run_config, tmp_path / "parts", resume=True)
     whole, parts = (rundir.read_stats(tmp_path / name / "stats.csv") for name in ("whole", "parts"))
-    assert len(parts["step"]) == 10
     for column in whole:
         np.testing.assert_array_equal(parts[column], whole[column])
     assert resumed == reference
+    return parts
+
+
+def test_resume_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
+    small = two_particles(sampling={"batch_size": 8}, optimisation={"steps": 6}, evaluation={"steps": 4},
+                          output={"checkpoint_every": 2})
+    parts = stopped_and_resumed(small, tmp_path, monkeypatch, polls=5)
+    assert len(parts["step"]) == 10
 
 
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):

@@ -5,11 +5,11 @@ import jax
 import numpy as np
 import pytest
 
-from qsolid import cli, precision, rundir, runloop, schema
+from qsolid import cli, precision, schema
 from qsolid.dvfe import config, driver, electrons, quench
 from qsolid.profiling import count_compilations
 from qsolid.schema import ConfigError
-from tests.dvfe.test_driver import StopAfter
+from tests.dvfe.test_driver import stopped_and_resumed
 
 
 def two_protons(**sections):
@@ -129,16 +129,8 @@ def test_resume_with_electrons_reproduces_an_uninterrupted_run(tmp_path, monkeyp
         "network": {"one_electron_width": 8, "two_electron_width": 4, "layers": 1, "determinants": 1},
         "sampling": {"batch_size": 4}, "optimisation": {"steps": 2}, "evaluation": {"steps": 2},
         "output": {"checkpoint_every": 2}})
-    reference = driver.run(small, tmp_path / "whole")
-    monkeypatch.setattr(runloop, "StopRequest", lambda: StopAfter(1))
-    assert driver.run(small, tmp_path / "parts") is None
-    monkeypatch.undo()
-    resumed = driver.run(small, tmp_path / "parts", resume=True)
-    whole, parts = (rundir.read_stats(tmp_path / name / "stats.csv") for name in ("whole", "parts"))
+    parts = stopped_and_resumed(small, tmp_path, monkeypatch, polls=1)
     assert list(parts["phase"]) == [2, 2, 0, 0, 1, 1]
-    for column in whole:
-        np.testing.assert_array_equal(parts[column], whole[column])
-    assert resumed == reference
 
 
 def test_a_box_no_cubic_crystal_fills_is_refused_in_one_line(tmp_path, capsys):
