@@ -1,6 +1,6 @@
 """Cost of one VMC step at the matched settings of the performance issue's table; prints a JSON list.
 
-    python benchmarks/performance.py [--cases NAME ...] [--steps N]
+    python benchmarks/performance.py [--cases NAME ...] [--steps N] [--set KEY=VALUE ...]
 
 Each case runs in a fresh process: build the problem, burn in, take one step
 (compilation included: `first_step_s`), then time `--steps` more (default 10)
@@ -17,7 +17,7 @@ most). The Metropolis sweeps are loops, so the count of the compiled step is
 corrected by the remaining moves of each kind, each costed as a compiled
 single move: flops = F(step) + sum_kind (moves_kind - 1) F(move_kind).
 
-Cases (float32, KFAC, forward Laplacian, no pretraining; bcc hydrogen at
+Cases (float32, KFAC unless --set changes it, forward Laplacian, no pretraining; bcc hydrogen at
 r_s = 1.31 as in the seed's bcc preset):
   bcc2-clamped, bcc16-clamped, bcc54-clamped: 2, 16, 54 atoms, clamped protons,
       3 layers of widths (64, 32), 16 determinants, no Jastrow, 5 electron
@@ -179,7 +179,15 @@ def _step_flops(problem, state) -> float:
     return npt_config.enthalpy_estimates * per_estimate
 
 
-def measure(name: str, steps: int) -> dict:
+def parse_overrides(items: list[str]) -> dict:
+    """KEY=VALUE strings (dotted keys, TOML values, e.g. optimisation.optimiser="spring") -> overrides."""
+    import tomllib
+
+    pairs = (item.split("=", 1) for item in items)
+    return {key: tomllib.loads(f"value = {text}")["value"] for key, text in pairs}
+
+
+def measure(name: str, steps: int, extra: dict | None = None) -> dict:
     import resource
     import tempfile
     import time
@@ -193,7 +201,7 @@ def measure(name: str, steps: int) -> dict:
     from qsolid.vmc.problem import build_problem
 
     start = time.perf_counter()
-    config = _config(name, steps)
+    config = _config(name, steps, extra)
     problem = build_problem(config)
     state = runstate.initial_state(problem)
     state = runstate.burn_in(problem, state, config.sampling.burn_in_sweeps)
@@ -221,6 +229,8 @@ def measure(name: str, steps: int) -> dict:
     wall_median, cpu_median = float(np.median(wall)), float(np.median(cpu))
     return {
         "case": name,
+        "overrides": extra or {},
+        "optimiser": config.optimisation.optimiser,
         "n_atoms": problem.system.n_nuclei,
         "twists": len(problem.system.twists),
         "batch": config.sampling.batch_size,
@@ -245,15 +255,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES), metavar="NAME")
     parser.add_argument("--steps", type=int, default=10, help="steps timed after the first (default 10)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help='a config override for every case (TOML value), e.g. --set optimisation.optimiser=\'"spring"\'',
+    )
     parser.add_argument("--single", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.single:
-        print(json.dumps(measure(args.single, args.steps)))
+        print(json.dumps(measure(args.single, args.steps, parse_overrides(args.set))))
         return
     results = []
     for name in args.cases:
+        sets = [option for item in args.set for option in ("--set", item)]
         output = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--single", name, "--steps", str(args.steps)],
+            [sys.executable, os.path.abspath(__file__), "--single", name, "--steps", str(args.steps), *sets],
             check=True, stdout=subprocess.PIPE, text=True,
         ).stdout
         results.append(json.loads(output.strip().splitlines()[-1]))

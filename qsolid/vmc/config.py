@@ -246,7 +246,11 @@ class SamplingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class OptimisationConfig:
-    optimiser: Literal["kfac", "adam"] = option("kfac", "'kfac' (kfac-jax) or 'adam' (optax).")
+    optimiser: Literal["kfac", "spring", "adam"] = option(
+        "kfac",
+        "'kfac' (kfac-jax), 'spring' (kernel stochastic reconfiguration with momentum, qsolid.vmc.optim)\n"
+        "or 'adam' (optax).",
+    )
     steps: int = option(1000, "Number of optimisation steps.")
     learning_rate: float = option(0.05, "lr in lr / (1 + t / delay)^decay.")
     learning_rate_delay: float = option(1000.0, "delay in lr / (1 + t / delay)^decay.")
@@ -257,8 +261,11 @@ class OptimisationConfig:
         "electrons' (0 keeps chi fixed); chi takes Adam steps because KFAC's natural-gradient steps\n"
         "leave it almost fixed.",
     )
-    damping: float = option(1e-3, "KFAC damping.")
-    norm_constraint: float = option(1e-3, "KFAC norm constraint on the update.")
+    damping: float = option(1e-3, "KFAC damping; SPRING's diagonal shift lambda of the metric.")
+    norm_constraint: float = option(
+        1e-3, "KFAC and SPRING: bound C on the update's squared length in the metric, eta^2 |d|_F^2 <= C."
+    )
+    momentum: float = option(0.99, "SPRING's momentum mu (0: damped stochastic reconfiguration).")
     clip_local_energy: float = option(
         5.0,
         "Clip local energies to mean +- clip * (mean absolute deviation) in the gradient; 0 disables.",
@@ -272,6 +279,7 @@ class OptimisationConfig:
         require(self.learning_rate_decay >= 0, "learning_rate_decay", "must be >= 0")
         require(self.damping > 0, "damping", "must be > 0")
         require(self.norm_constraint > 0, "norm_constraint", "must be > 0")
+        require(0.0 <= self.momentum < 1.0, "momentum", f"must lie in [0, 1), got {self.momentum}")
         require(self.clip_local_energy >= 0, "clip_local_energy", "must be >= 0")
 
 

@@ -1,4 +1,4 @@
-"""Optimisers (KFAC through kfac-jax, Adam through optax) and the VMC energy gradient.
+"""Optimisers (KFAC through kfac-jax, SPRING, Adam through optax) and the VMC energy gradient.
 
 The energy gradient (seed 000, Eq. 6, first term, for Psi = exp(a + i b)) is
 
@@ -21,6 +21,24 @@ from the same layers. One group: c_i = 1, the plain estimator above.
 
 Learning rate: lr / (1 + t / delay)^decay.
 
+SPRING (Goldshmiedt et al., arXiv:2401.10190): stochastic reconfiguration in its
+kernel form with a Kaczmarz-type momentum. With O_i = grad ln Psi(R_i)
+centred within its group and scaled by sqrt(c_i / B), stack the real
+parameter-space rows  Obar = [Re O; Im O]  (2B x P) and the residuals
+eps = [Re E_L - E_t; Im E_L] sqrt(c_i / B)  (2B, clipped like the gradient).
+Then Obar^T Obar = S, the Fubini-Study metric Re<O* O>, and Obar^T eps = g / 2,
+half the energy gradient above. One step is
+
+    phi_k = Obar^T (Obar Obar^T + lambda I)^{-1} (eps - mu Obar phi_{k-1}) + mu phi_{k-1},
+    theta <- theta - eta_k phi_k,
+
+equivalently phi_k = (S + lambda I)^{-1} (g / 2 + lambda mu phi_{k-1}): with mu = 0
+it is damped SR, solved through the 2B x 2B kernel instead of the P x P metric.
+The step obeys the norm constraint eta^2 |Obar phi|^2 <= C (KFAC's bound, here in
+the metric S); the direction actually taken is what the momentum carries. At one
+learning rate phi = S^{-1} g / 2 is half of KFAC's F^{-1} g: the norm constraint,
+active in most steps, makes the two steps equally long in their metrics.
+
 Quantum nuclei: the electronic parameters take KFAC (or Adam) steps and the
 parameters of the nuclear factor chi (Alg. 1, Eq. 3) take Adam steps of their
 own, lr_chi / (1 + t / delay)^decay, from the same energy gradient. Under KFAC
@@ -40,6 +58,7 @@ import jax.numpy as jnp
 import kfac_jax
 from kfac_jax._src import tracer as kfac_tracer
 import optax
+from jax.flatten_util import ravel_pytree
 
 from qsolid.vmc.groups import SINGLE, Groups
 
@@ -178,6 +197,78 @@ def make_kfac(loss, config) -> Optimiser:
     return Optimiser(init=optimiser.init, step=step)
 
 
+def _group_centred_rows(rows, group, n_groups: int):
+    """Each walker's row minus its group's mean row (rows: (B, ...))."""
+    if n_groups == 1:
+        return rows - jnp.mean(rows, axis=0)
+    members = jax.nn.one_hot(group, n_groups, dtype=rows.dtype)  # (B, T)
+    flat = rows.reshape(rows.shape[0], -1)
+    means = (members.T @ flat) / jnp.sum(members, axis=0)[:, None]
+    return (flat - members @ means).reshape(rows.shape)
+
+
+def spring_system(wavefunction, clip_width: float, groups: Groups = SINGLE):
+    """system(electron_params, held_batch) -> (Obar (2B, P), eps (2B,), unravel) of the module docstring."""
+
+    def system(electron_params, held_batch: HeldBatch):
+        batch = held_batch.batch
+        flat, unravel = ravel_pytree(electron_params)
+
+        def log_psi(flat, electrons, nuclei, group):
+            params = {"electrons": unravel(flat), **held_batch.held}
+            phase, log_abs = wavefunction.apply(params, electrons, nuclei, group)
+            return jnp.stack([log_abs, phase])
+
+        # (B, 2, P): the gradients of ln|Psi| and of the phase of every walker
+        jacobian = jax.vmap(jax.jacrev(log_psi), in_axes=(None, 0, 0, 0))(flat, batch.electrons, batch.nuclei, batch.group)
+        n_walkers = batch.energy.shape[0]
+        weights = jnp.ones(n_walkers, flat.dtype) if len(groups) == 1 else groups.walker_weights(batch.group, flat.dtype)
+        scale = jnp.sqrt(weights / n_walkers)
+        rows = _group_centred_rows(jacobian, batch.group, len(groups)) * scale[:, None, None]
+        real = groups.centred(groups.clip(batch.energy, batch.group, clip_width), batch.group)
+        imag = groups.centred(groups.clip(batch.energy_imag, batch.group, clip_width), batch.group)
+        eps = jnp.stack([real, imag], axis=1) * scale[:, None]
+        return rows.reshape(2 * n_walkers, -1), eps.reshape(-1).astype(flat.dtype), unravel
+
+    return system
+
+
+def spring_direction(rows, eps, previous, damping: float, momentum: float):
+    """phi = Obar^T (Obar Obar^T + lambda I)^{-1} (eps - mu Obar phi_prev) + mu phi_prev (module docstring).
+
+    The kernel is inverted through its eigendecomposition with the eigenvalues' rounding below zero
+    clipped: a Cholesky factorisation in float32 returned NaN once outlier walkers had raised the
+    kernel's largest eigenvalue to ~5e3 against lambda = 1e-3 (bcc16, docs/performance.md)."""
+    values, vectors = jnp.linalg.eigh(rows @ rows.T)
+    residual = eps - momentum * (rows @ previous)
+    solved = vectors @ ((vectors.T @ residual) / (jnp.maximum(values, 0.0) + damping))
+    return rows.T @ solved + momentum * previous
+
+
+def make_spring(wavefunction, config, groups: Groups = SINGLE) -> Optimiser:
+    """SPRING on params["electrons"]; batch is a HeldBatch with the remaining parameters.
+
+    State: the previous direction phi (flat) and the step count (for the learning-rate schedule).
+    """
+    system = spring_system(wavefunction, config.clip_local_energy, groups)
+    schedule = learning_rate_schedule(config)
+
+    def init(params, key, batch):
+        flat, _ = ravel_pytree(params)
+        return {"direction": jnp.zeros_like(flat), "step": jnp.zeros((), jnp.int32)}
+
+    def step(params, state, key, batch):
+        rows, eps, unravel = system(params, batch)
+        phi = spring_direction(rows, eps, state["direction"], config.damping, config.momentum)
+        rate = schedule(state["step"])
+        metric_norm2 = jnp.sum((rows @ phi) ** 2)
+        phi = phi * jnp.minimum(1.0, jnp.sqrt(config.norm_constraint / (rate**2 * metric_norm2)))
+        flat, _ = ravel_pytree(params)
+        return unravel(flat - rate * phi), {"direction": phi, "step": state["step"] + 1}
+
+    return Optimiser(init=init, step=step)
+
+
 def make_adam(loss, learning_rate: Callable) -> Optimiser:
     """Adam on all parameters of loss(params, batch)."""
     transform = optax.chain(optax.scale_by_adam(), optax.scale_by_schedule(lambda t: -learning_rate(t)))
@@ -192,7 +283,7 @@ def make_adam(loss, learning_rate: Callable) -> Optimiser:
 
 
 def make_optimiser(wavefunction, config, groups: Groups = SINGLE) -> Optimiser:
-    """Electrons: KFAC or Adam (config.optimiser); nuclei (if quantum): Adam at nuclear_learning_rate.
+    """Electrons: KFAC, SPRING or Adam (config.optimiser); nuclei (if quantum): Adam at nuclear_learning_rate.
 
     State (electronic state, nuclear Adam state); the nuclear step uses the
     parameters before the electronic one, so both follow the same gradient.
@@ -200,6 +291,8 @@ def make_optimiser(wavefunction, config, groups: Groups = SINGLE) -> Optimiser:
     loss = make_surrogate_loss(wavefunction, config.clip_local_energy, groups)
     if config.optimiser == "kfac":
         electronic = make_kfac(loss, config)
+    elif config.optimiser == "spring":
+        electronic = make_spring(wavefunction, config, groups)
     else:
         electronic = make_adam(_electron_loss(loss), learning_rate_schedule(config))
 

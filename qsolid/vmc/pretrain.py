@@ -41,6 +41,11 @@ from qsolid.vmc.groups import block_view
 from qsolid.vmc.hartree_fock import hartree_fock, occupied_orbitals
 from qsolid.vmc.step import step_key
 
+RESIDUAL_WARNING = 0.01
+"""A final span residual above this is reported as a warning. Measured (docs/validation_twists.md,
+"Pretraining"): 8-atom Pa-3 H2 at 0.0135-0.031 began its energy minimisation 31-270 mHa/atom above
+Hartree-Fock, at 0.0022 on it; bcc16 at 0.006 below it."""
+
 
 def solve_hartree_fock(system, basis: str, configurations=None, report=None) -> list:
     """Hartree-Fock of the cell at every twist of the system's set (one HartreeFock per twist), or of

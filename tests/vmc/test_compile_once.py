@@ -49,9 +49,11 @@ def _start(overrides, tmp_path):
     return problem, state, rundir.setup_logging(tmp_path)
 
 
-@pytest.mark.parametrize("nuclei", ["clamped", pytest.param("quantum", marks=pytest.mark.slow)])
-def test_fixed_cell_steps_compile_only_in_the_first_step(nuclei, tmp_path):
-    problem, state, logger = _start({**TINY, "system.nuclei": nuclei}, tmp_path)
+@pytest.mark.parametrize("nuclei, optimiser", [
+    ("clamped", "kfac"), ("clamped", "spring"), pytest.param("quantum", "kfac", marks=pytest.mark.slow)
+])
+def test_fixed_cell_steps_compile_only_in_the_first_step(nuclei, optimiser, tmp_path):
+    problem, state, logger = _start({**TINY, "system.nuclei": nuclei, "optimisation.optimiser": optimiser}, tmp_path)
     with count_compilations() as first:
         _advance(problem, state, logger, 1)
     with count_compilations() as later:

@@ -95,3 +95,45 @@ def test_every_process_lowers_the_same_kfac_step():
     hashes = {subprocess.run([sys.executable, "-c", LOWER_KFAC_STEP, overrides], capture_output=True, text=True, check=True).stdout
               for _ in range(2)}
     assert len(hashes) == 1
+
+
+def _spring_batch(overrides):
+    """A float64 problem with a complex Psi (two twists) and one sampled batch."""
+    from qsolid import precision
+
+    with precision.use("float64"):
+        problem = build_problem(load_config(overrides={**TINY, "precision": "float64", "optimisation.optimiser": "spring",
+                                                       "system.twists": [[0.1, 0.2, 0.3], [0.25, 0.25, 0.25]],
+                                                       "pretrain.steps": 0, **overrides}))
+        state = runstate.initial_state(problem)
+        walkers, _, _ = problem.sample(state.params, state.walkers, jax.random.PRNGKey(1), 0.3, 0.05, state.lattice, sweeps=10)
+        batch = problem.batch(walkers, problem.measure(state.params, walkers, state.lattice))
+    return problem, state.params, batch
+
+
+def test_spring_solves_damped_stochastic_reconfiguration_with_momentum():
+    """Against dense linear algebra in parameter space (float64): Obar^T eps is half the gradient of the
+    KFAC/Adam surrogate (same centring per twist, weights and clipping, with the phase), and the kernel
+    step equals (S + lambda I)^{-1} (g / 2 + lambda mu phi_prev) with S = Obar^T Obar."""
+    from qsolid import precision
+    from qsolid.vmc import optim
+    from qsolid.vmc.groups import Groups
+
+    problem, params, batch = _spring_batch({})
+    groups = Groups(np.array([0.25, 0.75]))  # unequal twist weights
+    with precision.use("float64"):
+        held = optim.HeldBatch(batch, {k: v for k, v in params.items() if k != "electrons"})
+        rows, eps, _ = optim.spring_system(problem.wavefunction, 2.0, groups)(params["electrons"], held)
+        loss = optim.make_surrogate_loss(problem.wavefunction, 2.0, groups)
+        gradient, _ = jax.flatten_util.ravel_pytree(jax.grad(lambda p: loss({**params, "electrons": p}, batch)[0])(params["electrons"]))
+        rows, eps, gradient = np.asarray(rows), np.asarray(eps), np.asarray(gradient)
+        assert np.abs(rows[1::2]).max() > 1e-3  # the phase rows: Psi is complex
+        clipped = groups.clip(batch.energy, batch.group, 2.0)
+        assert np.any(np.asarray(clipped) != np.asarray(batch.energy))  # the clipping is exercised
+        np.testing.assert_allclose(rows.T @ eps, gradient / 2, rtol=1e-9, atol=1e-12)
+        previous = np.random.default_rng(0).normal(size=rows.shape[1]) * 1e-2
+        damping, momentum = 1e-3, 0.9
+        phi = np.asarray(optim.spring_direction(rows, eps, previous, damping, momentum))
+        metric = rows.T @ rows + damping * np.eye(rows.shape[1])
+        expected = np.linalg.solve(metric, rows.T @ eps + damping * momentum * previous)
+        np.testing.assert_allclose(phi, expected, rtol=1e-7, atol=1e-10 * np.abs(expected).max())

@@ -61,3 +61,28 @@ def test_pretraining_brings_complex_supercell_to_hartree_fock(tmp_path):
         energies.append(float(jnp.mean(problem.measure(state.params, state.walkers, state.lattice).energy)))
     print("pretrain losses", losses[:3], losses[-3:], "energy", np.mean(energies), "HF", hf.energy_ha)
     assert abs(np.mean(energies) - hf.energy_ha) < 0.3, (np.mean(energies), hf.energy_ha)
+
+
+@pytest.mark.slow
+def test_a_short_pretraining_reports_its_residual_and_warns(tmp_path):
+    """Two pretraining steps leave most of the Hartree-Fock orbitals outside the network's span: the
+    run says so in one line and warns (qsolid.vmc.pretrain.RESIDUAL_WARNING)."""
+    import qsolid
+    from qsolid.progress import Silent
+    from tests.vmc import api_runs
+
+    class Notes(Silent):
+        def __init__(self):
+            self.notes = []
+
+        def note(self, message):
+            self.notes.append(message)
+
+    progress = Notes()
+    overrides = {**api_runs.TINY_RUN, "optimisation.steps": 1, "evaluation.steps": 2, "pretrain.steps": 2,
+                 "pretrain.basis": "sto-3g"}
+    qsolid.run(load_config(overrides=overrides), tmp_path / "run", progress=progress)
+    (line,) = [n for n in progress.notes if n.startswith("pretraining: 2 steps, orbital residual ")]
+    residual = float(line.split("residual ")[1].split()[0])
+    assert residual > 0.01
+    assert any(n.startswith("warning: an orbital residual above 0.01") for n in progress.notes)

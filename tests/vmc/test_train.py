@@ -55,6 +55,20 @@ def test_interrupted_and_resumed_run_reproduces_uninterrupted_run(uninterrupted,
     assert summary["energy_ha"] == reference["energy_ha"]
 
 
+@pytest.mark.slow
+def test_spring_run_resumes_exactly_with_its_momentum(tmp_path, monkeypatch):
+    """SPRING carries its previous direction in the optimiser state: a run stopped after step 3 and
+    resumed from its checkpoint repeats the uninterrupted run's energies bit for bit."""
+    overrides = {**TINY, "optimisation.optimiser": "spring"}
+    reference = _run(tmp_path / "whole", overrides=overrides)
+    assert _run(tmp_path / "parts", stop_after=3, monkeypatch=monkeypatch, overrides=overrides) is None
+    monkeypatch.undo()
+    resumed = _run(tmp_path / "parts", overrides=overrides)
+    expected = rundir.read_stats(tmp_path / "whole" / "stats.csv")["energy_ha"]
+    np.testing.assert_array_equal(rundir.read_stats(tmp_path / "parts" / "stats.csv")["energy_ha"], expected)
+    assert resumed["energy_ha"] == reference["energy_ha"] and np.ptp(expected) > 0
+
+
 def test_summary_has_the_documented_keys(uninterrupted):
     run_dir, summary = uninterrupted
     for key in ("n_atoms", "energy_ha", "energy_error_ha", "energy_per_atom_ha", "variance_ha2", "steps", "seconds_per_step"):
