@@ -98,6 +98,7 @@ def test_a_flow_trained_on_a_softer_coulomb_base_stays_one_to_one_and_reaches_th
     assert abs(summary["free_energy_ha_per_atom"] - flow_exact["free_energy_ha_per_atom"]) < 3 * error
 
 
+@pytest.mark.slow  # 65 s: the quick lane stays under 5 minutes (session 15 durations)
 def test_each_phase_compiles_its_step_once(tmp_path):
     """Warm-up, training and evaluation steps (KFAC on a 'neural' Psi, a Coulomb base): after the first
     step of each phase, no XLA compilation at all (a correctness test, not a timing one)."""
