@@ -27,6 +27,9 @@ from pathlib import Path
 import psutil
 import tomli_w
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import performance  # noqa: E402
+
 POLL_SECONDS = 1.0
 QSOLID = [sys.executable, "-m", "qsolid.cli"]
 
@@ -34,13 +37,12 @@ QSOLID = [sys.executable, "-m", "qsolid.cli"]
 def write_config(source: Path, overrides: list[str], target: Path) -> None:
     """The TOML file `source` with KEY=VALUE overrides (dotted keys, TOML values) written to `target`."""
     data = tomllib.loads(source.read_text())
-    for item in overrides:
-        dotted, text = item.split("=", 1)
+    for dotted, value in performance.parse_overrides(overrides).items():
         *parents, leaf = dotted.split(".")
         table = data
         for parent in parents:
             table = table.setdefault(parent, {})
-        table[leaf] = tomllib.loads(f"value = {text}")["value"]
+        table[leaf] = value
     target.write_text(f"# {source} with {' '.join(overrides) or 'no overrides'} (benchmarks/equal_cpu.py)\n" + tomli_w.dumps(data))
 
 

@@ -419,20 +419,11 @@ def _pretrain_if_needed(problem: Problem, state, run_dir: Path, logger, progress
                 f" (twist average of {', '.join(f'{e:.6f}' for e in per_twist)})" if len(hfs) > 1 else "")
     if not state.pretrained:
         progress.stage("pretraining", config.pretrain.steps)
-        last = {}
-
-        def advance(step, row):
-            last.update(row)
-            progress.advance(step, row)
-
-        pretrain(problem, state, hfs, logger, advance)
-        if last:
-            residual = last["pretrain_loss"]
-            logger.info("pretraining ended at orbital residual %.6g", residual)
-            progress.note(f"pretraining: {config.pretrain.steps} steps, orbital residual {residual:.4f} "
-                          "(the part of the Hartree-Fock orbitals outside the network's span)")
-            if residual > RESIDUAL_WARNING:
-                progress.note(f"warning: an orbital residual above {RESIDUAL_WARNING} has started runs tens to "
-                              "hundreds of mHa/atom above Hartree-Fock (docs/validation_twists.md); raise pretrain.steps")
+        residual = pretrain(problem, state, hfs, logger, progress.advance)
+        progress.note(f"pretraining: {config.pretrain.steps} steps, orbital residual {residual:.4f} "
+                      "(the part of the Hartree-Fock orbitals outside the network's span)")
+        if residual > RESIDUAL_WARNING:
+            progress.note(f"warning: an orbital residual above {RESIDUAL_WARNING} has started runs tens to "
+                          "hundreds of mHa/atom above Hartree-Fock (docs/validation_twists.md); raise pretrain.steps")
         runstate.save_checkpoint(problem, state, run_dir / "checkpoints")  # a kill during the burn-in keeps it
     return energy

@@ -28,6 +28,7 @@ exactly what it did before groups existed.
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -85,6 +86,15 @@ class Groups:
         if len(self) == 1:
             return values - jnp.mean(values)
         return values - self.means(values, group)[group]
+
+    def centred_rows(self, rows, group):
+        """Each walker's row (rows: (batch, ...)) minus its own group's mean row."""
+        if len(self) == 1:
+            return rows - jnp.mean(rows, axis=0)
+        members = jax.nn.one_hot(group, len(self), dtype=rows.dtype)  # (batch, G)
+        flat = rows.reshape(rows.shape[0], -1)
+        means = (members.T @ flat) / jnp.sum(members, axis=0)[:, None]
+        return (flat - members @ means).reshape(rows.shape)
 
     def clip(self, values, group, width: float):
         """qsolid.stats.clip_outliers within each group (its own median and spread)."""

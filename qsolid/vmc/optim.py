@@ -197,16 +197,6 @@ def make_kfac(loss, config) -> Optimiser:
     return Optimiser(init=optimiser.init, step=step)
 
 
-def _group_centred_rows(rows, group, n_groups: int):
-    """Each walker's row minus its group's mean row (rows: (B, ...))."""
-    if n_groups == 1:
-        return rows - jnp.mean(rows, axis=0)
-    members = jax.nn.one_hot(group, n_groups, dtype=rows.dtype)  # (B, T)
-    flat = rows.reshape(rows.shape[0], -1)
-    means = (members.T @ flat) / jnp.sum(members, axis=0)[:, None]
-    return (flat - members @ means).reshape(rows.shape)
-
-
 def spring_system(wavefunction, clip_width: float, groups: Groups = SINGLE):
     """system(electron_params, held_batch) -> (Obar (2B, P), eps (2B,), unravel) of the module docstring."""
 
@@ -222,9 +212,8 @@ def spring_system(wavefunction, clip_width: float, groups: Groups = SINGLE):
         # (B, 2, P): the gradients of ln|Psi| and of the phase of every walker
         jacobian = jax.vmap(jax.jacrev(log_psi), in_axes=(None, 0, 0, 0))(flat, batch.electrons, batch.nuclei, batch.group)
         n_walkers = batch.energy.shape[0]
-        weights = jnp.ones(n_walkers, flat.dtype) if len(groups) == 1 else groups.walker_weights(batch.group, flat.dtype)
-        scale = jnp.sqrt(weights / n_walkers)
-        rows = _group_centred_rows(jacobian, batch.group, len(groups)) * scale[:, None, None]
+        scale = jnp.sqrt(groups.walker_weights(batch.group, flat.dtype) / n_walkers)
+        rows = groups.centred_rows(jacobian, batch.group) * scale[:, None, None]
         real = groups.centred(groups.clip(batch.energy, batch.group, clip_width), batch.group)
         imag = groups.centred(groups.clip(batch.energy_imag, batch.group, clip_width), batch.group)
         eps = jnp.stack([real, imag], axis=1) * scale[:, None]

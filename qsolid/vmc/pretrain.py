@@ -158,9 +158,10 @@ def group_targets(hfs, system, electrons_batch) -> list:
     return [np.concatenate(spin, axis=0) for spin in zip(*per_group)]
 
 
-def pretrain(problem, state, hfs, logger, progress=None):
+def pretrain(problem, state, hfs, logger, progress=None) -> float:
     """Fit the orbitals for config.pretrain.steps Adam steps to `hfs` (one HartreeFock per walker group,
-    solve_hartree_fock); returns the updated state."""
+    solve_hartree_fock; config.pretrain.steps >= 1); `state` is updated in place; returns the last step's
+    span residual."""
     config = problem.config
     spec = problem.wavefunction.electron_spec
     hfs = [gauge_for(hf, spec) for hf in hfs]
@@ -193,4 +194,5 @@ def pretrain(problem, state, hfs, logger, progress=None):
         if step % 20 == 0:
             logger.info("pretrain step %d loss %.6g", step, float(value))
     state.params, state.walkers, state.pretrained = {**state.params, "electrons": electron_params}, walkers, True
-    return state
+    logger.info("pretraining ended at orbital residual %.6g", float(value))
+    return float(value)
