@@ -2,17 +2,19 @@
 
 Each subcommand lives in the module of its concept and registers itself here
 through a ``register(subparsers)`` function that sets ``func`` on its parser.
-Invalid input (a :class:`~qsolid.schema.ConfigError`) prints one line and exits 2.
+Invalid input (a :class:`~qsolid.schema.ConfigError`) prints one line and exits 2; a run that cannot go on
+(a :class:`~qsolid.rundir.RunFailed`) prints one line and exits 1.
 """
 
 import argparse
 import sys
 
 from qsolid import compilation_cache
-from qsolid.rundir import exit_on_sigterm
+from qsolid.rundir import RunFailed, exit_on_sigterm
 from qsolid.schema import ConfigError
 
 EXIT_INVALID_INPUT = 2
+EXIT_RUN_FAILED = 1
 
 COMMAND_MODULES = (
     "qsolid.vmc.command",
@@ -59,6 +61,9 @@ def _main(argv) -> int:
     except ConfigError as error:
         print(f"qsolid: error: {error}", file=sys.stderr)
         return EXIT_INVALID_INPUT
+    except RunFailed as error:
+        print(f"qsolid: error: {error}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     except PermissionError as error:
         print(f"qsolid: error: {error.filename}: permission denied", file=sys.stderr)
         return EXIT_INVALID_INPUT

@@ -28,6 +28,10 @@ from pathlib import Path
 import numpy as np
 
 
+class RunFailed(RuntimeError):
+    """A run cannot go on (its last good checkpoint stays): the CLI prints the reason on one line, exit status 1."""
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -195,3 +195,21 @@ def test_bad_input_is_one_line_exit_2_nothing_written(finished, tmp_path, capsys
     assert not out.exists()
     assert _fingerprint(finished) == before_run
     assert _fingerprint(scratch) == before_scratch
+
+
+def test_a_run_that_cannot_go_on_is_one_line_exit_1(finished, tmp_path, capsys, monkeypatch):
+    """A RunFailed from the library (e.g. qsolid.vmc.train.TrainingFailed after 20 rewinds) reaches the user as
+    one line, not a traceback, and leaves the run directory as it was."""
+    from qsolid.vmc import driver
+    from qsolid.vmc.train import TrainingFailed
+
+    def fail(*args, **kwargs):
+        raise TrainingFailed("step 891: 20 consecutive rewinds, the last because of a test")
+
+    monkeypatch.setattr(driver, "run", fail)
+    before = _fingerprint(finished)
+    code = main(["run", "--resume", str(finished)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.err == "qsolid: error: step 891: 20 consecutive rewinds, the last because of a test\n"
+    assert _fingerprint(finished) == before

@@ -111,7 +111,8 @@ class SystemConfig:
 
 UNUSED_NETWORK_FIELDS = {
     "neural": ("mpnn_node_width", "mpnn_edge_width", "mpnn_rounds", "mpnn_backflow"),
-    "mpnn": ("one_electron_width", "two_electron_width", "layers", "nuclear_width", "nuclear_layers", "twist_input"),
+    "mpnn": ("one_electron_width", "two_electron_width", "layers", "nuclear_width", "nuclear_layers", "twist_input",
+             "twist_orbitals"),
 }
 """Fields of the other ansatz, refused when set away from their defaults (they would be silently ignored)."""
 
@@ -138,6 +139,12 @@ class NetworkConfig:
         "network trained over a twist set (system.twist_mode = 'shared') can shape its orbitals per twist\n"
         "(docs/validation_twists.md: without it the shared network stays above separate runs). 'auto':\n"
         "on for a twist set trained as one network, off for a single twist (Gamma networks unchanged).",
+    )
+    twist_orbitals: Literal["shared", "per_twist"] = option(
+        "shared",
+        "The orbital maps u = Orb h_j of a network trained over a twist set: 'shared' by all twists, or\n"
+        "'per_twist', each twist its own Orb^Re, Orb^Im over the shared streams (the orbitals' periodic parts\n"
+        "differ most between twists; docs/validation_twists.md, 'Pretraining a twisted molecular crystal').",
     )
     nuclear_width: int = option(32, "Width of the nuclear pair stream (Alg. 1); quantum nuclei only.")
     nuclear_layers: int = option(2, "Layers of the nuclear pair stream (Alg. 1).")

@@ -423,7 +423,9 @@ def _pretrain_if_needed(problem: Problem, state, run_dir: Path, logger, progress
         progress.note(f"pretraining: {config.pretrain.steps} steps, orbital residual {residual:.4f} "
                       "(the part of the Hartree-Fock orbitals outside the network's span)")
         if residual > RESIDUAL_WARNING:
+            shared_maps = len(problem.system.twists) > 1 and config.network.ansatz == "neural" and config.network.twist_orbitals == "shared"
             progress.note(f"warning: an orbital residual above {RESIDUAL_WARNING} has started runs tens to "
-                          "hundreds of mHa/atom above Hartree-Fock (docs/validation_twists.md); raise pretrain.steps")
+                          "hundreds of mHa/atom above Hartree-Fock (docs/validation_twists.md); raise pretrain.steps"
+                          + (' or set network.twist_orbitals = "per_twist"' if shared_maps else ""))
         runstate.save_checkpoint(problem, state, run_dir / "checkpoints")  # a kill during the burn-in keeps it
     return energy

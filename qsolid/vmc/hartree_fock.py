@@ -60,6 +60,7 @@ from pyscf import lib
 from pyscf.pbc import gto, scf
 
 from qsolid.lattice import reciprocal, to_fractional
+from qsolid.rundir import RunFailed
 from qsolid.schema import ConfigError
 
 CONV_TOL_HA = 1e-9
@@ -72,7 +73,7 @@ LEVEL_SHIFT_HA = 0.25
 """Virtual-orbital level shift of the second SCF attempt."""
 
 
-class SCFNotConvergedError(RuntimeError):
+class SCFNotConvergedError(RunFailed):
     """Hartree-Fock did not converge; its orbitals must not be used for pretraining."""
 
 

@@ -2,10 +2,21 @@
 
 Optimisation step (Eq. 6): [resample for the current parameters] -> Metropolis
 sweeps -> local energies -> parameter update, traced into one jit. Whether the
-step is kept (every local energy and every updated parameter finite) is decided
-on the device: the program returns either the new or the incoming
-(parameters, optimiser state, walkers), selected elementwise, plus one small
-array of statistics, the only thing the host reads back each step.
+step is kept is decided on the device: the program returns either the new or
+the incoming (parameters, optimiser state), selected elementwise, plus one
+small array of statistics, the only thing the host reads back each step. A step
+is kept when every local energy and every updated parameter is finite and the
+walkers pass the equilibrium test below.
+
+Equilibrium test. Over |Psi|^2 the kinetic energy of every kind of particle is
+<-(1/2m) Delta Psi / Psi> = (1/2m) <|grad Psi|^2> / <|Psi|^2> >= 0 (integration by
+parts in the periodic cell). A batch whose mean electronic or nuclear kinetic
+energy lies more than EQUILIBRIUM_SIGMAS standard errors below zero therefore
+does not sample |Psi|^2: its walkers lag behind a wavefunction that moved (seen
+with quantum protons, where the optimiser then sharpens chi around the lagging
+walkers and the energy estimate runs away to -17 Ha/atom, docs/validation_twists.md).
+Such a step is rewound but its walkers keep their new positions, so that every
+retry continues the Markov chain at fixed parameters until the batch passes.
 
 Lattice estimate (Eqs. 5, S3, S5): the walkers are re-equilibrated at the
 current cell and their local energies measured at every candidate cell in one
@@ -44,6 +55,8 @@ STEP_STATS = (
     "acceptance",
     "proton_acceptance",
     "effective_sample_size",
+    "electron_kinetic_z",
+    "nuclear_kinetic_z",
 )
 """Entries of the statistics row of an optimisation step; virial_sum_ha = <2 K + V>."""
 
@@ -67,6 +80,16 @@ def _local_stats(local, groups, group):
         groups.mean(local.kinetic_bo, group),
         groups.mean(local.kinetic_nonbo, group),
     ]
+
+
+EQUILIBRIUM_SIGMAS = 4.0
+"""A batch mean kinetic energy this many standard errors below zero fails the equilibrium test."""
+
+
+def kinetic_z(values):
+    """Batch mean of per-walker kinetic energies in units of its standard error (0 when they are all 0)."""
+    error = jnp.std(values) / jnp.sqrt(values.shape[0])
+    return jnp.where(error > 0, jnp.mean(values) / jnp.where(error > 0, error, 1.0), 0.0)
 
 
 def _all_finite(tree):
@@ -102,11 +125,16 @@ def make_optimisation_step(config, groups, sweeps, log_abs_batch, local_energies
         batch = Batch(sampled.electrons, sampled.nuclei, local.energy, local.energy_imag, sampled.group)
         new_params, new_opt_state = optimiser_step(params, opt_state, update_key, batch)
         finite_energies = jnp.isfinite(local.energy)
-        kept = jnp.all(finite_energies) & _all_finite(new_params)
+        nuclear_kinetic = local.kinetic_bo + local.kinetic_nonbo
+        electron_z, nuclear_z = kinetic_z(local.kinetic - nuclear_kinetic), kinetic_z(nuclear_kinetic)
+        equilibrated = (electron_z > -EQUILIBRIUM_SIGMAS) & (nuclear_z > -EQUILIBRIUM_SIGMAS)
+        kept = jnp.all(finite_energies) & _all_finite(new_params) & equilibrated
         # A rewound step returns its inputs: one select per leaf inside the program, no copies on the host.
-        params, opt_state, walkers = jax.tree.map(
-            lambda new, old: jnp.where(kept, new, old), (new_params, new_opt_state, sampled), (params, opt_state, walkers)
+        params, opt_state = jax.tree.map(
+            lambda new, old: jnp.where(kept, new, old), (new_params, new_opt_state), (params, opt_state)
         )
+        # Walkers move on whenever their energies are finite (a rewind for disequilibrium continues the chain).
+        walkers = jax.tree.map(lambda new, old: jnp.where(jnp.all(finite_energies), new, old), sampled, walkers)
         dtype = local.energy.dtype
         stats = jnp.stack([
             kept.astype(dtype),
@@ -116,6 +144,8 @@ def make_optimisation_step(config, groups, sweeps, log_abs_batch, local_energies
             acceptance,
             proton_acceptance,
             ess,
+            electron_z,
+            nuclear_z,
         ])
         return params, opt_state, walkers, stats
 

@@ -13,9 +13,10 @@ Each wavefunction step is one compiled program (qsolid.vmc.step) that returns th
 new state and one small row of statistics, the only transfer to the host.
 Random keys are derived from (seed, step, attempt) so that a run interrupted
 and resumed from a checkpoint reproduces the uninterrupted run exactly. A step
-whose local energies or updated parameters are not finite is rewound (decided
-on the device): the state before the step is kept, the event is logged and
-counted, and the step is retried with a fresh key.
+whose local energies or updated parameters are not finite, or whose walkers
+fail the equilibrium test of qsolid.vmc.step, is rewound (decided on the device):
+the parameters before the step are kept, the event is logged and counted, and
+the step is retried with a fresh key.
 """
 
 import time
@@ -28,9 +29,9 @@ from qsolid.vmc import npt, sampling
 from qsolid import lattice as lat
 from qsolid.vmc.optim import learning_rate_schedule
 from qsolid.progress import Progress
-from qsolid.rundir import StatsFile
+from qsolid.rundir import RunFailed, StatsFile
 from qsolid.runloop import run_phases
-from qsolid.vmc.step import LOCAL_STATS, STEP_STATS, step_key
+from qsolid.vmc.step import EQUILIBRIUM_SIGMAS, LOCAL_STATS, STEP_STATS, step_key
 from qsolid.units import gpa_to_ha_bohr3, ha_bohr3_to_gpa
 from qsolid.vmc.problem import Problem
 from qsolid.vmc.runstate import State, init_optimiser, is_npt, save_checkpoint
@@ -59,8 +60,21 @@ STATS_COLUMNS = (
 MAX_CONSECUTIVE_REWINDS = 20
 
 
-class TrainingFailed(RuntimeError):
-    """Non-finite values kept coming back: the run stops at its last good checkpoint."""
+class TrainingFailed(RunFailed):
+    """Rewinds kept coming back: the run stops at its last good checkpoint."""
+
+
+def rewind_reason(values: dict) -> str:
+    """Why the step of this statistics row was rewound, in words."""
+    non_finite = int(values["non_finite_energies"])
+    if non_finite:
+        return f"{non_finite} non-finite local energies"
+    for kind in ("electron", "nuclear"):
+        z = values[f"{kind}_kinetic_z"]
+        if z <= -EQUILIBRIUM_SIGMAS:
+            return (f"the walkers do not sample |Psi|^2: their mean {kind} kinetic energy is {-z:.1f} standard errors "
+                    "below zero; the chain continues at fixed parameters")
+    return "non-finite parameters after the update"
 
 
 def run_length(problem: Problem) -> int:
@@ -157,12 +171,13 @@ def optimisation_step(problem: Problem, state: State, logger) -> dict:
         values = _read_row(row, STEP_STATS)
         if values["kept"]:
             break
-        state.rewinds += 1  # the program returned its inputs; the state is left as it was
-        non_finite = int(values["non_finite_energies"])
-        reason = f"{non_finite} non-finite local energies" if non_finite else "non-finite parameters after the update"
+        state.rewinds += 1  # the program returned its parameters (and its walkers, if an energy was not finite)
+        if not values["non_finite_energies"]:
+            state.walkers = walkers  # the chain continues from where the sweeps left it
+        reason = rewind_reason(values)
         logger.warning("step %d attempt %d rewound: %s", state.step, attempt, reason)
     else:
-        raise TrainingFailed(f"step {state.step}: {MAX_CONSECUTIVE_REWINDS} consecutive non-finite steps")
+        raise TrainingFailed(f"step {state.step}: {MAX_CONSECUTIVE_REWINDS} consecutive rewinds, the last because {reason}")
     batch = config.sampling.batch_size
     if config.sampling.resample_after_update and values["effective_sample_size"] < 0.5 * batch:
         logger.info("step %d: the last update left an effective sample size of %.1f of %d walkers",

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from qsolid import checkpoint, rundir
-from qsolid.vmc import runstate, train
+from qsolid.vmc import runstate, sampling, train
 from qsolid.vmc.config import load_config
 from qsolid.vmc.problem import build_problem
 from tests.vmc import api_runs
@@ -180,6 +180,44 @@ def test_non_finite_local_energy_is_rewound(tmp_path):
     jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), tuple(returned), inputs)  # NaN == NaN here
     changed = jax.tree.map(lambda a, b: not np.array_equal(a, np.asarray(b)), before, state.params)
     assert any(jax.tree.leaves(changed))
+
+
+@pytest.mark.parametrize("kinetic_bo, kept", [(-1.0, False), (+1.0, True)])
+def test_walkers_that_do_not_sample_psi_squared_are_rewound_and_keep_moving(kinetic_bo, kept):
+    """A batch whose mean nuclear kinetic energy lies many standard errors below zero (impossible over
+    |Psi|^2) keeps the parameters and optimiser state but not the walkers' old positions: the retry
+    continues the chain. A positive one is kept. The compiled step with stand-in sweeps, energies and
+    optimiser."""
+    from qsolid.distributed import walker_shardings
+    from qsolid.vmc.groups import SINGLE
+    from qsolid.vmc.hamiltonian import LocalEnergy
+    from qsolid.vmc.step import EQUILIBRIUM_SIGMAS, STEP_STATS, make_optimisation_step
+
+    config = load_config(overrides={**TINY, "sampling.resample_after_update": False})
+    batch = config.sampling.batch_size
+    walker_sharding, replicated = walker_shardings()
+
+    def sweeps(params, walkers, key, electron_step, nuclear_step, lattice, sweeps, refresh_log_abs):
+        return dataclasses.replace(walkers, electrons=walkers.electrons + 0.01), 0.5, 0.5
+
+    def local_energies(params, walkers, lattice):
+        spread = 0.1 * jnp.linspace(-1.0, 1.0, batch)
+        nuclear = kinetic_bo + spread
+        return LocalEnergy(energy=2.0 + spread + nuclear, energy_imag=jnp.zeros(batch), kinetic=2.0 + spread + nuclear,
+                           potential=jnp.zeros(batch), kinetic_bo=nuclear, kinetic_nonbo=jnp.zeros(batch))
+
+    def optimiser_step(params, opt_state, key, batch):
+        return jax.tree.map(lambda x: x + 1.0, params), opt_state + 1.0
+
+    step = make_optimisation_step(config, SINGLE, sweeps, None, local_energies, optimiser_step, walker_sharding, replicated)
+    walkers = sampling.Walkers(jnp.zeros((batch, 2, 3)), jnp.zeros((batch, 2, 3)), jnp.zeros(batch), jnp.zeros(batch, jnp.int32))
+    params, opt_state, moved, row = step({"w": jnp.zeros(3)}, jnp.zeros(()), walkers, 0, 0, 0.1, 0.1, jnp.eye(3))
+    stats = dict(zip(STEP_STATS, np.asarray(row)))
+    assert bool(stats["kept"]) == kept
+    assert (stats["nuclear_kinetic_z"] <= -EQUILIBRIUM_SIGMAS) == (not kept) and stats["electron_kinetic_z"] > 0
+    np.testing.assert_array_equal(np.asarray(params["w"]), np.full(3, 1.0 if kept else 0.0))
+    np.testing.assert_allclose(np.asarray(moved.electrons), 0.01)  # moved on either way
+    assert ("nuclear kinetic energy" in train.rewind_reason(stats)) == (not kept)
 
 
 @pytest.mark.slow

@@ -75,6 +75,27 @@ def test_a_walker_of_group_t_sees_the_network_of_twist_t_alone(float64, nuclei, 
     assert np.min(np.abs(values[:, None] - values[None, :]) + np.eye(3)) > 1e-3  # the twists give different states
 
 
+def test_per_twist_orbital_maps_give_each_twist_its_own_last_layer(float64):
+    """network.twist_orbitals = 'per_twist': a walker of group t sees the single-twist network whose orbital
+    maps are column block t of the shared network's (and the same streams, envelopes and Jastrow)."""
+    overrides = {"system.nuclei": "quantum", "system.supercell": [2, 1, 1], "system.twists": THREE_TWISTS,
+                 "network.twist_input": "on"}
+    system, shared = _wavefunction(_config(**overrides, **{"network.twist_orbitals": "per_twist"}))
+    params = _params(shared)
+    rng = np.random.default_rng(4)
+    electrons = jnp.asarray(rng.uniform(size=(system.n_electrons, 3)))
+    nuclei_positions = jnp.asarray(system.nuclear_fractional + 0.02 * rng.normal(size=(system.n_nuclei, 3)))
+    maps = params["electrons"]["orbitals"]
+    for index, twist in enumerate(system.twists):
+        _, alone = _wavefunction(_config(**{**overrides, "system.twists": [list(twist)]}))
+        own = {spin: {part: {"w": layer["w"].reshape(layer["w"].shape[0], 3, -1)[:, index]} for part, layer in parts.items()}
+               for spin, parts in maps.items()}
+        expected = jax.jit(alone.apply)({**params, "electrons": {**params["electrons"], "orbitals": own}}, electrons, nuclei_positions)
+        got = jax.jit(shared.apply)(params, electrons, nuclei_positions, jnp.asarray(index, jnp.int32))
+        np.testing.assert_allclose(got[1], expected[1], rtol=1e-12, atol=0)
+        np.testing.assert_allclose(np.exp(1j * got[0]), np.exp(1j * expected[0]), rtol=0, atol=1e-12)
+
+
 def test_each_group_carries_its_own_twist_phase(float64):
     system, wavefunction = _wavefunction(
         _config(**{"system.nuclei": "quantum", "system.supercell": [2, 1, 1], "system.twists": THREE_TWISTS})

@@ -42,12 +42,16 @@ twists of the set, (n_twists, n_sigma, 3), and the twists, (n_twists, 3); each
 walker carries the index t of its twist (qsolid.vmc.groups), and `apply`
 takes row t of each (jnp.take, so t may be a traced per-walker value under
 vmap). The twist enters through the plane-wave phases exp(i k . r) and the
-compensating phase above; the streams, orbital maps, envelopes and Jastrow are
-shared by all twists. With the twist input (network.twist_input: by default on for
-a twist set, off for a single twist) the streams also see the twist,
+compensating phase above; the streams, envelopes and Jastrow are shared by all
+twists. With the twist input (network.twist_input: by default on for a twist
+set, off for a single twist) the streams also see the twist,
 (sin 2 pi t, cos 2 pi t) appended to every electron's input, so that the
 periodic part of the orbitals can differ between twists; without it a spec
-with one twist is exactly the single-twist network.
+with one twist is exactly the single-twist network. The orbital maps Orb are
+shared too, or (network.twist_orbitals = 'per_twist') each twist has its own,
+u_k = Orb_t h_j: the periodic parts of the occupied Bloch orbitals change most
+from twist to twist, and a separate last layer lets them differ at the cost of
+one small matrix per twist.
 
 Returns (phase, log|phi|); the wavefunction is real (phase 0 or pi) when every
 occupied k-point is Gamma and the twist is zero, complex otherwise.
@@ -98,6 +102,13 @@ class ElectronAnsatzSpec(PlaneWaveSpec):
     """(n_nuclei,) Z_I of the compensating twist phase; None: all 1."""
     twist_input: bool = False
     """Append (sin 2 pi t, cos 2 pi t) of the walker's twist to every electron's input stream."""
+    per_twist_orbitals: bool = False
+    """Each twist its own orbital maps Orb^Re, Orb^Im (module docstring)."""
+
+    @property
+    def orbital_maps(self) -> int:
+        """How many sets of orbital maps the network has: one per twist, or one for all."""
+        return len(self.twist) if self.per_twist_orbitals else 1
 
     @property
     def integer_momenta(self) -> np.ndarray:
@@ -146,6 +157,7 @@ def make_spec(system, network) -> ElectronAnsatzSpec:
         twist=np.asarray(system.twists, dtype=float).reshape(-1, 3),
         nuclear_charges=np.asarray(system.nuclear_charges, dtype=float),
         twist_input=network.twist_input == "on" or (network.twist_input == "auto" and len(system.twists) > 1),
+        per_twist_orbitals=network.twist_orbitals == "per_twist",
     )
 
 
@@ -178,7 +190,7 @@ def init(key, spec: ElectronAnsatzSpec):
     for spin, count in (("up", spec.n_up), ("down", spec.n_down)):
         if count == 0:
             continue
-        outputs = spec.determinants * count
+        outputs = spec.orbital_maps * spec.determinants * count
         params["orbitals"][spin] = {"real": dense.init(next(keys), spec.one_electron_width, outputs, bias=False)}
         if spec.is_complex:
             params["orbitals"][spin]["imag"] = dense.init(
@@ -243,8 +255,11 @@ def _streams(params, spec, en_features, ee_features, twist, concatenated=False):
     return one
 
 
-def _orbital_matrices(params, spec, stream, electrons, en_distance, k_up, k_down):
-    """Per spin: (n_det, n_sigma orbitals, n_sigma electrons) orbital matrices (Alg. 2, lines 26-31)."""
+def _orbital_matrices(params, spec, stream, electrons, en_distance, k_up, k_down, group):
+    """Per spin: (n_det, n_sigma orbitals, n_sigma electrons) orbital matrices (Alg. 2, lines 26-31).
+
+    With per-twist orbital maps every twist's u is formed (one dense layer, the form KFAC registers) and
+    the walker's own twist's is kept."""
     matrices = []
     for (lo, hi), spin, kpoints in zip(_spin_groups(spec), ("up", "down"), (k_up, k_down)):
         count = hi - lo
@@ -254,7 +269,8 @@ def _orbital_matrices(params, spec, stream, electrons, en_distance, k_up, k_down
         u = dense.apply(params["orbitals"][spin]["real"], h)
         if spec.is_complex:
             u = u + 1j * dense.apply(params["orbitals"][spin]["imag"], h)
-        u = u.reshape(count, spec.determinants, count).transpose(1, 2, 0)  # (det, orbital, electron)
+        u = u.reshape(count, spec.orbital_maps, spec.determinants, count)
+        u = jnp.take(u, group if spec.per_twist_orbitals else 0, axis=1).transpose(1, 2, 0)  # (det, orbital, electron)
         envelope = params["envelope"][spin]
         decay = jnp.exp(-jnp.einsum("dki,ji->dkji", envelope["sigma"], en_distance[lo:hi]))
         env = jnp.einsum("dki,dkji->dkj", envelope["pi"], decay)  # (det, orbital, electron)
@@ -297,15 +313,15 @@ def orbitals(params, spec: ElectronAnsatzSpec, electrons, nuclei, group=0, conca
 
     concatenated: the form of the interaction layers (_one_electron_update); the value is the same."""
     k_up, k_down, twist, _ = twist_inputs(spec, group)
-    return _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist, concatenated)
+    return _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist, group, concatenated)
 
 
-def _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist, concatenated=False):
+def _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist, group, concatenated=False):
     feature_lattice = jnp.asarray(spec.feature_lattice, dtype=electrons.dtype)
     en_features, en_distance = features.electron_nuclear(electrons, nuclei, feature_lattice)
     ee_features, ee_distance = features.electron_electron(electrons, feature_lattice)
     stream = _streams(params, spec, en_features, ee_features, twist, concatenated)
-    return _orbital_matrices(params, spec, stream, electrons, en_distance, k_up, k_down), ee_distance
+    return _orbital_matrices(params, spec, stream, electrons, en_distance, k_up, k_down, group), ee_distance
 
 
 def _translation_phase(spec: ElectronAnsatzSpec, nuclei, twist, integer_momentum):
@@ -323,7 +339,7 @@ def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei, group=0, concaten
     concatenated=True: the layers in the form KFAC registers (_one_electron_update), same value.
     """
     k_up, k_down, twist, integer_momentum = twist_inputs(spec, group)
-    matrices, ee_distance = _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist, concatenated)
+    matrices, ee_distance = _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist, group, concatenated)
     phase, log_abs = sum_of_determinants(matrices)
     if spec.is_complex:
         phase = phase - _translation_phase(spec, nuclei, twist, integer_momentum)
