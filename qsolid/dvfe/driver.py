@@ -210,8 +210,11 @@ class Run:
             self.electron_step_bohr = electrons.adapted_electron_step(
                 self.problem, self.electron_step_bohr, row["electron_acceptance"])
         if row["rejected"]:
-            self.logger.warning("step %d: %d non-positive Jacobian determinant(s) or non-finite F; update "
-                                "rejected", self.step, int(row["nonpositive_jacobians"]))
+            self.logger.warning("step %d: %d non-positive Jacobian determinant(s), a failed inversion or non-finite F; "
+                                "the flow's update rejected%s", self.step, int(row["nonpositive_jacobians"]),
+                                "" if self.problem is None or row["wavefunction_rejected"] else ", Psi's kept")
+        if self.problem is not None and row["wavefunction_rejected"]:
+            self.logger.warning("step %d: non-finite local energies or Psi parameters; Psi's update rejected", self.step)
         return {column: row[column] for column in self.columns}
 
     def summary(self) -> dict:
@@ -236,6 +239,7 @@ class Run:
             out["twists"] = [{"twist": t.tolist(), "weight": float(w)} for t, w in zip(system.twists, system.twist_weights)]
             out["wavefunction"] = config.network.ansatz
             out["walkers_per_configuration"] = config.electrons.walkers_per_configuration
+            out["wavefunction_rejected_steps"] = int(np.sum(columns["wavefunction_rejected"]))
             out["warmup_steps"] = self.warmup
             estimate = reblock(np.asarray(columns["electronic_energy"])[evaluation])
             out["electronic_energy_ha_per_atom"], out["electronic_energy_ha_per_atom_error"] = estimate.mean, estimate.error

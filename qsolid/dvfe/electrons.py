@@ -28,9 +28,13 @@ One step (nested sampling, seed Alg. 3):
 3. E_X: the walker mean of E_L over each configuration's walkers (twist-weighted).
 4. Updates: the flow by the score-function gradient of qsolid.dvfe.training with
    l = k_B T ln p + V + E_X (seed Eq. 6); Psi by the VMC gradient with the per-configuration
-   baseline E_X (seed Eq. 7; the groups of the configuration set), KFAC or Adam. A step whose local
-   energies, F or new parameters are not finite, or that met a non-positive Jacobian, is rejected:
-   parameters, optimiser states, walkers and latent positions stay as they were.
+   baseline E_X (seed Eq. 7; the groups of the configuration set), KFAC or Adam. The two halves are
+   kept or rejected separately. The flow's update and the latent move are rejected when a
+   configuration met a non-positive Jacobian or a failed inversion, or when F or the new flow
+   parameters are not finite: the flow, its optimiser state and Z stay as they were. Psi's update
+   and the electron walkers are rejected only when a local energy or a new Psi parameter is not
+   finite: a flow that folds somewhere does not stop Psi from training on the proton configurations
+   it drew (every drawn X is a valid configuration to train an ensemble wavefunction on).
 
 Pressure: -dE_X/dOmega at fixed fractional coordinates is the Coulomb virial <2K + V>_X / (3 Omega),
 exact for the exact ground state (its energy scales as 1/L with the cell) and the estimator of
@@ -54,10 +58,12 @@ from qsolid.vmc.configurations import per_configuration_mixing
 from qsolid.vmc.optim import Batch
 from qsolid.vmc.problem import build_problem
 
-ELECTRON_COLUMNS = ("electronic_energy", "local_energy_variance", "electron_acceptance", "proton_acceptance")
+ELECTRON_COLUMNS = ("electronic_energy", "local_energy_variance", "electron_acceptance", "proton_acceptance",
+                    "wavefunction_rejected")
 """Extra statistics of a step with electrons: the mean of E_X per atom (Ha), the twist-weighted
-variance of E_L within a configuration (Ha^2 per cell), the electrons' Metropolis acceptance and
-that of the latent moves (1 for the uniform base)."""
+variance of E_L within a configuration (Ha^2 per cell), the electrons' Metropolis acceptance, that
+of the latent moves (1 for the uniform base), and whether Psi's update was rejected (the column
+`rejected` is the flow's)."""
 
 CUBIC_CELLS = (("sc", 1), ("bcc", 2), ("fcc", 4))
 
@@ -256,18 +262,21 @@ def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, cl
         observables = training.per_atom_observables(
             ensemble, log_p, energy + electronic, volume_derivative + electronic_volume_derivative)
         nonpositive = jnp.sum(sign <= 0)
-        finite = jnp.all(jnp.isfinite(local.energy)) & jnp.all(jnp.isfinite(observables["free_energy"]))
-        finite &= _all_finite((flow_params, psi))
-        rejected = (nonpositive > 0) | ~finite | (residual > flow.Inversion.MAX_RESIDUAL_BOHR)
-        new = {"params": flow_params, "opt_state": flow_opt_state, "wavefunction": psi,
-               "wavefunction_opt_state": psi_opt_state, "walkers": walkers, "latent": latent}
-        state = jax.tree.map(lambda old, moved: jnp.where(rejected, old, moved), state, new)
+        psi_finite = jnp.all(jnp.isfinite(local.energy)) & _all_finite(psi)
+        flow_finite = jnp.all(jnp.isfinite(observables["free_energy"])) & _all_finite(flow_params)
+        rejected = (nonpositive > 0) | ~flow_finite | (residual > flow.Inversion.MAX_RESIDUAL_BOHR)
+        new = {"params": flow_params, "opt_state": flow_opt_state, "latent": latent,
+               "wavefunction": psi, "wavefunction_opt_state": psi_opt_state, "walkers": walkers}
+        kept = {"params": ~rejected, "opt_state": ~rejected, "latent": ~rejected,
+                "wavefunction": psi_finite, "wavefunction_opt_state": psi_finite, "walkers": psi_finite}
+        state = {key: jax.tree.map(lambda old, moved: jnp.where(kept[key], moved, old), state[key], new[key]) for key in new}
         stats = {}
         for name, values in observables.items():
             stats[name] = jnp.mean(values)
             stats[f"{name}_error"] = jnp.std(values, ddof=1) / jnp.sqrt(n_configurations)
         stats.update(
             inverse_residual_bohr=residual, nonpositive_jacobians=nonpositive, rejected=rejected,
+            wavefunction_rejected=~psi_finite,
             electronic_energy=jnp.mean(electronic) / ensemble.n_particles,
             local_energy_variance=groups.variance(local.energy, walkers.group), electron_acceptance=acceptance,
             proton_acceptance=proton_acceptance,

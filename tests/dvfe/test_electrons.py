@@ -121,6 +121,30 @@ def test_each_phase_compiles_its_step_once(tmp_path):
             assert later == [], (first, later)
 
 
+@pytest.mark.slow  # 50 s (compiles the joint KFAC step): the quick lane stays under 5 minutes
+def test_a_flow_update_rejected_for_its_inversion_leaves_psi_training(tmp_path, monkeypatch):
+    """Every inversion counted as failed (MAX_RESIDUAL_BOHR < 0): each training step rejects the flow's update
+    and the latent move, and still keeps Psi's update and the electrons' new positions."""
+    monkeypatch.setattr(electrons.flow.Inversion, "MAX_RESIDUAL_BOHR", -1.0)
+    small = config.from_dict({
+        "system": {"n_atoms": 2, "rs": 1.5, "temperature_k": 6000.0},
+        "flow": {"layers": 1, "single_width": 8, "pair_width": 4},
+        "electrons": {"enabled": True, "walkers_per_configuration": 2, "burn_in_sweeps": 2, "warmup_steps": 1},
+        "network": {"one_electron_width": 8, "two_electron_width": 4, "layers": 1, "determinants": 1},
+        "sampling": {"batch_size": 4}, "evaluation": {"steps": 1}})
+    with precision.use(small.precision):
+        run = driver.Run(small, tmp_path / "run")
+        run.take_step(0)  # warm-up: Psi alone
+        before = jax.tree.map(np.asarray, {key: run.state[key] for key in ("params", "latent", "wavefunction", "walkers")})
+        rows = [run.take_step(index) for index in (1, 2)]
+        after = jax.tree.map(np.asarray, {key: run.state[key] for key in before})
+    assert all(row["rejected"] == 1 and row["wavefunction_rejected"] == 0 for row in rows)
+    for key in ("params", "latent"):
+        jax.tree.map(np.testing.assert_array_equal, after[key], before[key])
+    for key in ("wavefunction", "walkers"):
+        assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(after[key]), jax.tree.leaves(before[key])))
+
+
 @pytest.mark.slow
 def test_resume_with_electrons_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
     small = config.from_dict({
