@@ -61,7 +61,8 @@ QUANTUM_NETWORK = {
     "sampling.sweeps_per_step": 50,
     "sampling.nuclear_moves_per_block": 1,
 }
-BCC = {"system.structure": "bcc", "system.rs": 1.31, "system.twists": "gamma"}  # Gamma, as the seed's code
+BCC = {"system.structure": "bcc", "system.rs": 1.31, "system.twists": "gamma", "network.open_shells": "fixed"}
+"""Gamma, one plane wave per orbital, as the seed's code."""
 TWIST_SET = {"grid": [4, 4, 4], "shift": True}
 CASES = {
     "bcc2-clamped": {**BCC, **CLAMPED_NETWORK, "system.supercell": [1, 1, 1], "sampling.batch_size": 256},

@@ -112,7 +112,7 @@ class SystemConfig:
 UNUSED_NETWORK_FIELDS = {
     "neural": ("mpnn_node_width", "mpnn_edge_width", "mpnn_rounds", "mpnn_backflow"),
     "mpnn": ("one_electron_width", "two_electron_width", "layers", "nuclear_width", "nuclear_layers", "twist_input",
-             "twist_orbitals"),
+             "twist_orbitals", "open_shells"),
 }
 """Fields of the other ansatz, refused when set away from their defaults (they would be silently ignored)."""
 
@@ -145,6 +145,14 @@ class NetworkConfig:
         "The orbital maps u = Orb h_j of a network trained over a twist set: 'shared' by all twists, or\n"
         "'per_twist', each twist its own Orb^Re, Orb^Im over the shared streams (the orbitals' periodic parts\n"
         "differ most between twists; docs/validation_twists.md, 'Pretraining a twisted molecular crystal').",
+    )
+    open_shells: Literal["combined", "fixed"] = option(
+        "combined",
+        "Orbitals of a partly filled outer plane-wave shell (e.g. 3 of 6 at Gamma in the 8-atom H2 crystal):\n"
+        "'combined', each a learned combination of the whole shell, sum_b u_ab(h_j) exp(i k_b . r_j) (the\n"
+        "Hartree-Fock orbitals mix the shell, and the state keeps the lattice's symmetry); 'fixed', each the\n"
+        "one plane wave a tie-break picks (the only form before session 17). Closed shells: the same network.\n"
+        "docs/validation_twists.md, 'Partly filled shells combined'.",
     )
     nuclear_width: int = option(32, "Width of the nuclear pair stream (Alg. 1); quantum nuclei only.")
     nuclear_layers: int = option(2, "Layers of the nuclear pair stream (Alg. 1).")
@@ -225,11 +233,13 @@ class SamplingConfig:
     max_nuclear_step_bohr: float = option(0.5, "Upper bound of the adapted nuclear move width (bohr).")
     nuclear_target_acceptance: float = option(0.5, "Acceptance the nuclear step width is adapted to.")
     adapt_every: int = option(10, "Steps between step-width adaptations.")
-    resample_after_update: bool = option(
-        False,
+    resample_after_update: bool | Literal["auto"] = option(
+        "auto",
         "Sequential Monte Carlo: before each optimisation step, resample the walkers in proportion to\n"
         "|Psi_new/Psi_old|^2 at their positions, the change of |Psi|^2 made by the last update, so that\n"
-        "walkers in regions it emptied are not kept at full weight until the sampler moves them out.",
+        "walkers in regions it emptied are not kept at full weight until the sampler moves them out.\n"
+        "'auto': on for quantum nuclei (without it chi ran away in every long quantum run measured:\n"
+        "docs/validation.md, docs/validation_twists.md), off for clamped nuclei.",
     )
 
     def check(self):
@@ -332,6 +342,12 @@ class Config:
     pretrain: PretrainConfig = section("Pretraining of the orbitals to periodic Hartree-Fock.", PretrainConfig)
     evaluation: EvaluationConfig = section("Inference with frozen parameters.", EvaluationConfig)
     output: OutputConfig = section("Checkpoints.", OutputConfig)
+
+    @property
+    def resamples_after_update(self) -> bool:
+        """sampling.resample_after_update with 'auto' resolved (on for quantum nuclei)."""
+        choice = self.sampling.resample_after_update
+        return self.system.nuclei == "quantum" if choice == "auto" else choice
 
     def check(self):
         """Checks across sections."""

@@ -387,6 +387,20 @@ def shortest_distance_angstrom(crystal) -> float:
     return float(np.min(distances[~np.eye(crystal.n_atoms, dtype=bool)]))
 
 
+def _pretraining_hints(config, system) -> list[str]:
+    """Network options that lowered the pretraining residual where they apply (docs/validation_twists.md)."""
+    from qsolid.vmc.ansatz.electrons import has_open_shell
+
+    if config.network.ansatz != "neural":
+        return []
+    hints = []
+    if config.network.open_shells == "fixed" and has_open_shell(system):
+        hints.append('open_shells = "combined" (a plane-wave shell is partly filled)')
+    if len(system.twists) > 1 and config.network.twist_orbitals == "shared":
+        hints.append('twist_orbitals = "per_twist"')
+    return hints
+
+
 def _pretrain_if_needed(problem: Problem, state, run_dir: Path, logger, progress: Progress):
     """Hartree-Fock (its energy cached in RUN_DIR/hartree_fock.json) and, on a fresh state, the orbital fit."""
     config = problem.config
@@ -423,9 +437,8 @@ def _pretrain_if_needed(problem: Problem, state, run_dir: Path, logger, progress
         progress.note(f"pretraining: {config.pretrain.steps} steps, orbital residual {residual:.4f} "
                       "(the part of the Hartree-Fock orbitals outside the network's span)")
         if residual > RESIDUAL_WARNING:
-            shared_maps = len(problem.system.twists) > 1 and config.network.ansatz == "neural" and config.network.twist_orbitals == "shared"
             progress.note(f"warning: an orbital residual above {RESIDUAL_WARNING} has started runs tens to "
                           "hundreds of mHa/atom above Hartree-Fock (docs/validation_twists.md); raise pretrain.steps"
-                          + (' or set network.twist_orbitals = "per_twist"' if shared_maps else ""))
+                          + "".join(f" or set network.{hint}" for hint in _pretraining_hints(config, problem.system)))
         runstate.save_checkpoint(problem, state, run_dir / "checkpoints")  # a kill during the burn-in keeps it
     return energy

@@ -55,9 +55,13 @@ def plot_training(run_dir) -> list[Path]:
         if column == "variance_ha2":
             axis.set_yscale("log")
     axes[-1].set_xlabel("optimisation step")
-    energy = np.asarray(stats["energy_ha"])
+    energy = np.asarray(stats["energy_ha"], dtype=float)
+    energy = energy[np.isfinite(energy)]
     tail = energy[len(energy) // 2 :]
-    axes[0].set_ylim(np.percentile(tail, 1) - 5 * np.std(tail), max(np.percentile(energy, 95), np.max(tail)))
+    if len(tail):
+        low, high = np.percentile(tail, 1) - 5 * np.std(tail), max(np.percentile(energy, 95), np.max(tail))
+        if high > low:  # one step, or a constant energy, leaves the automatic limits
+            axes[0].set_ylim(low, high)
     figure.tight_layout()
     path = out / "training.png"
     figure.savefig(path, dpi=120)

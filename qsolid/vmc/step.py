@@ -105,7 +105,7 @@ def make_optimisation_step(config, groups, sweeps, log_abs_batch, local_energies
     local_energies(params, walkers, lattice) -> LocalEnergy per walker;
     optimiser_step(params, opt_state, key, batch) -> (params, opt_state).
     """
-    resample = config.sampling.resample_after_update
+    resample = config.resamples_after_update
 
     def step(params, opt_state, walkers, step, attempt, electron_step, nuclear_step, lattice):
         sample_key, update_key = jax.random.split(step_key(config.seed, step, attempt))

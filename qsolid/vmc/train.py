@@ -179,7 +179,7 @@ def optimisation_step(problem: Problem, state: State, logger) -> dict:
     else:
         raise TrainingFailed(f"step {state.step}: {MAX_CONSECUTIVE_REWINDS} consecutive rewinds, the last because {reason}")
     batch = config.sampling.batch_size
-    if config.sampling.resample_after_update and values["effective_sample_size"] < 0.5 * batch:
+    if config.resamples_after_update and values["effective_sample_size"] < 0.5 * batch:
         logger.info("step %d: the last update left an effective sample size of %.1f of %d walkers",
                     state.step, values["effective_sample_size"], batch)
     energy = values["energy_ha"]

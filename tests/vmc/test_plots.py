@@ -52,3 +52,15 @@ def test_rdf_and_bond_length_plots_in_angstrom(tmp_path, saved):
     values, edges, _ = axes.patches[0].get_data()  # StepPatch: (values, edges, baseline)
     np.testing.assert_allclose(edges, edges_bohr * BOHR_ANGSTROM)
     assert np.sum(values * np.diff(edges)) == pytest.approx(1.0)  # still normalised in angstrom
+
+
+def test_a_constant_or_rewound_energy_draws_without_warnings(tmp_path, saved):
+    """One step, a constant energy or a non-finite row left the energy axis with equal or NaN limits."""
+    import warnings
+
+    rows = [f"{s},{'nan' if s == 2 else -1},0.1,0.5,0.3,3.0,3.0,3.0,13.5,-1" for s in range(5)]
+    (tmp_path / "stats.csv").write_text(COLUMNS + "\n" + "\n".join(rows) + "\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.plot_training(tmp_path)
+    assert "training.png" in saved

@@ -86,3 +86,22 @@ def test_a_short_pretraining_reports_its_residual_and_warns(tmp_path):
     residual = float(line.split("residual ")[1].split()[0])
     assert residual > 0.01
     assert any(n.startswith("warning: an orbital residual above 0.01") for n in progress.notes)
+
+
+def test_the_residual_warning_names_the_options_that_apply():
+    """bcc16 at the Baldereschi point ends N_sigma = 8 inside a shell of 4: the warning suggests combining it;
+    the 8-atom Pa-3 main job's Baldereschi point has closed shells and gets no such hint."""
+    from qsolid.system import build_system
+    from qsolid.vmc.driver import _pretraining_hints
+
+    def hints(**overrides):
+        config = load_config(overrides=overrides)
+        return _pretraining_hints(config, build_system(config.system))
+
+    bcc16 = {"system.structure": "bcc", "system.supercell": [2, 2, 2], "system.twists": "baldereschi",
+             "network.open_shells": "fixed"}
+    assert [h.split()[0] for h in hints(**bcc16)] == ["open_shells"]
+    assert hints(**{**bcc16, "network.open_shells": "combined"}) == []
+    grid = {**bcc16, "system.twists": {"grid": [4, 4, 4], "shift": True}}
+    assert [h.split()[0] for h in hints(**grid)] == ["open_shells", "twist_orbitals"]
+    assert hints(**{"system.structure": "pa3", "system.rs": 1.5, "system.twists": "baldereschi"}) == []

@@ -17,14 +17,23 @@ For one walker with electron and nuclear fractional coordinates:
    J = -sum_{i<j} c alpha^2 / (alpha + d_ij), c = 1/4 (parallel) or 1/2
    (antiparallel), which gives the Kato cusps exactly (d -> r at short range).
 
-Translation invariance and the twist. Write every occupied k as m_a + t (m_a
-integer, t the twist, reciprocal units). The twist factors out of each
-determinant, det[exp(i k_a . r_j) u_a(r_j)] = exp(i k_t . sum_j r_j)
-det[exp(i m_a . r_j) u_a(r_j)], and a common translation u of all particles
-multiplies phi by exp(i (M + N_e k_t) . u) with M = sum_a m_a (not zero for a
-partly filled shell). We remove both parts with nuclear coordinates,
+Open shells. When N_sigma falls inside a shell of equal |k| (1 of the 4
+points of the fourth shell at the Baldereschi point of bcc16), a tie-break
+picks which plane waves are occupied, but the Hartree-Fock orbitals of the
+crystal mix the whole shell, and a periodic u_k(h_j) is a poor way to turn
+one plane wave into another. With network.open_shells = 'combined' each
+orbital of the partly filled shell combines them all,
+phi^a_kj = env_kj sum_b u_kb(h_j) exp(i k_b . r_j), b over the shell, and
+the orbitals of the closed shells below keep their one plane wave (B = 1).
 
-    phi -> phi exp(-i M . R_1) exp(-i k_t . sum_I Z_I R_I),
+Translation invariance and the twist. Write every plane wave as m + t (m
+integer, t the twist, reciprocal units) and measure its integer part from
+the first nucleus, exp(i k . r_j) -> exp(i k . r_j - i m . R_1). A common
+translation u of all particles then multiplies every plane wave, whichever
+combination an orbital makes of them, by exp(i k_t . u), and phi by
+exp(i N_e k_t . u); we remove that with the nuclear coordinates,
+
+    phi -> phi exp(-i k_t . sum_I Z_I R_I),
 
 so that Psi = exp(i k_t . (sum_i r_i - sum_I Z_I R_I)) x (a function periodic in
 every coordinate and invariant under joint translations). Then, in a neutral
@@ -34,8 +43,10 @@ Psi(r_i + a_k) = exp(2 pi i t_k) Psi; (iii) each nucleus carries the opposite,
 charge-weighted phase, Psi(R_I + a_k) = exp(-2 pi i Z_I t_k) Psi. This is the
 twist of a uniform vector potential coupling to charge (flux through the
 cell), which is what makes twists compatible with quantum nuclei; |Psi|^2 stays
-periodic in every coordinate. M is a reciprocal-lattice vector, so exp(-i M . R_1)
-is periodic in R_1. For clamped nuclei both factors are constant phases.
+periodic in every coordinate. m is a reciprocal-lattice vector, so exp(-i m . R_1)
+is periodic in R_1. With one plane wave per orbital the R_1 phases multiply to
+exp(-i M . R_1), M = sum_a m_a (not zero for a partly filled shell). For clamped
+nuclei all these factors are constant phases.
 
 One network for a twist set. The spec stacks the occupied k-sets of all
 twists of the set, (n_twists, n_sigma, 3), and the twists, (n_twists, 3); each
@@ -104,6 +115,14 @@ class ElectronAnsatzSpec(PlaneWaveSpec):
     """Append (sin 2 pi t, cos 2 pi t) of the walker's twist to every electron's input stream."""
     per_twist_orbitals: bool = False
     """Each twist its own orbital maps Orb^Re, Orb^Im (module docstring)."""
+    waves_up: np.ndarray | None = None
+    """(n_twists, n_up, B, 3) the plane waves m + t each orbital combines (make_spec; None: k_up, B = 1)."""
+    waves_down: np.ndarray | None = None
+    """(n_twists, n_down, B, 3)"""
+    wave_mask_up: np.ndarray | None = None
+    """(n_twists, n_up, B) 1 for the plane waves an orbital uses, 0 for padding."""
+    wave_mask_down: np.ndarray | None = None
+    """(n_twists, n_down, B)"""
 
     @property
     def orbital_maps(self) -> int:
@@ -111,17 +130,34 @@ class ElectronAnsatzSpec(PlaneWaveSpec):
         return len(self.twist) if self.per_twist_orbitals else 1
 
     @property
-    def integer_momenta(self) -> np.ndarray:
-        """(n_twists, 3) M = sum_a m_a of each twist's occupied set (module docstring)."""
-        n_electrons = self.n_up + self.n_down
-        return np.rint(np.sum(self.k_up, axis=1) + np.sum(self.k_down, axis=1) - n_electrons * self.twist)
+    def plane_waves(self) -> tuple:
+        """((waves, mask) up, (waves, mask) down), stacked over twists: the plane waves each orbital combines."""
+        def one(waves, mask, k):
+            return (k[:, :, None, :], np.ones(k.shape[:2] + (1,))) if waves is None else (waves, mask)
+        return one(self.waves_up, self.wave_mask_up, self.k_up), one(self.waves_down, self.wave_mask_down, self.k_down)
+
+    @property
+    def waves_per_orbital(self) -> int:
+        """B: how many plane waves one orbital combines (1 unless an open shell is combined)."""
+        return self.plane_waves[0][0].shape[2]
+
+    @property
+    def open_orbitals(self) -> tuple[int, int]:
+        """Per spin, how many of the last orbitals combine more than one plane wave at some twist."""
+        return tuple(int(np.max(np.sum(np.sum(mask, axis=-1) > 1, axis=-1), initial=0)) for _, mask in self.plane_waves)
+
+    def orbital_outputs(self, spin: int) -> int:
+        """Columns of u per map and determinant: one per orbital, plus B - 1 per open orbital."""
+        count = (self.n_up, self.n_down)[spin]
+        return count + self.open_orbitals[spin] * (self.waves_per_orbital - 1)
 
 
 def twist_inputs(spec, group):
-    """(k_up, k_down, twist, M) of walker group `group` (an integer, traced or not): the rows of the
-    stacked k-sets the wavefunction of that twist is built from."""
+    """((waves, mask) up, (waves, mask) down, twist) of walker group `group` (an integer, traced or not):
+    the rows of the stacked sets the wavefunction of that twist is built from."""
     take = lambda stacked: jnp.take(jnp.asarray(stacked), group, axis=0)
-    return take(spec.k_up), take(spec.k_down), take(spec.twist), take(spec.integer_momenta)
+    (waves_up, mask_up), (waves_down, mask_down) = spec.plane_waves
+    return (take(waves_up), take(mask_up)), (take(waves_down), take(mask_down)), take(spec.twist)
 
 
 def occupied_kpoints(lattice, twist, count: int) -> np.ndarray:
@@ -140,8 +176,64 @@ def occupied_kpoints(lattice, twist, count: int) -> np.ndarray:
     return k[order[:count]]
 
 
+def closed_and_outer_shell(lattice, twist, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """(closed, shell): the points m + t of the shells below the `count`-th lowest |k|, and all points of
+    the shell it falls in (count >= 1). The shell is full when len(closed) + len(shell) == count."""
+    reciprocal = lat.reciprocal(np.asarray(lattice, dtype=float))
+    extra = 64
+    while True:  # enough candidates to hold the whole outer shell
+        ranked = occupied_kpoints(lattice, twist, count + extra)
+        norms = np.round(np.sum((ranked @ reciprocal) ** 2, axis=1), 8)
+        if norms[-1] != norms[count - 1]:
+            break
+        extra *= 2
+    outer = norms[count - 1]
+    return ranked[norms < outer], ranked[norms == outer]
+
+
+def orbital_plane_waves(lattice, twist, count: int, combine_open_shell: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(count, B, 3) the plane waves m + t of each orbital and (count, B) the mask of those it uses.
+
+    Orbital a is the single plane wave k_a of occupied_kpoints (B = 1), or, with combine_open_shell, an
+    orbital of a partly filled outer shell combines every plane wave of that shell (module docstring)."""
+    occupied = occupied_kpoints(lattice, twist, count)
+    if count == 0 or not combine_open_shell:
+        return occupied[:, None, :], np.ones((count, 1))
+    closed, shell = closed_and_outer_shell(lattice, twist, count)
+    if len(closed) + len(shell) == count:
+        return occupied[:, None, :], np.ones((count, 1))
+    waves = np.broadcast_to(np.asarray(twist, dtype=float), (count, len(shell), 3)).copy()
+    mask = np.zeros((count, len(shell)))
+    waves[: len(closed), 0], mask[: len(closed), 0] = closed, 1.0
+    waves[len(closed) :], mask[len(closed) :] = shell, 1.0
+    return waves, mask
+
+
+def has_open_shell(system) -> bool:
+    """Whether N_up or N_down ends inside a plane-wave shell at some twist of the system's set."""
+    return any(
+        orbital_plane_waves(system.lattice, twist, count, combine_open_shell=True)[0].shape[1] > 1
+        for twist in system.twists
+        for count in (system.n_up, system.n_down)
+    )
+
+
+def _padded(pairs, width):
+    """Stack (waves, mask) pairs, padding the plane-wave axis to `width` with masked copies of the twist."""
+    waves = np.stack([np.concatenate([w, np.repeat(w[:, :1], width - w.shape[1], axis=1)], axis=1) for w, _ in pairs])
+    mask = np.stack([np.pad(m, ((0, 0), (0, width - m.shape[1]))) for _, m in pairs])
+    return waves, mask
+
+
 def make_spec(system, network) -> ElectronAnsatzSpec:
     """The spec for every twist of the system's set (walker group t has twist system.twists[t])."""
+    combine = network.open_shells == "combined"
+    per_spin = [
+        [orbital_plane_waves(system.lattice, twist, count, combine) for twist in system.twists]
+        for count in (system.n_up, system.n_down)
+    ]
+    width = max(waves.shape[1] for spin in per_spin for waves, _ in spin)
+    (waves_up, mask_up), (waves_down, mask_down) = (_padded(spin, width) for spin in per_spin)
     return ElectronAnsatzSpec(
         n_up=system.n_up,
         n_down=system.n_down,
@@ -158,6 +250,10 @@ def make_spec(system, network) -> ElectronAnsatzSpec:
         nuclear_charges=np.asarray(system.nuclear_charges, dtype=float),
         twist_input=network.twist_input == "on" or (network.twist_input == "auto" and len(system.twists) > 1),
         per_twist_orbitals=network.twist_orbitals == "per_twist",
+        waves_up=waves_up,
+        waves_down=waves_down,
+        wave_mask_up=mask_up,
+        wave_mask_down=mask_down,
     )
 
 
@@ -190,7 +286,7 @@ def init(key, spec: ElectronAnsatzSpec):
     for spin, count in (("up", spec.n_up), ("down", spec.n_down)):
         if count == 0:
             continue
-        outputs = spec.orbital_maps * spec.determinants * count
+        outputs = spec.orbital_maps * spec.determinants * spec.orbital_outputs(0 if spin == "up" else 1)
         params["orbitals"][spin] = {"real": dense.init(next(keys), spec.one_electron_width, outputs, bias=False)}
         if spec.is_complex:
             params["orbitals"][spin]["imag"] = dense.init(
@@ -255,13 +351,24 @@ def _streams(params, spec, en_features, ee_features, twist, concatenated=False):
     return one
 
 
-def _orbital_matrices(params, spec, stream, electrons, en_distance, k_up, k_down, group):
+def _plane_waves(spec, kpoints, mask, electrons, nuclei, group):
+    """exp(2 pi i (k . s_j - m . S_1)) times the mask, (..., electron) for plane waves k (..., 3) of the walker's twist."""
+    kpoints = kpoints.astype(electrons.dtype)
+    integer = jnp.round(kpoints - jnp.take(jnp.asarray(spec.twist, electrons.dtype), group, axis=0))
+    angle = kpoints @ electrons.T - (integer @ nuclei[0])[..., None]
+    return mask.astype(electrons.dtype)[..., None] * jnp.exp(1j * features.TWO_PI * angle)
+
+
+def _orbital_matrices(params, spec, stream, electrons, nuclei, en_distance, waves, group):
     """Per spin: (n_det, n_sigma orbitals, n_sigma electrons) orbital matrices (Alg. 2, lines 26-31).
 
-    With per-twist orbital maps every twist's u is formed (one dense layer, the form KFAC registers) and
-    the walker's own twist's is kept."""
+    Orbital a at electron j is env_aj sum_b u_ab(h_j) exp(2 pi i (k_ab . s_j - m_ab . S_1)), over the plane
+    waves b the orbital combines (one, or a whole open shell; module docstring). Column a of u is orbital a's
+    first plane wave; the B - 1 further ones of each of the last n_open orbitals follow. With per-twist
+    orbital maps every twist's u is formed (one dense layer, the form KFAC registers) and the walker's own
+    twist's is kept."""
     matrices = []
-    for (lo, hi), spin, kpoints in zip(_spin_groups(spec), ("up", "down"), (k_up, k_down)):
+    for index, ((lo, hi), spin, (kpoints, mask)) in enumerate(zip(_spin_groups(spec), ("up", "down"), waves)):
         count = hi - lo
         if count == 0:
             continue
@@ -269,16 +376,23 @@ def _orbital_matrices(params, spec, stream, electrons, en_distance, k_up, k_down
         u = dense.apply(params["orbitals"][spin]["real"], h)
         if spec.is_complex:
             u = u + 1j * dense.apply(params["orbitals"][spin]["imag"], h)
-        u = u.reshape(count, spec.orbital_maps, spec.determinants, count)
-        u = jnp.take(u, group if spec.per_twist_orbitals else 0, axis=1).transpose(1, 2, 0)  # (det, orbital, electron)
+        u = u.reshape(count, spec.orbital_maps, spec.determinants, -1)
+        u = jnp.take(u, group if spec.per_twist_orbitals else 0, axis=1).transpose(1, 2, 0)  # (det, column, electron)
         envelope = params["envelope"][spin]
         decay = jnp.exp(-jnp.einsum("dki,ji->dkji", envelope["sigma"], en_distance[lo:hi]))
         env = jnp.einsum("dki,dkji->dkj", envelope["pi"], decay)  # (det, orbital, electron)
-        orbitals = u * env
-        if spec.is_complex:
-            phase = jnp.exp(1j * features.TWO_PI * (kpoints.astype(electrons.dtype) @ electrons[lo:hi].T))
-            orbitals = orbitals * phase[None]
-        matrices.append(orbitals)
+        if not spec.is_complex:
+            matrices.append(env * u)
+            continue
+        r = electrons[lo:hi]
+        orbitals = u[:, :count] * _plane_waves(spec, kpoints[:, 0], mask[:, 0], r, nuclei, group)[None]
+        n_open, width = spec.open_orbitals[index], spec.waves_per_orbital
+        if n_open:
+            further = u[:, count:].reshape(spec.determinants, n_open, width - 1, count)
+            plane = _plane_waves(spec, kpoints[count - n_open :, 1:], mask[count - n_open :, 1:], r, nuclei, group)
+            combined = orbitals[:, count - n_open :] + jnp.einsum("dkbj,kbj->dkj", further, plane)
+            orbitals = jnp.concatenate([orbitals[:, : count - n_open], combined], axis=1)
+        matrices.append(env * orbitals)
     return matrices
 
 
@@ -312,25 +426,24 @@ def orbitals(params, spec: ElectronAnsatzSpec, electrons, nuclei, group=0, conca
     """Orbital matrices per spin, (n_det, orbital, electron), and e-e distances for one walker of `group`.
 
     concatenated: the form of the interaction layers (_one_electron_update); the value is the same."""
-    k_up, k_down, twist, _ = twist_inputs(spec, group)
-    return _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist, group, concatenated)
+    waves_up, waves_down, twist = twist_inputs(spec, group)
+    return _orbitals(params, spec, electrons, nuclei, (waves_up, waves_down), twist, group, concatenated)
 
 
-def _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist, group, concatenated=False):
+def _orbitals(params, spec, electrons, nuclei, waves, twist, group, concatenated=False):
     feature_lattice = jnp.asarray(spec.feature_lattice, dtype=electrons.dtype)
     en_features, en_distance = features.electron_nuclear(electrons, nuclei, feature_lattice)
     ee_features, ee_distance = features.electron_electron(electrons, feature_lattice)
     stream = _streams(params, spec, en_features, ee_features, twist, concatenated)
-    return _orbital_matrices(params, spec, stream, electrons, en_distance, k_up, k_down, group), ee_distance
+    return _orbital_matrices(params, spec, stream, electrons, nuclei, en_distance, waves, group), ee_distance
 
 
-def _translation_phase(spec: ElectronAnsatzSpec, nuclei, twist, integer_momentum):
-    """M . R_1 + k_t . sum_I Z_I R_I (module docstring): makes Psi invariant under joint translations."""
+def _translation_phase(spec: ElectronAnsatzSpec, nuclei, twist):
+    """k_t . sum_I Z_I R_I (module docstring): with the plane waves' integer parts measured from R_1, makes
+    Psi invariant under joint translations."""
     charges = np.ones(spec.n_nuclei) if spec.nuclear_charges is None else spec.nuclear_charges
     weighted = jnp.einsum("i,ik->k", jnp.asarray(charges, nuclei.dtype), nuclei)
-    return features.TWO_PI * (
-        jnp.dot(integer_momentum.astype(nuclei.dtype), nuclei[0]) + jnp.dot(twist.astype(nuclei.dtype), weighted)
-    )
+    return features.TWO_PI * jnp.dot(twist.astype(nuclei.dtype), weighted)
 
 
 def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei, group=0, concatenated=False):
@@ -338,11 +451,11 @@ def apply(params, spec: ElectronAnsatzSpec, electrons, nuclei, group=0, concaten
 
     concatenated=True: the layers in the form KFAC registers (_one_electron_update), same value.
     """
-    k_up, k_down, twist, integer_momentum = twist_inputs(spec, group)
-    matrices, ee_distance = _orbitals(params, spec, electrons, nuclei, k_up, k_down, twist, group, concatenated)
+    waves_up, waves_down, twist = twist_inputs(spec, group)
+    matrices, ee_distance = _orbitals(params, spec, electrons, nuclei, (waves_up, waves_down), twist, group, concatenated)
     phase, log_abs = sum_of_determinants(matrices)
     if spec.is_complex:
-        phase = phase - _translation_phase(spec, nuclei, twist, integer_momentum)
+        phase = phase - _translation_phase(spec, nuclei, twist)
     if spec.jastrow:
         log_abs = log_abs + electron_pair_jastrow(params, spec, ee_distance)
     return phase, log_abs

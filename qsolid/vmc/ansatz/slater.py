@@ -29,7 +29,7 @@ import numpy as np
 
 from qsolid.vmc import features
 from qsolid import lattice as lat
-from qsolid.vmc.ansatz.electrons import occupied_kpoints
+from qsolid.vmc.ansatz.electrons import closed_and_outer_shell, occupied_kpoints
 
 
 MAX_SUBSETS = 20000
@@ -44,22 +44,13 @@ def _exchange_sum(k_cartesian) -> float:
 
 def occupied_kpoints_lowest_exchange(lattice, twist, count: int) -> np.ndarray:
     """The `count` lowest-|k| points m + t, an open outer shell filled by its lowest-exchange subset."""
-    lattice = np.asarray(lattice, dtype=float)
-    reciprocal = lat.reciprocal(lattice)
-    extra = 64
-    while True:  # enough candidates to hold the whole outer shell
-        ranked = occupied_kpoints(lattice, twist, count + extra)
-        norms = np.round(np.sum((ranked @ reciprocal) ** 2, axis=1), 8)
-        if count == 0 or norms[-1] != norms[count - 1]:
-            break
-        extra *= 2
-    if count == 0 or norms[count] != norms[count - 1]:
-        return ranked[:count]  # closed shell
-    outer = norms[count - 1]
-    closed, shell = ranked[norms < outer], ranked[norms == outer]
+    if count == 0:
+        return np.zeros((0, 3))
+    closed, shell = closed_and_outer_shell(lattice, twist, count)
     needed = count - len(closed)
-    if math.comb(len(shell), needed) > MAX_SUBSETS:
-        return ranked[:count]
+    if needed == len(shell) or math.comb(len(shell), needed) > MAX_SUBSETS:
+        return occupied_kpoints(lattice, twist, count)
+    reciprocal = lat.reciprocal(np.asarray(lattice, dtype=float))
     best = min(
         itertools.combinations(range(len(shell)), needed),
         key=lambda subset: _exchange_sum(np.concatenate([closed, shell[list(subset)]]) @ reciprocal),

@@ -56,11 +56,12 @@ class Wavefunction:
 
 
 def over_configurations(spec, n_configurations: int):
-    """The spec with its per-twist rows (k_up, k_down, twist) repeated n_configurations times: row
-    c T + t is twist t (the groups of a configuration set); unchanged for one configuration."""
+    """The spec with its per-twist rows (k_up, k_down, twist, plane waves) repeated n_configurations times:
+    row c T + t is twist t (the groups of a configuration set); unchanged for one configuration."""
     if n_configurations == 1:
         return spec
-    names = {field.name for field in dataclasses.fields(spec)} & {"k_up", "k_down", "twist"}
+    per_twist = {"k_up", "k_down", "twist", "waves_up", "waves_down", "wave_mask_up", "wave_mask_down"}
+    names = {field.name for field in dataclasses.fields(spec) if getattr(spec, field.name) is not None} & per_twist
     tiled = {name: np.tile(getattr(spec, name), (n_configurations,) + (1,) * (getattr(spec, name).ndim - 1)) for name in names}
     return dataclasses.replace(spec, **tiled)
 

@@ -3,7 +3,9 @@
 Psi = chi(R) phi(r, R) = exp(i k_t . (sum_i r_i - sum_I Z_I R_I)) x (periodic, joint-translation invariant part):
 each electron carries exp(2 pi i t_k), each nucleus exp(-2 pi i Z_I t_k), a joint translation of all particles
 of the neutral cell changes nothing, and same-spin exchange flips the sign. Checked in float64 to 1e-10 at
-Gamma, at the Baldereschi point and at a random twist.
+Gamma, at the Baldereschi point and at a random twist, and with the orbitals of a partly filled shell
+combining the whole shell (network.open_shells = 'combined') at Gamma (1 of 2 open) and at (0, 1/2, 1/2)
+(2 of 4 open).
 """
 
 import jax
@@ -13,10 +15,16 @@ import pytest
 
 from qsolid.vmc.config import load_config
 
-TWISTS = ["gamma", "baldereschi", [[0.137, -0.311, 0.42]]]
+CASES = {
+    "gamma": ("gamma", "fixed"),
+    "baldereschi": ("baldereschi", "fixed"),
+    "random": ([[0.137, -0.311, 0.42]], "fixed"),
+    "gamma-combined": ("gamma", "combined"),
+    "open-twist-combined": ([[0.0, 0.5, 0.5]], "combined"),
+}
 
 
-def _setup(twists_value):
+def _setup(twists_value, open_shells="fixed"):
     from qsolid.vmc.problem import build_problem
 
     config = load_config(
@@ -30,6 +38,7 @@ def _setup(twists_value):
             "network.two_electron_width": 4,
             "network.determinants": 2,
             "network.nuclear_width": 8,
+            "network.open_shells": open_shells,
         }
     )
     problem = build_problem(config)
@@ -47,11 +56,13 @@ def _psi(wavefunction, params, e, n):
     return complex(np.exp(log_abs) * np.exp(1j * phase))
 
 
-@pytest.mark.parametrize("twists_value", TWISTS, ids=["gamma", "baldereschi", "random"])
-def test_twist_phases_with_quantum_nuclei(float64, twists_value):
-    system, wavefunction, params, e, n = _setup(twists_value)
+@pytest.mark.parametrize("case", CASES)
+def test_twist_phases_with_quantum_nuclei(float64, case):
+    twists_value, open_shells = CASES[case]
+    system, wavefunction, params, e, n = _setup(twists_value, open_shells)
     twist = system.twist
     assert system.quantum_nuclei and (twists_value == "gamma") == (not np.any(twist))
+    assert (wavefunction.electron_spec.waves_per_orbital > 1) == (open_shells == "combined")  # an open shell, combined
     psi = _psi(wavefunction, params, e, n)
     assert abs(psi) > 0
     for axis in range(3):
