@@ -63,6 +63,8 @@ def _type_name(kind) -> str:
     origin = typing.get_origin(kind)
     if origin is typing.Literal:
         return " or ".join(repr(v) for v in typing.get_args(kind))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(option_type) for option_type in typing.get_args(kind))
     if origin in (tuple, list):
         return f"list of {_type_name(typing.get_args(kind)[0])}"
     if origin is dict:

@@ -107,3 +107,17 @@ def test_table_valued_fields_print_as_inline_tables():
 
     parsed = tomllib.loads(to_commented_toml(Section()))
     assert parsed == {"empty": {}, "masses": {"H": 1836.15, "D": 3670.48}}
+
+
+@pytest.mark.parametrize(
+    "nuclei, choice, expected",
+    [("quantum", "auto", True), ("clamped", "auto", False), ("quantum", False, False), ("clamped", True, True)],
+)
+def test_resampling_after_each_update_is_on_for_quantum_nuclei_unless_set(nuclei, choice, expected):
+    config = load_config(overrides={"system.nuclei": nuclei, "sampling.resample_after_update": choice})
+    assert config.resamples_after_update is expected
+
+
+def test_resample_after_update_refuses_other_words():
+    with pytest.raises(ConfigError, match="sampling.resample_after_update: expected bool or 'auto'"):
+        load_config(overrides={"sampling.resample_after_update": "yes"})
