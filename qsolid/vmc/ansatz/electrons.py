@@ -21,8 +21,8 @@ Open shells. When N_sigma falls inside a shell of equal |k| (1 of the 4
 points of the fourth shell at the Baldereschi point of bcc16), a tie-break
 picks which plane waves are occupied, but the Hartree-Fock orbitals of the
 crystal mix the whole shell, and a periodic u_k(h_j) is a poor way to turn
-one plane wave into another. With network.open_shells = 'combined' each
-orbital of the partly filled shell combines them all,
+one plane wave into another. With network.open_shells = 'combined' (the
+default) each orbital of the partly filled shell combines them all,
 phi^a_kj = env_kj sum_b u_kb(h_j) exp(i k_b . r_j), b over the shell, and
 the orbitals of the closed shells below keep their one plane wave (B = 1).
 
