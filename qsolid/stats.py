@@ -26,36 +26,40 @@ class Estimate:
 
 
 def reblock(series) -> Estimate:
-    """Mean and autocorrelation-corrected standard error of a 1-D time series.
+    """Mean and autocorrelation-corrected standard error of a 1-D time series, from all its points.
 
-    Uses the most recent 2^d points (d = floor(log2 n)), as the blocking
-    transform needs a power-of-two length.
+    Level k holds n_k block means; the next level pairs neighbours, x_{k+1,i} = (x_{k,2i} + x_{k,2i+1}) / 2,
+    after dropping the oldest block when n_k is odd (so a series of 2^d points is blocked exactly as in
+    Flyvbjerg & Petersen, and any other length loses at most one block per level, not the points beyond
+    2^d). The error at level k is sqrt(sigma_k^2 / n_k); Jonsson's statistic
+    M_k = sum_{j >= k} n_j (gamma_j / sigma_j^2)^2 (gamma_j the lag-1 autocovariance) picks the first
+    level consistent with uncorrelated blocks at 99 %. The mean is that of the whole series.
     """
     x = np.asarray(series, dtype=np.float64).ravel()
-    if x.size == 0:
+    n = x.size
+    if n == 0:
         raise ValueError("reblock: empty series")
-    if x.size < 4:
-        error = float(np.std(x, ddof=1) / np.sqrt(x.size)) if x.size > 1 else float("nan")
-        return Estimate(float(np.mean(x)), error, 1.0, int(x.size))
-    depth = int(np.floor(np.log2(x.size)))
-    x = x[x.size - 2**depth :]
-    mean = float(np.mean(x))
-    total_variance = float(np.var(x))
-    variances, lag_one = np.zeros(depth), np.zeros(depth)
+    if n < 4:
+        error = float(np.std(x, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        return Estimate(float(np.mean(x)), error, 1.0, int(n))
+    if np.all(x == x[0]):  # exactly: the mean of n equal numbers can round away from them
+        return Estimate(float(x[0]), 0.0, 1.0, int(n))
+    mean, total_variance = float(np.mean(x)), float(np.var(x))
+    depth = int(np.floor(np.log2(n)))
+    variances, lag_one, block_counts = np.zeros(depth), np.zeros(depth), np.zeros(depth)
     for level in range(depth):
         deviation = x - np.mean(x)
+        block_counts[level] = x.size
         variances[level] = np.mean(deviation**2)
         lag_one[level] = np.sum(deviation[:-1] * deviation[1:]) / x.size
+        x = x[x.size % 2 :]
         x = 0.5 * (x[0::2] + x[1::2])
-    if total_variance == 0.0:
-        return Estimate(mean, 0.0, 1.0, 2**depth)
-    block_counts = 2.0 ** np.arange(depth, 0, -1)
     statistic = np.cumsum((block_counts * (lag_one / np.where(variances > 0, variances, 1.0)) ** 2)[::-1])[::-1]
     quantiles = scipy_stats.chi2.ppf(0.99, np.arange(1, depth + 1))
     level = next((k for k in range(depth) if statistic[k] < quantiles[k]), depth - 1)
     error_sq = variances[level] / block_counts[level]
-    tau = error_sq * 2**depth / total_variance
-    return Estimate(mean, float(np.sqrt(error_sq)), float(tau), 2**depth)
+    tau = error_sq * n / total_variance
+    return Estimate(mean, float(np.sqrt(error_sq)), float(tau), int(n))
 
 
 def clip_outliers(values, width: float):

@@ -6,7 +6,14 @@ drives it, but it cannot be differentiated: Hessians come from central
 differences of its forces (:func:`qsolid.nct.phonons.finite_difference_hessian`).
 ASE works in eV and angstrom; its stress is (1/Omega) dE/d(epsilon), so the
 virial is W = -Omega * stress.
+
+Every call works on a fresh copy of the calculator as it was given. Calculators keep state between calls
+(ASE's LennardJones keeps a neighbour list with a skin and rebuilds it only when atoms have moved far
+enough), so with one shared instance a configuration's energy would depend in its last bits on the
+configurations before it, and a resumed run would not repeat an uninterrupted one.
 """
+
+import copy
 
 import jax
 import numpy as np
@@ -27,7 +34,7 @@ def ase_surface(calculator, symbols) -> Surface:
 
     def host_energy(positions, lattice):
         atoms = _atoms(symbols, positions, lattice)
-        atoms.calc = calculator
+        atoms.calc = copy.deepcopy(calculator)
         return np.asarray(units.ev_to_ha(atoms.get_potential_energy()), positions.dtype)
 
     def energy(positions, lattice=None):
@@ -39,7 +46,7 @@ def ase_surface(calculator, symbols) -> Surface:
 
     def forces_virial(positions, lattice):
         atoms = _atoms(symbols, positions, lattice)
-        atoms.calc = calculator
+        atoms.calc = copy.deepcopy(calculator)
         energy_ha = units.ev_to_ha(atoms.get_potential_energy())
         forces = units.ev_to_ha(atoms.get_forces()) * units.BOHR_ANGSTROM
         if lattice is None:

@@ -64,6 +64,13 @@ class TrainingFailed(RunFailed):
     """Rewinds kept coming back: the run stops at its last good checkpoint."""
 
 
+CONTINUATION_HINT = (
+    "the checkpoints written so far are kept (`qsolid evaluate RUN_DIR` measures the last one); a resume repeats "
+    "the same steps, so continue with a new run at a smaller optimisation.learning_rate or optimisation.norm_constraint"
+)
+"""What a user can do after TrainingFailed: random keys depend only on (seed, step), so --resume meets the same failure."""
+
+
 def rewind_reason(values: dict) -> str:
     """Why the step of this statistics row was rewound, in words."""
     non_finite = int(values["non_finite_energies"])
@@ -177,7 +184,9 @@ def optimisation_step(problem: Problem, state: State, logger) -> dict:
         reason = rewind_reason(values)
         logger.warning("step %d attempt %d rewound: %s", state.step, attempt, reason)
     else:
-        raise TrainingFailed(f"step {state.step}: {MAX_CONSECUTIVE_REWINDS} consecutive rewinds, the last because {reason}")
+        raise TrainingFailed(
+            f"step {state.step}: {MAX_CONSECUTIVE_REWINDS} consecutive rewinds, the last because {reason}; {CONTINUATION_HINT}"
+        )
     batch = config.sampling.batch_size
     if config.resamples_after_update and values["effective_sample_size"] < 0.5 * batch:
         logger.info("step %d: the last update left an effective sample size of %.1f of %d walkers",

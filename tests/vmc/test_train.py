@@ -4,6 +4,7 @@ checkpoints move between device counts, and the step width stays bounded."""
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -93,7 +94,7 @@ def test_two_devices_then_resume_on_one(uninterrupted, tmp_path):
         assert summary is None
         """
     )
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
     subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert len(jax.devices()) == 1
     summary = _run(run_dir)
@@ -135,6 +136,27 @@ def test_step_width_stays_bounded_when_acceptance_never_reaches_target():
     assert np.all((np.asarray(state.walkers.electrons) >= 0) & (np.asarray(state.walkers.electrons) < 1))
     energies = np.asarray(problem.measure(state.params, state.walkers, state.lattice).energy)
     assert np.all(np.isfinite(energies))
+
+
+def test_a_step_that_keeps_failing_stops_with_what_to_do_next(tmp_path):
+    """Every attempt poisoned: after MAX_CONSECUTIVE_REWINDS the run stops with a TrainingFailed that says why and
+    how to go on (a resume would repeat the same steps)."""
+    problem = build_problem(load_config(overrides=TINY))
+    state = runstate.initial_state(problem)
+    state.opt_state = runstate.init_optimiser(problem, state)
+    step = problem.optimisation_step
+
+    def poisoned(params, opt_state, walkers, *args):
+        return step(params, opt_state, dataclasses.replace(walkers, electrons=walkers.electrons.at[0].set(jnp.nan)), *args)
+
+    problem = dataclasses.replace(problem, optimisation_step=poisoned)
+    with pytest.raises(train.TrainingFailed) as failure:
+        train.optimisation_step(problem, state, rundir.setup_logging(tmp_path))
+    message = str(failure.value)
+    assert re.match(rf"step 0: {train.MAX_CONSECUTIVE_REWINDS} consecutive rewinds, the last because \d+ non-finite local energies; ",
+                    message)
+    assert "qsolid evaluate RUN_DIR" in message and "optimisation.learning_rate" in message and "\n" not in message
+    assert state.rewinds == train.MAX_CONSECUTIVE_REWINDS
 
 
 def test_jitted_resampling_leaves_current_log_psi_on_the_walker_mesh():
