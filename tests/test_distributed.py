@@ -10,7 +10,6 @@ The devices and the walkers on each are the same in all of them, and random keys
 """
 
 import json
-import os
 import shutil
 import signal
 import socket
@@ -24,6 +23,7 @@ import pytest
 import tomli_w
 
 from qsolid import cli, rundir
+from tests.devices import cpu_devices_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,9 +103,7 @@ def _free_port() -> int:
 
 
 def _environment(devices: int) -> dict:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)}
-    env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
-    return env
+    return {**cpu_devices_environment(devices), "PYTHONPATH": str(ROOT)}
 
 
 def _qsolid(*args) -> list:

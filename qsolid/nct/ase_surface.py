@@ -22,19 +22,21 @@ from qsolid import units
 from qsolid.nct.surfaces import Surface
 
 
-def _atoms(symbols, positions_bohr, lattice_bohr):
+def _atoms(symbols, positions_bohr, lattice_bohr, calculator):
+    """ASE atoms (angstrom) with a fresh copy of `calculator` attached (module docstring)."""
     import ase
 
     lattice = None if lattice_bohr is None else np.asarray(lattice_bohr) * units.BOHR_ANGSTROM
-    return ase.Atoms(symbols, positions=np.asarray(positions_bohr) * units.BOHR_ANGSTROM, cell=lattice, pbc=lattice is not None)
+    atoms = ase.Atoms(symbols, positions=np.asarray(positions_bohr) * units.BOHR_ANGSTROM, cell=lattice, pbc=lattice is not None)
+    atoms.calc = copy.deepcopy(calculator)
+    return atoms
 
 
 def ase_surface(calculator, symbols) -> Surface:
     """Wrap `calculator` for atoms `symbols` (positions and cell supplied per call, in bohr)."""
 
     def host_energy(positions, lattice):
-        atoms = _atoms(symbols, positions, lattice)
-        atoms.calc = copy.deepcopy(calculator)
+        atoms = _atoms(symbols, positions, lattice, calculator)
         return np.asarray(units.ev_to_ha(atoms.get_potential_energy()), positions.dtype)
 
     def energy(positions, lattice=None):
@@ -45,8 +47,7 @@ def ase_surface(calculator, symbols) -> Surface:
         return jax.pure_callback(host_energy, result, positions, lattice, vmap_method="sequential")
 
     def forces_virial(positions, lattice):
-        atoms = _atoms(symbols, positions, lattice)
-        atoms.calc = copy.deepcopy(calculator)
+        atoms = _atoms(symbols, positions, lattice, calculator)
         energy_ha = units.ev_to_ha(atoms.get_potential_energy())
         forces = units.ev_to_ha(atoms.get_forces()) * units.BOHR_ANGSTROM
         if lattice is None:

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from qsolid import units
 from qsolid.nct import phonons, surfaces
 from qsolid.nct.ase_surface import ase_surface
 
@@ -39,8 +40,7 @@ def test_a_configuration_gets_the_same_bits_whatever_was_computed_before():
     A^3/atom with a cutoff beyond the cell, as there: with one shared calculator 5 of these 10 pairs differed."""
     from ase.calculators.lj import LennardJones
 
-    bohr = 0.529177210903
-    lattice = np.eye(3) * 160.0 ** (1 / 3) / bohr
+    lattice = np.eye(3) * 160.0 ** (1 / 3) / units.BOHR_ANGSTROM
     fcc = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]) @ lattice
     arguments = {"sigma": 3.4, "epsilon": 0.0104, "rc": 7.0, "smooth": True}
     rng = np.random.default_rng(0)

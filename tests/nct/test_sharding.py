@@ -2,11 +2,11 @@
 
 import pytest
 import json
-import os
 import subprocess
 import sys
 
 from qsolid.nct import config, driver
+from tests.devices import cpu_devices_environment
 
 CONFIG = {
     "system": {"kind": "quartic", "frequencies": [1.0, 1.5], "beta": 1.0},
@@ -30,7 +30,7 @@ print(json.dumps(summary["free_energy"]))
 @pytest.mark.slow
 def test_two_devices_reproduce_one_device(tmp_path):
     single = driver.run(config.from_dict(CONFIG), tmp_path / "one")["free_energy"]
-    environment = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    environment = cpu_devices_environment(2)
     result = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(CONFIG), str(tmp_path / "two")],
                             env=environment, capture_output=True, text=True, check=True)
     double = json.loads(result.stdout.strip().splitlines()[-1])

@@ -19,6 +19,7 @@ from qsolid.vmc import runstate, sampling, train
 from qsolid.vmc.config import load_config
 from qsolid.vmc.problem import build_problem
 from tests.vmc import api_runs
+from tests.devices import cpu_devices_environment
 
 TINY = {
     **api_runs.TINY_RUN,
@@ -94,7 +95,7 @@ def test_two_devices_then_resume_on_one(uninterrupted, tmp_path):
         assert summary is None
         """
     )
-    env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    env = cpu_devices_environment(2)
     subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert len(jax.devices()) == 1
     summary = _run(run_dir)
