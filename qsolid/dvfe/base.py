@@ -48,10 +48,10 @@ class Base:
         return -self.energy(z, box_length) / self.temperature
 
 
-def log_density(params, shape, base: Base, positions, box_length, log_partition: float):
-    """(sign of det dZ/dX, ln p(X)) of one configuration: ln p_base(Z(X)) + ln|det dZ/dX| (Eq. 3)."""
-    sign, log_det = flow.log_jacobian(params, shape, positions, box_length)
-    z = flow.forward(params, shape, positions, box_length)
+def log_density(params, shape, base: Base, positions, box_length, log_partition: float, latent_guess=None):
+    """(sign of det dZ/dX, ln p(X)) of one configuration: ln p_base(Z(X)) + ln|det dZ/dX| (Eq. 3);
+    latent_guess as in qsolid.dvfe.flow."""
+    z, sign, log_det = flow.latent_and_log_jacobian(params, shape, positions, box_length, latent_guess)
     return sign, log_det + base.log_weight(z, box_length) - log_partition
 
 

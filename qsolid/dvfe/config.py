@@ -105,14 +105,18 @@ class Electrons:
 
 @dataclasses.dataclass(frozen=True)
 class Flow:
-    kind: Literal["backflow", "identity"] = option(
-        "backflow", "'backflow': Z = X + f(X) (seed Alg. 1); 'identity': Z = X (uniform p, the ideal-gas check).")
-    layers: int = option(2, "Message-passing layers of f.")
+    kind: Literal["backflow", "monotone", "identity"] = option(
+        "backflow",
+        "'backflow': Z = X + f(X) (seed Alg. 1); 'monotone': X = G(Z), blocks that are gradients of convex\n"
+        "pair-potential functions, one-to-one by construction (qsolid.dvfe.monotone_flow; uses layers and\n"
+        "radial_scales); 'identity': Z = X (uniform p, the ideal-gas check).")
+    layers: int = option(2, "Message-passing layers of f (backflow); blocks of G (monotone).")
     single_width: int = option(16, "Width of the one-particle features h_I.")
     pair_width: int = option(8, "Width of the pair features h_IJ.")
     harmonics: int = option(2, "Harmonics n = 1..H of sin/cos(2 pi n s) in the pair features.")
     radial_scales: tuple[float, ...] = option(
-        (0.5, 1.0, 2.0), "Widths (in mean spacings) of the radial features exp(-d^2 / w^2) (seed Eq. A8's scale set).")
+        (0.5, 1.0, 2.0), "Widths (in mean spacings) of the radial features exp(-d^2 / w^2) (seed Eq. A8's scale set);\n"
+        "monotone: of its cones and Gaussians.")
 
     def check(self):
         require(self.layers >= 0, "layers", "must be non-negative")

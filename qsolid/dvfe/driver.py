@@ -52,7 +52,7 @@ def ensemble_of(config) -> thermo.Ensemble:
 
 def flow_shape_of(config) -> flow.FlowShape:
     f = config.flow
-    return flow.FlowShape(identity=f.kind == "identity", layers=f.layers, single_width=f.single_width,
+    return flow.FlowShape(kind=f.kind, layers=f.layers, single_width=f.single_width,
                           pair_width=f.pair_width, harmonics=f.harmonics, radial_scales=tuple(f.radial_scales))
 
 

@@ -20,7 +20,8 @@ configuration's protons, which this module replaces at every step.
 
 One step (nested sampling, seed Alg. 3):
 1. Protons: the latent Z = f(X) of every configuration takes a Gaussian random-walk step on the
-   torus and X = f^{-1}(Z) (qsolid.dvfe.flow.inverse). Z is distributed as p_base whatever the
+   torus and X = f^{-1}(Z) (qsolid.dvfe.flow.inverse; for the monotone flow X = G(Z) explicitly,
+   and Z is handed on so that ln p(X) needs no Newton solve). Z is distributed as p_base whatever the
    flow's parameters (qsolid.dvfe.base), so the move needs only the Metropolis test of p_base
    (none for the uniform base) and stays exact while the flow trains; small steps keep the
    electrons close to equilibrium for the new protons.
@@ -211,7 +212,7 @@ def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, cl
 
     log_density = None
     if not base.uniform:
-        log_density = lambda params, x: proton_base.log_density(params, shape, base, x, box, log_partition)
+        log_density = lambda params, x, z: proton_base.log_density(params, shape, base, x, box, log_partition, z)
         base_weights = jax.vmap(lambda z: base.log_weight(z, box))
 
     def move_protons(latent, key):
@@ -242,7 +243,7 @@ def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, cl
 
         def surrogate(flow_params):
             sign, log_p, energy, volume_derivative = training.local_estimates(
-                flow_params, shape, ensemble, potential, positions, log_density)
+                flow_params, shape, ensemble, potential, positions, latent, log_density)
             local_cost = jax.lax.stop_gradient(ensemble.temperature * log_p + energy + electronic)
             weight = training.baseline_weights(local_cost, clip_width)
             return jnp.mean(weight * log_p), (sign, log_p, energy, volume_derivative)

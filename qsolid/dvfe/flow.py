@@ -30,6 +30,11 @@ Sampling inverts the flow: Z uniform on the torus, X solves X + f(X) = Z
 (mod L) by fixed-point iterations X <- Z - f(X) (a contraction while
 |df/dX| < 1) polished by Newton steps with the exact Jacobian.
 
+A second kind, 'monotone' (qsolid.dvfe.monotone_flow), runs the other way, X = G(Z) with every block
+the gradient of a strongly convex function: one-to-one by construction, sampled without inversion. The
+functions below take either kind (FlowShape.kind); `latent_guess`, the Z a configuration was drawn
+from, spares the monotone flow its Newton solve and is ignored by the backflow.
+
 Functions are written for one configuration, positions of shape (N, D).
 """
 
@@ -38,26 +43,38 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from qsolid.dvfe import features
+from qsolid.dvfe import features, monotone_flow
 from qsolid import dense
 
 
 @dataclasses.dataclass(frozen=True)
 class FlowShape:
-    """Hyperparameters of the flow network (identity = no network, Z = X)."""
+    """Hyperparameters of the flow: kind 'backflow' (Z = X + f(X)), 'monotone' (X = G(Z),
+    qsolid.dvfe.monotone_flow: `layers` blocks, one cone and one Gaussian per radial scale) or
+    'identity' (Z = X)."""
 
-    identity: bool = False
+    kind: str = "backflow"
     layers: int = 2
     single_width: int = 16
     pair_width: int = 8
     harmonics: int = 2
     radial_scales: tuple = (0.5, 1.0, 2.0)
 
+    @property
+    def identity(self) -> bool:
+        return self.kind == "identity"
+
+    @property
+    def monotone(self) -> bool:
+        return self.kind == "monotone"
+
 
 def init(key, shape: FlowShape, dimension: int = 3) -> dict:
     """Parameters of the flow; the output layer is zero, so the flow starts as the identity."""
     if shape.identity:
         return {}
+    if shape.monotone:
+        return monotone_flow.init(shape, dimension)
     n_features = features.feature_count(dimension, shape.harmonics, shape.radial_scales)
     d1, d2 = shape.single_width, shape.pair_width
     keys = jax.random.split(key, 2 + 3 * shape.layers)
@@ -94,9 +111,21 @@ def displacement(params, shape: FlowShape, positions, box_length):
     return spacing * (h @ params["out"])
 
 
-def forward(params, shape: FlowShape, positions, box_length):
-    """Z(X) = X + f(X) (not wrapped into the cell, so Z(X + nL) = Z(X) + nL holds literally)."""
+def forward(params, shape: FlowShape, positions, box_length, latent_guess=None):
+    """Z(X) = X + f(X) (not wrapped into the cell, so Z(X + nL) = Z(X) + nL holds literally); for the
+    monotone kind G^{-1}(X), defined modulo L."""
+    if shape.monotone:
+        return monotone_flow.latent(params, shape, positions, box_length, latent_guess)[0]
     return positions + displacement(params, shape, positions, box_length)
+
+
+def latent_and_log_jacobian(params, shape: FlowShape, positions, box_length, latent_guess=None):
+    """(Z(X), sign of det dZ/dX, ln|det dZ/dX|) of one configuration."""
+    if shape.monotone:
+        z, log_det, _ = monotone_flow.latent(params, shape, positions, box_length, latent_guess)
+        return z, jnp.ones((), positions.dtype), log_det
+    sign, log_det = log_jacobian(params, shape, positions, box_length)
+    return forward(params, shape, positions, box_length), sign, log_det
 
 
 def jacobian(params, shape: FlowShape, positions, box_length):
@@ -106,15 +135,17 @@ def jacobian(params, shape: FlowShape, positions, box_length):
     return flat(positions.ravel()).reshape(size, size)
 
 
-def log_jacobian(params, shape: FlowShape, positions, box_length):
-    """(sign, ln|det dZ/dX|) of one configuration."""
+def log_jacobian(params, shape: FlowShape, positions, box_length, latent_guess=None):
+    """(sign, ln|det dZ/dX|) of one configuration (the monotone flow's sign is +1 by construction)."""
+    if shape.monotone:
+        return latent_and_log_jacobian(params, shape, positions, box_length, latent_guess)[1:]
     return jnp.linalg.slogdet(jacobian(params, shape, positions, box_length))
 
 
-def log_density(params, shape: FlowShape, positions, box_length):
+def log_density(params, shape: FlowShape, positions, box_length, latent_guess=None):
     """ln p(X) = -N ln Omega + ln|det dZ/dX| for the uniform base on the torus (Eq. 3)."""
     n_particles, dimension = positions.shape
-    _, log_det = log_jacobian(params, shape, positions, box_length)
+    _, log_det = log_jacobian(params, shape, positions, box_length, latent_guess)
     return log_det - n_particles * dimension * jnp.log(box_length)
 
 
@@ -142,9 +173,12 @@ def inverse(params, shape: FlowShape, z, box_length, inversion: Inversion = Inve
     one-to-one (a fold, det dZ/dX < 0 somewhere) the samples X(z) of a uniform z still have the
     density |det dZ/dX| / Omega^N on the sheet the inverse selects and none elsewhere, so ln p of
     the samples is the log-density of the distribution actually sampled
-    (qsolid.dvfe.thermo.two_particle_flow), as long as the inversion converges."""
+    (qsolid.dvfe.thermo.two_particle_flow), as long as the inversion converges. The monotone flow
+    needs no inversion here: X = G(z) explicitly, residual 0."""
     if shape.identity:
         return wrap(z, box_length), jnp.zeros((), z.dtype)
+    if shape.monotone:
+        return wrap(monotone_flow.generate(params, shape, z, box_length)[0], box_length), jnp.zeros((), z.dtype)
 
     def residual(x):
         r = forward(params, shape, x, box_length) - z

@@ -116,7 +116,7 @@ def quench(run_dir, beta: float = DEFAULT_BETA, steps: int = DEFAULT_STEPS, walk
         potential = jax.jit(jax.vmap(lambda x: pair_potential(x, box)))
         key = jax.random.PRNGKey(seed)
         start_key, key = jax.random.split(key)
-        positions, _ = training.draw(params, shape, ensemble, start_key, walkers, driver.inversion_of(config))
+        positions, _, _ = training.draw(params, shape, ensemble, start_key, walkers, driver.inversion_of(config))
         base = driver.base_of(config, ensemble)
         base = (base, driver.base_partition(config, ensemble, base)[0])
         _, log_p = _log_density(params, shape, box, positions, base)

@@ -1,7 +1,8 @@
 """One step of the variational free energy of classical protons: sample, estimate, update.
 
 Sampling is exact and needs no Markov chain: Z is drawn uniformly on the
-torus and pushed through the inverse flow (qsolid.dvfe.flow.inverse), so the
+torus and pushed through the inverse flow (qsolid.dvfe.flow.inverse; the monotone
+flow maps Z to X explicitly), so the
 B configurations of a step are independent draws from p(X) and successive
 steps are independent too.
 
@@ -36,18 +37,19 @@ from qsolid.stats import clip_outliers
 from qsolid.dvfe import flow, potentials
 
 
-def local_estimates(params, shape, ensemble, potential, positions, log_density=None):
-    """Per-configuration (sign, ln p, V, dV/dOmega) of a batch of positions (B, N, D); ln p of the
-    uniform base, or log_density(params, x) -> (sign, ln p) (qsolid.dvfe.base.log_density)."""
-    def one(x):
+def local_estimates(params, shape, ensemble, potential, positions, latent, log_density=None):
+    """Per-configuration (sign, ln p, V, dV/dOmega) of a batch of positions (B, N, D) drawn from the
+    latent Z (B, N, D); ln p of the uniform base, or log_density(params, x, z) -> (sign, ln p)
+    (qsolid.dvfe.base.log_density)."""
+    def one(x, z):
         if log_density is None:
-            sign, log_det = flow.log_jacobian(params, shape, x, ensemble.box_length)
+            sign, log_det = flow.log_jacobian(params, shape, x, ensemble.box_length, z)
             log_p = log_det - ensemble.n_particles * ensemble.dimension * jnp.log(ensemble.box_length)
         else:
-            sign, log_p = log_density(params, x)
+            sign, log_p = log_density(params, x, z)
         return sign, log_p, potential(x, ensemble.box_length), potentials.volume_derivative(potential, x, ensemble.box_length)
 
-    return jax.vmap(one)(positions)
+    return jax.vmap(one)(positions, latent)
 
 
 def per_atom_observables(ensemble, log_p, energy, volume_derivative):
@@ -68,12 +70,12 @@ def baseline_weights(local, clip_width: float):
 
 
 def draw(params, shape, ensemble, key, batch_size, inversion: flow.Inversion):
-    """Independent samples X ~ p (B, N, D) and the largest inversion residual (bohr)."""
+    """Independent samples X ~ p (B, N, D), the latent Z they came from and the largest inversion residual (bohr)."""
     z = ensemble.box_length * jax.random.uniform(key, (batch_size, ensemble.n_particles, ensemble.dimension))
     positions, residuals = jax.vmap(
         lambda zi: flow.inverse(params, shape, zi, ensemble.box_length, inversion)
     )(z)
-    return jax.lax.stop_gradient(positions), jnp.max(residuals)
+    return jax.lax.stop_gradient(positions), z, jnp.max(residuals)
 
 
 def make_optimizer(learning_rate: float):
@@ -94,10 +96,10 @@ def make_step(shape, ensemble, potential_spec, learning_rate, batch_size, invers
     optimizer = make_optimizer(learning_rate)
 
     def step(params, opt_state, key):
-        positions, residual = draw(params, shape, ensemble, key, batch_size, inversion)
+        positions, latent, residual = draw(params, shape, ensemble, key, batch_size, inversion)
 
         def surrogate(p):
-            sign, log_p, energy, volume_derivative = local_estimates(p, shape, ensemble, potential, positions)
+            sign, log_p, energy, volume_derivative = local_estimates(p, shape, ensemble, potential, positions, latent)
             weight = baseline_weights(jax.lax.stop_gradient(ensemble.temperature * log_p + energy), clip_width)
             return jnp.mean(weight * log_p), (sign, log_p, energy, volume_derivative)
 
