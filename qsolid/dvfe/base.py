@@ -55,6 +55,20 @@ def log_density(params, shape, base: Base, positions, box_length, log_partition:
     return sign, log_det + base.log_weight(z, box_length) - log_partition
 
 
+def latent_move(base: Base, latent, key, step_bohr: float, box_length: float):
+    """One step of the latent Markov chain of B configurations (B, N, D): a Gaussian random walk of every
+    configuration's Z with the Metropolis test of p_base (none for the uniform base). Z is distributed as
+    p_base whatever the flow's parameters, so the chain stays exact while the flow trains. (Z, acceptance)."""
+    move_key, accept_key = jax.random.split(key)
+    trial = flow.wrap(latent + step_bohr * jax.random.normal(move_key, latent.shape, latent.dtype), box_length)
+    if base.uniform:
+        return trial, jnp.ones((), latent.dtype)
+    weights = jax.vmap(lambda z: base.log_weight(z, box_length))
+    log_ratio = weights(trial) - weights(latent)
+    accept = jnp.log(jax.random.uniform(accept_key, log_ratio.shape, latent.dtype)) < log_ratio
+    return jnp.where(accept[:, None, None], trial, latent), jnp.mean(accept.astype(latent.dtype))
+
+
 def uniform_log_partition(n_particles: int, box_length: float, dimension: int = 3) -> float:
     return n_particles * dimension * float(np.log(box_length))
 

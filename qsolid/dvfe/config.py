@@ -50,7 +50,8 @@ class Base:
         "Base distribution p_base(Z) of the flow (seed 001, Eq. 3; qsolid.dvfe.base): 'uniform' on the torus,\n"
         "or exp(-E_base / k_B T_base) of the image-summed Gaussian pair term ('gaussian') or of the protons'\n"
         "bare Coulomb energy in a neutralising background ('coulomb', the one-component plasma). A base\n"
-        "other than 'uniform' is sampled by the Markov chain of the electrons ([electrons] enabled).")
+        "other than 'uniform' is sampled by a latent Markov chain: the electrons' proton moves\n"
+        "(electrons.proton_step_bohr), or without electrons sampling.latent_step_bohr.")
     strength_ha: float = option(0.0, "'gaussian': eps of eps exp(-r^2 / (2 sigma^2)) (Ha).")
     width_bohr: float = option(1.0, "'gaussian': sigma (bohr); at most a quarter of the box.")
     temperature_k: float = option(0.0, "T_base in kelvin; 0: the system's temperature.")
@@ -127,12 +128,16 @@ class Flow:
 
 @dataclasses.dataclass(frozen=True)
 class Sampling:
-    batch_size: int = option(256, "Independent proton configurations per step (uniform Z pushed through the inverse flow).")
+    batch_size: int = option(256, "Proton configurations per step (uniform Z pushed through the inverse flow: independent).")
+    latent_step_bohr: float = option(
+        0.1, "Without electrons and with a base other than 'uniform': width of the Gaussian random walk of the\n"
+        "latent Z (Metropolis on p_base) that replaces the independent uniform draws.")
     fixed_point_iterations: int = option(20, "Fixed-point iterations X <- Z - f(X) of the flow inversion.")
     newton_steps: int = option(3, "Newton steps polishing the inversion (exact Jacobian).")
 
     def check(self):
         require(self.batch_size >= 2, "batch_size", "must be at least 2 (the gradient's baseline leaves one out)")
+        require(self.latent_step_bohr > 0, "latent_step_bohr", "must be positive")
         require(self.fixed_point_iterations >= 0, "fixed_point_iterations", "must be non-negative")
         require(self.newton_steps >= 0, "newton_steps", "must be non-negative")
 
@@ -178,8 +183,6 @@ class Config:
         from qsolid.dvfe.thermo import box_length_bohr
 
         if self.base.kind != "uniform":
-            require(self.electrons.enabled, "base.kind",
-                    "a base other than 'uniform' is sampled by the electrons' Markov chain: set electrons.enabled")
             require(self.base.ais_walkers >= self.sampling.batch_size, "base.ais_walkers",
                     f"must be at least sampling.batch_size ({self.sampling.batch_size}): the annealed walkers start the chain")
         if self.electrons.enabled:

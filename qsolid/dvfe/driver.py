@@ -108,7 +108,10 @@ class Run:
         self.optimizer = training.make_optimizer(config.optimisation.learning_rate)
         self.warmup = config.electrons.warmup_steps if config.electrons.enabled else 0
         self.total_steps = self.warmup + config.optimisation.steps + config.evaluation.steps
-        self.columns = STAT_COLUMNS + (electrons.ELECTRON_COLUMNS if config.electrons.enabled else ())
+        self.base = base_of(config, self.ensemble)
+        self.chain = not self.base.uniform and not config.electrons.enabled
+        extra = electrons.ELECTRON_COLUMNS if config.electrons.enabled else ("proton_acceptance",) if self.chain else ()
+        self.columns = STAT_COLUMNS + extra
         self.stats = rundir.StatsFile(self.run_dir / "stats.csv", self.columns)
         params = flow.init(jax.random.PRNGKey(config.seed), self.shape)
         self.state = {"params": params, "opt_state": self.optimizer.init(params)}
@@ -116,8 +119,12 @@ class Run:
         self.structure = observables.ProtonStructure(self.ensemble.box_length, self.ensemble.n_particles)
         self.state["structure"] = self.structure.empty(config.evaluation.steps)
         self.problem = None
+        self.log_partition, self.log_partition_error = proton_base.uniform_log_partition(
+            self.ensemble.n_particles, self.ensemble.box_length, self.ensemble.dimension), 0.0
         if config.electrons.enabled:
             self._add_electrons()
+        elif self.chain:
+            self.state["latent"] = self._anneal_base()
         self.step = 0
         if resume:
             path = checkpoint.latest(self.run_dir / "checkpoints")
@@ -134,29 +141,37 @@ class Run:
             self.state.update(electrons.placed(self.problem, self.state))
         sampling = config.sampling
         if self.problem is None:
+            chain = None
+            if self.chain:
+                chain = training.LatentChain(self.base, self.log_partition, sampling.latent_step_bohr)
             self._steps = {
                 train: training.make_step(self.shape, self.ensemble, potential_spec_of(config),
                                           config.optimisation.learning_rate, sampling.batch_size,
                                           inversion_of(config), train,
-                                          config.optimisation.clip_width, measure=None if train else self.structure)
+                                          config.optimisation.clip_width, measure=None if train else self.structure,
+                                          chain=chain)
                 for train in (True, False)
             }
+
+    def _anneal_base(self):
+        """ln Z_base by annealed importance sampling (logged); the annealed walkers that start the latent chain."""
+        b = self.config.base
+        self.log_partition, self.log_partition_error, annealed, acceptance = base_partition(
+            self.config, self.ensemble, self.base)
+        self.logger.info("base '%s': ln Z_base = %.10g +- %.2g by annealed importance sampling (%d walkers, "
+                         "%d stages, acceptance %.2f)", b.kind, self.log_partition, self.log_partition_error,
+                         b.ais_walkers, b.ais_stages, acceptance)
+        return annealed[:self.config.sampling.batch_size]
 
     def _add_electrons(self):
         """The electrons' problem, state and steps (qsolid.dvfe.electrons), at the flow's first protons."""
         config, sampling = self.config, self.config.sampling
         latent_key, electrons_key = initial_keys(config)
         dtype = jnp.float64 if config.precision == "float64" else jnp.float32
-        self.base = base_of(config, self.ensemble)
-        b = config.base
-        self.log_partition, self.log_partition_error, annealed, acceptance = base_partition(config, self.ensemble, self.base)
         if self.base.uniform:
             latent = electrons.initial_latent(latent_key, self.ensemble, sampling.batch_size, dtype)
         else:
-            latent = annealed[:sampling.batch_size]
-            self.logger.info("base '%s': ln Z_base = %.10g +- %.2g by annealed importance sampling (%d walkers, "
-                             "%d stages, acceptance %.2f)", b.kind, self.log_partition, self.log_partition_error,
-                             b.ais_walkers, b.ais_stages, acceptance)
+            latent = self._anneal_base()
         positions, _ = electrons.draw_protons(self.state["params"], self.shape, self.ensemble, latent, inversion_of(config))
         self.problem = electrons.make_problem(config, np.asarray(positions) / self.ensemble.box_length)
         self.logger.info("electrons: %s, %d walkers (%d configurations x %d twists x %d), Psi '%s'",
@@ -193,7 +208,11 @@ class Run:
         """Warm-up, training or evaluation step `index`; the statistics row."""
         phase = self.phase(index)
         key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), index)
-        if self.problem is None:
+        if self.chain:
+            params, opt_state, latent, stats = self._steps[phase == 0](
+                self.state["params"], self.state["opt_state"], key, self.state["latent"])
+            self.state = dict(self.state, params=params, opt_state=opt_state, latent=latent)
+        elif self.problem is None:
             params, opt_state, stats = self._steps[phase == 0](self.state["params"], self.state["opt_state"], key)
             self.state = dict(self.state, params=params, opt_state=opt_state)
         else:
@@ -243,13 +262,15 @@ class Run:
             out["warmup_steps"] = self.warmup
             estimate = reblock(np.asarray(columns["electronic_energy"])[evaluation])
             out["electronic_energy_ha_per_atom"], out["electronic_energy_ha_per_atom_error"] = estimate.mean, estimate.error
-            out["base"] = config.base.kind
-            if not self.base.uniform:
-                # ln Z_base enters F and S as a constant: its AIS error adds in quadrature
-                out["base_log_partition"], out["base_log_partition_error"] = self.log_partition, self.log_partition_error
-                shift = ensemble.temperature * self.log_partition_error / ensemble.n_particles
-                for key, scale in (("free_energy_ha_per_atom", shift), ("entropy_kb_per_atom", shift / ensemble.temperature)):
-                    out[f"{key}_error"] = float(np.hypot(out[f"{key}_error"], scale))
+        out["base"] = config.base.kind
+        if not self.base.uniform:
+            # ln Z_base enters F and S as a constant: its AIS error adds in quadrature
+            out["base_log_partition"], out["base_log_partition_error"] = self.log_partition, self.log_partition_error
+            shift = ensemble.temperature * self.log_partition_error / ensemble.n_particles
+            for key, scale in (("free_energy_ha_per_atom", shift), ("entropy_kb_per_atom", shift / ensemble.temperature)):
+                out[f"{key}_error"] = float(np.hypot(out[f"{key}_error"], scale))
+        if self.chain:
+            out["proton_acceptance"] = float(np.mean(columns["proton_acceptance"]))
         ideal = thermo.ideal_gas(ensemble)
         out["ideal_gas"] = ideal
         exact = self.exact_potential()
@@ -258,7 +279,7 @@ class Run:
             params = self.state["params"]
             log_density = lambda x: flow.log_density(params, self.shape, x, ensemble.box_length)
             latent = None
-            if self.problem is not None and not self.base.uniform:
+            if not self.base.uniform:
                 # the exact ln Z_base of two particles, so that int p and F[p] test the flow alone
                 exact_log_partition = thermo.two_particle_log_partition(
                     ensemble, self.base.energy, self.base.temperature, QUADRATURE_GRID)

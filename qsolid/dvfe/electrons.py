@@ -213,21 +213,10 @@ def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, cl
     log_density = None
     if not base.uniform:
         log_density = lambda params, x, z: proton_base.log_density(params, shape, base, x, box, log_partition, z)
-        base_weights = jax.vmap(lambda z: base.log_weight(z, box))
-
-    def move_protons(latent, key):
-        """Step 1: the latent random walk, with the Metropolis test of p_base unless it is uniform."""
-        move_key, accept_key = jax.random.split(key)
-        trial = flow.wrap(latent + proton_step_bohr * jax.random.normal(move_key, latent.shape, latent.dtype), box)
-        if base.uniform:
-            return trial, jnp.ones((), latent.dtype)
-        log_ratio = base_weights(trial) - base_weights(latent)
-        accept = jnp.log(jax.random.uniform(accept_key, log_ratio.shape, latent.dtype)) < log_ratio
-        return jnp.where(accept[:, None, None], trial, latent), jnp.mean(accept.astype(latent.dtype))
 
     def step(state, key, electron_step):
         move_key, sample_key, update_key = jax.random.split(key, 3)
-        latent, proton_acceptance = move_protons(state["latent"], move_key)
+        latent, proton_acceptance = proton_base.latent_move(base, state["latent"], move_key, proton_step_bohr, box)
         positions, residual = draw_protons(state["params"], shape, ensemble, latent, inversion)
         walkers = state["walkers"]
         nuclei = jnp.take(positions / box, walkers.group // n_twists, axis=0) % 1.0

@@ -1,10 +1,11 @@
 """One step of the variational free energy of classical protons: sample, estimate, update.
 
-Sampling is exact and needs no Markov chain: Z is drawn uniformly on the
-torus and pushed through the inverse flow (qsolid.dvfe.flow.inverse; the monotone
-flow maps Z to X explicitly), so the
-B configurations of a step are independent draws from p(X) and successive
-steps are independent too.
+Sampling is exact and needs no Markov chain: Z is drawn uniformly on the torus
+and pushed through the inverse flow (qsolid.dvfe.flow.inverse; the monotone flow
+maps Z to X explicitly), so the B configurations of a step are independent draws
+from p(X) and successive steps are independent too. With a non-uniform base
+(LatentChain) Z instead follows the latent Markov chain of qsolid.dvfe.base, as
+in the electron path.
 
 Gradient: the score-function estimator with a leave-one-out baseline,
 
@@ -26,6 +27,7 @@ configuration has a non-positive Jacobian determinant (the flow would no
 longer be a bijection) or a non-finite l.
 """
 
+import dataclasses
 import functools
 
 import jax
@@ -34,6 +36,7 @@ import optax
 
 from qsolid import units
 from qsolid.stats import clip_outliers
+from qsolid.dvfe import base as proton_base
 from qsolid.dvfe import flow, potentials
 
 
@@ -82,24 +85,49 @@ def make_optimizer(learning_rate: float):
     return optax.adam(learning_rate)
 
 
+@dataclasses.dataclass(frozen=True)
+class LatentChain:
+    """A non-uniform base without electrons: Z follows the latent Markov chain of qsolid.dvfe.base
+    (latent_move with steps of step_bohr) instead of fresh uniform draws, and ln p uses ln Z_base."""
+
+    base: object
+    log_partition: float
+    step_bohr: float
+
+
 @functools.lru_cache(maxsize=16)
 def make_step(shape, ensemble, potential_spec, learning_rate, batch_size, inversion: flow.Inversion,
-              train: bool, clip_width: float = 0.0, measure=None):
-    """Jitted step(params, opt_state, key) -> (params, opt_state, statistics of the step's batch).
+              train: bool, clip_width: float = 0.0, measure=None, chain: LatentChain | None = None):
+    """Jitted step(params, opt_state, key) -> (params, opt_state, statistics of the step's batch); with a
+    `chain`, step(params, opt_state, key, latent) -> (params, opt_state, latent, statistics).
 
     Cached on its (hashable) arguments, so a resumed run in the same process reuses the compiled step.
     potential_spec is (kind, strength, width) of potentials.make_potential. `measure` (hashable,
     positions (B, N, D) -> dict of arrays; qsolid.dvfe.observables.ProtonStructure) adds the step's
-    batch reduced on device under statistics["structure"].
+    batch reduced on device under statistics["structure"]. With a chain the configurations of
+    successive steps are correlated (the reported error bars are reblocked), and a rejected step keeps
+    the latent Z as it was.
     """
     potential = potentials.make_potential(*potential_spec)
     optimizer = make_optimizer(learning_rate)
+    log_density = None
+    if chain is not None:
+        box = ensemble.box_length
+        log_density = lambda p, x, z: proton_base.log_density(p, shape, chain.base, x, box, chain.log_partition, z)
 
-    def step(params, opt_state, key):
-        positions, latent, residual = draw(params, shape, ensemble, key, batch_size, inversion)
+    def step(params, opt_state, key, latent=None):
+        if chain is None:
+            positions, latent, residual = draw(params, shape, ensemble, key, batch_size, inversion)
+        else:
+            move_key, key = jax.random.split(key)
+            previous = latent
+            latent, acceptance = proton_base.latent_move(chain.base, latent, move_key, chain.step_bohr, ensemble.box_length)
+            positions, residuals = jax.vmap(lambda z: flow.inverse(params, shape, z, ensemble.box_length, inversion))(latent)
+            positions, residual = jax.lax.stop_gradient(positions), jnp.max(residuals)
 
         def surrogate(p):
-            sign, log_p, energy, volume_derivative = local_estimates(p, shape, ensemble, potential, positions, latent)
+            sign, log_p, energy, volume_derivative = local_estimates(p, shape, ensemble, potential, positions, latent,
+                                                                     log_density)
             weight = baseline_weights(jax.lax.stop_gradient(ensemble.temperature * log_p + energy), clip_width)
             return jnp.mean(weight * log_p), (sign, log_p, energy, volume_derivative)
 
@@ -123,6 +151,9 @@ def make_step(shape, ensemble, potential_spec, learning_rate, batch_size, invers
         stats.update(inverse_residual_bohr=residual, nonpositive_jacobians=nonpositive, rejected=rejected)
         if measure is not None:
             stats["structure"] = measure(positions)
-        return params, opt_state, stats
+        if chain is None:
+            return params, opt_state, stats
+        stats["proton_acceptance"] = acceptance
+        return params, opt_state, jnp.where(rejected, previous, latent), stats
 
     return jax.jit(step)

@@ -163,9 +163,9 @@ def test_a_box_no_cubic_crystal_fills_is_refused_in_one_line(tmp_path, capsys):
     with pytest.raises(ConfigError, match="system.n_atoms: 6 protons fill no cubic"):
         two_protons(system={"n_atoms": 6})
     bad = tmp_path / "bad.toml"
-    bad.write_text('[base]\nkind = "coulomb"\n')
+    bad.write_text('[base]\nkind = "coulomb"\nais_walkers = 8\n')
     assert cli.main(["dvfe", "run", str(bad), "--out", str(tmp_path / "run")]) == 2
-    assert capsys.readouterr().err.strip().startswith("qsolid: error: base.kind: a base other than 'uniform'")
+    assert capsys.readouterr().err.strip().startswith("qsolid: error: base.ais_walkers: must be at least sampling.batch_size")
     bad.write_text('[electrons]\nenabled = true\ntwists = "auto"\n')
     assert cli.main(["dvfe", "run", str(bad), "--out", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err.strip()
