@@ -49,6 +49,9 @@ def _run(args) -> int:
         trained = summary["flow_quadrature"]
         print(f"  the run's flow by quadrature: int p = {trained['normalisation']:.12g}, "
               f"F[p] = {trained['free_energy_ha_per_atom']:.8g} Ha/atom, P[p] = {trained['pressure_gpa']:.8g} GPa")
+    if summary["evaluation_rejected_steps"]:
+        print(f"  warning: {summary['evaluation_rejected_steps']} of {summary['eval_steps']} evaluation steps were rejected "
+              "(a non-positive Jacobian, a failed inversion or a non-finite F): these numbers are not results")
     print(f"summary in {run_dir / 'summary.json'}")
     return 0
 

@@ -253,6 +253,8 @@ class Run:
         out["max_inverse_residual_bohr"] = float(np.max(columns["inverse_residual_bohr"]))
         out["nonpositive_jacobians"] = int(np.sum(columns["nonpositive_jacobians"]))
         out["rejected_steps"] = int(np.sum(columns["rejected"]))
+        # a rejected evaluation row came from a folded map, a failed inversion or a non-finite F
+        out["evaluation_rejected_steps"] = int(np.sum(np.asarray(columns["rejected"])[evaluation]))
         if self.problem is not None:
             system = self.problem.system
             out["twists"] = [{"twist": t.tolist(), "weight": float(w)} for t, w in zip(system.twists, system.twist_weights)]

@@ -74,7 +74,7 @@ def init(key, shape: FlowShape, dimension: int = 3) -> dict:
     if shape.identity:
         return {}
     if shape.monotone:
-        return monotone_flow.init(shape, dimension)
+        return monotone_flow.init(shape)
     n_features = features.feature_count(dimension, shape.harmonics, shape.radial_scales)
     d1, d2 = shape.single_width, shape.pair_width
     keys = jax.random.split(key, 2 + 3 * shape.layers)

@@ -53,7 +53,7 @@ NEWTON_STEP_CAP = 0.2
 """Largest coordinate change of one such iteration, in mean spacings (a damped Newton method)."""
 
 
-def init(shape, dimension: int = 3) -> dict:
+def init(shape) -> dict:
     """Zero amplitudes (the identity map): per block the cone and Gaussian amplitudes, one per width."""
     zeros = jnp.zeros(len(shape.radial_scales))
     return {"blocks": [{"cone": zeros, "gaussian": zeros} for _ in range(shape.layers)]}
