@@ -170,9 +170,14 @@ def test_the_classical_chain_with_a_monotone_flow_compiles_each_step_once(tmp_pa
     small = two_particles(sampling={"batch_size": 8}, optimisation={"steps": 3}, evaluation={"steps": 3},
                           flow={"kind": "monotone"},
                           base={"kind": "gaussian", "strength_ha": 0.019, "width_bohr": 0.8, "ais_walkers": 8, "ais_stages": 3})
-    with driver.precision.use(small.precision):
-        run = driver.Run(small, tmp_path / "run")
-        for first, end in ((0, 3), (3, 6)):
+    assert_each_phase_compiles_once(small, tmp_path, ((0, 3), (3, 6)))
+
+
+def assert_each_phase_compiles_once(run_config, tmp_path, phases):
+    """Steps [first, end) of each phase: the first compiles jit(step), the others compile nothing."""
+    with driver.precision.use(run_config.precision):
+        run = driver.Run(run_config, tmp_path / "run")
+        for first, end in phases:
             with count_compilations() as compiled:
                 run.take_step(first)
             assert "jit(step)" in compiled

@@ -7,9 +7,8 @@ import pytest
 
 from qsolid import cli, precision, schema
 from qsolid.dvfe import config, driver, electrons, quench
-from qsolid.profiling import count_compilations
 from qsolid.schema import ConfigError
-from tests.dvfe.test_driver import stopped_and_resumed
+from tests.dvfe.test_driver import assert_each_phase_compiles_once, stopped_and_resumed
 
 
 def two_protons(**sections):
@@ -110,16 +109,7 @@ def test_each_phase_compiles_its_step_once(tmp_path):
         "electrons": {"enabled": True, "walkers_per_configuration": 2, "burn_in_sweeps": 2, "warmup_steps": 2},
         "network": {"one_electron_width": 8, "two_electron_width": 4, "layers": 1, "determinants": 1},
         "sampling": {"batch_size": 4}, "optimisation": {"steps": 3}, "evaluation": {"steps": 3}})
-    with precision.use(small.precision):
-        run = driver.Run(small, tmp_path / "run")
-        for first, end in ((0, 2), (2, 5), (5, 8)):
-            with count_compilations() as compiled:
-                run.take_step(first)
-            assert "jit(step)" in compiled
-            with count_compilations() as later:
-                for index in range(first + 1, end):
-                    run.take_step(index)
-            assert later == [], (first, later)
+    assert_each_phase_compiles_once(small, tmp_path, ((0, 2), (2, 5), (5, 8)))
 
 
 @pytest.mark.slow  # 50 s (compiles the joint KFAC step): the quick lane stays under 5 minutes
