@@ -69,7 +69,7 @@ def test_block_gradient_and_hessian_against_autodiff(setup):
 @pytest.mark.parametrize("size", [0.3, 3.0, 30.0])
 def test_one_to_one_whatever_the_parameters(float64, size):
     """Every block's dG/dY >= MARGIN at uniform configurations, at tight clusters and at coincident pairs,
-    for amplitudes up to 300x the bound; the bound is approached (it is not vacuous)."""
+    for amplitudes up to several hundred times the bound; the bound is approached (it is not vacuous)."""
     key = jax.random.PRNGKey(int(size * 10))
     params = random_params(key, SHAPE, size)
     lowest = []
