@@ -172,7 +172,7 @@ class Run:
             latent = electrons.initial_latent(latent_key, self.ensemble, sampling.batch_size, dtype)
         else:
             latent = self._anneal_base()
-        positions, _ = electrons.draw_protons(self.state["params"], self.shape, self.ensemble, latent, inversion_of(config))
+        positions, _ = training.protons_of(self.state["params"], self.shape, self.ensemble, latent, inversion_of(config))
         self.problem = electrons.make_problem(config, np.asarray(positions) / self.ensemble.box_length)
         self.logger.info("electrons: %s, %d walkers (%d configurations x %d twists x %d), Psi '%s'",
                          electrons.boundary_condition(config, self.problem), self.problem.config.sampling.batch_size,

@@ -177,13 +177,6 @@ def initial_latent(key, ensemble, batch_size: int, dtype):
     return ensemble.box_length * jax.random.uniform(key, (batch_size, ensemble.n_particles, ensemble.dimension), dtype)
 
 
-def draw_protons(flow_params, shape, ensemble, latent, inversion: flow.Inversion):
-    """X = f^{-1}(Z) for every configuration (B, N, 3) and the largest inversion residual (bohr):
-    a deterministic function of Z (qsolid.dvfe.flow.inverse), so ln p is the density of the samples."""
-    positions, residuals = jax.vmap(lambda z: flow.inverse(flow_params, shape, z, ensemble.box_length, inversion))(latent)
-    return jax.lax.stop_gradient(positions), jnp.max(residuals)
-
-
 @dataclasses.dataclass(frozen=True)
 class StepSpec:
     """What a joint step does: train_flow (step 4's flow update), train_wavefunction (Psi's), and
@@ -217,7 +210,7 @@ def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, cl
     def step(state, key, electron_step):
         move_key, sample_key, update_key = jax.random.split(key, 3)
         latent, proton_acceptance = proton_base.latent_move(base, state["latent"], move_key, proton_step_bohr, box)
-        positions, residual = draw_protons(state["params"], shape, ensemble, latent, inversion)
+        positions, residual = training.protons_of(state["params"], shape, ensemble, latent, inversion)
         walkers = state["walkers"]
         nuclei = jnp.take(positions / box, walkers.group // n_twists, axis=0) % 1.0
         walkers = dataclasses.replace(walkers, nuclei=nuclei.astype(walkers.nuclei.dtype))

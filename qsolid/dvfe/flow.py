@@ -111,11 +111,9 @@ def displacement(params, shape: FlowShape, positions, box_length):
     return spacing * (h @ params["out"])
 
 
-def forward(params, shape: FlowShape, positions, box_length, latent_guess=None):
-    """Z(X) = X + f(X) (not wrapped into the cell, so Z(X + nL) = Z(X) + nL holds literally); for the
-    monotone kind G^{-1}(X), defined modulo L."""
-    if shape.monotone:
-        return monotone_flow.latent(params, shape, positions, box_length, latent_guess)[0]
+def forward(params, shape: FlowShape, positions, box_length):
+    """Z(X) = X + f(X) of the backflow (not wrapped into the cell, so Z(X + nL) = Z(X) + nL holds
+    literally); latent_and_log_jacobian gives Z(X) of either kind."""
     return positions + displacement(params, shape, positions, box_length)
 
 
@@ -142,10 +140,10 @@ def log_jacobian(params, shape: FlowShape, positions, box_length, latent_guess=N
     return jnp.linalg.slogdet(jacobian(params, shape, positions, box_length))
 
 
-def log_density(params, shape: FlowShape, positions, box_length, latent_guess=None):
+def log_density(params, shape: FlowShape, positions, box_length):
     """ln p(X) = -N ln Omega + ln|det dZ/dX| for the uniform base on the torus (Eq. 3)."""
     n_particles, dimension = positions.shape
-    _, log_det = log_jacobian(params, shape, positions, box_length, latent_guess)
+    _, log_det = log_jacobian(params, shape, positions, box_length)
     return log_det - n_particles * dimension * jnp.log(box_length)
 
 

@@ -72,13 +72,18 @@ def baseline_weights(local, clip_width: float):
     return (local - jnp.mean(local)) * local.shape[0] / (local.shape[0] - 1)
 
 
+def protons_of(params, shape, ensemble, latent, inversion: flow.Inversion):
+    """X = f^{-1}(Z) (B, N, D) of every latent configuration and the largest inversion residual (bohr):
+    a deterministic function of Z (qsolid.dvfe.flow.inverse), so ln p is the density of the samples."""
+    positions, residuals = jax.vmap(lambda z: flow.inverse(params, shape, z, ensemble.box_length, inversion))(latent)
+    return jax.lax.stop_gradient(positions), jnp.max(residuals)
+
+
 def draw(params, shape, ensemble, key, batch_size, inversion: flow.Inversion):
     """Independent samples X ~ p (B, N, D), the latent Z they came from and the largest inversion residual (bohr)."""
     z = ensemble.box_length * jax.random.uniform(key, (batch_size, ensemble.n_particles, ensemble.dimension))
-    positions, residuals = jax.vmap(
-        lambda zi: flow.inverse(params, shape, zi, ensemble.box_length, inversion)
-    )(z)
-    return jax.lax.stop_gradient(positions), z, jnp.max(residuals)
+    positions, residual = protons_of(params, shape, ensemble, z, inversion)
+    return positions, z, residual
 
 
 def make_optimizer(learning_rate: float):
@@ -122,8 +127,7 @@ def make_step(shape, ensemble, potential_spec, learning_rate, batch_size, invers
             move_key, key = jax.random.split(key)
             previous = latent
             latent, acceptance = proton_base.latent_move(chain.base, latent, move_key, chain.step_bohr, ensemble.box_length)
-            positions, residuals = jax.vmap(lambda z: flow.inverse(params, shape, z, ensemble.box_length, inversion))(latent)
-            positions, residual = jax.lax.stop_gradient(positions), jnp.max(residuals)
+            positions, residual = protons_of(params, shape, ensemble, latent, inversion)
 
         def surrogate(p):
             sign, log_p, energy, volume_derivative = local_estimates(p, shape, ensemble, potential, positions, latent,
