@@ -46,6 +46,8 @@ SUMMARY_KEYS_FROM_EVALUATION = (
     "structure_factor_small_k_error_bohr2", "finite_size_potential_sk_ha", "finite_size_potential_sk_error_ha",
     "configurations_file", "n_configurations", "per_configuration",
 )
+FACTOR_NAMES = {"electrons": "phi (electrons)", "nuclei": "chi (nuclei)"}
+"""How the start-up line names the parameter parts of Psi = chi phi."""
 SHORTEST_DISTANCE_ANGSTROM = 0.5
 """A structure file with two nuclei closer than this gets a warning: no H-H bond is shorter than ~0.6 A."""
 
@@ -219,8 +221,9 @@ def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progre
     else:
         state = runstate.initial_state(problem)
     counts = {part: sum(int(np.size(leaf)) for leaf in jax.tree.leaves(tree)) for part, tree in state.params.items()}
-    described = ", ".join(f"{count} {part}" for part, count in counts.items())
-    message = f"wavefunction '{config.network.ansatz}': {sum(counts.values())} parameters ({described})"
+    message = f"wavefunction '{config.network.ansatz}': {sum(counts.values())} parameters"
+    if len(counts) > 1:  # quantum nuclei: say how they split between phi (electrons) and chi (nuclei)
+        message += ": " + ", ".join(f"{count} in {FACTOR_NAMES[part]}" for part, count in counts.items())
     logger.info(message)
     progress.note(message)
     hf_energy = _pretrain_if_needed(problem, state, run_dir, logger, progress)
