@@ -133,7 +133,10 @@ def parse(cls, data: dict, path: str = ""):
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     prefix = f"{path}." if path else ""
+    moved = getattr(cls, "MOVED", {})
     for key in data:
+        if key in moved:
+            raise ConfigError(f"{prefix}{key}: moved to '{moved[key]}'; use that key")
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""

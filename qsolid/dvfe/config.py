@@ -10,7 +10,7 @@ section.
 """
 
 import dataclasses
-from typing import Literal
+from typing import ClassVar, Literal
 
 from qsolid import twists as twist_sets
 from qsolid import units
@@ -50,8 +50,7 @@ class Base:
         "Base distribution p_base(Z) of the flow (seed 001, Eq. 3; qsolid.dvfe.base): 'uniform' on the torus,\n"
         "or exp(-E_base / k_B T_base) of the image-summed Gaussian pair term ('gaussian') or of the protons'\n"
         "bare Coulomb energy in a neutralising background ('coulomb', the one-component plasma). A base\n"
-        "other than 'uniform' is sampled by a latent Markov chain: the electrons' proton moves\n"
-        "(electrons.proton_step_bohr), or without electrons sampling.latent_step_bohr.")
+        "other than 'uniform' is sampled by a latent Markov chain (sampling.latent_step_bohr).")
     strength_ha: float = option(0.0, "'gaussian': eps of eps exp(-r^2 / (2 sigma^2)) (Ha).")
     width_bohr: float = option(1.0, "'gaussian': sigma (bohr); at most a quarter of the box.")
     temperature_k: float = option(0.0, "T_base in kelvin; 0: the system's temperature.")
@@ -71,6 +70,7 @@ class Base:
 
 @dataclasses.dataclass(frozen=True)
 class Electrons:
+    MOVED: ClassVar[dict[str, str]] = {"proton_step_bohr": "sampling.latent_step_bohr"}
     enabled: bool = option(
         False,
         "Quantum electrons: V(X) gains E_X, the energy of one ensemble wavefunction Psi(r; X) ([network])\n"
@@ -84,8 +84,6 @@ class Electrons:
     sweeps_per_step: int = option(10, "Metropolis sweeps of the electrons after every proton move.")
     burn_in_sweeps: int = option(200, "Electron sweeps before the first step.")
     electron_step_bohr: float = option(0.3, "Initial width of the Gaussian electron move (bohr), adapted to 55 % acceptance.")
-    proton_step_bohr: float = option(
-        0.1, "Width of the Gaussian random walk of the latent Z = f(X) that moves the protons (bohr).")
     optimiser: Literal["kfac", "adam"] = option("kfac", "Optimiser of Psi: 'kfac' (kfac-jax) or 'adam' (optax).")
     learning_rate: float = option(0.05, "Learning rate of Psi, lr / (1 + t / 1000).")
     warmup_steps: int = option(
@@ -99,7 +97,6 @@ class Electrons:
         require(self.sweeps_per_step >= 1, "sweeps_per_step", "must be at least 1")
         require(self.burn_in_sweeps >= 0, "burn_in_sweeps", "must be non-negative")
         require(self.electron_step_bohr > 0, "electron_step_bohr", "must be positive")
-        require(self.proton_step_bohr > 0, "proton_step_bohr", "must be positive")
         require(self.learning_rate > 0, "learning_rate", "must be positive")
         require(self.warmup_steps >= 0, "warmup_steps", "must be non-negative")
 
@@ -130,8 +127,8 @@ class Flow:
 class Sampling:
     batch_size: int = option(256, "Proton configurations per step (uniform Z pushed through the inverse flow: independent).")
     latent_step_bohr: float = option(
-        0.1, "Without electrons and with a base other than 'uniform': width of the Gaussian random walk of the\n"
-        "latent Z (Metropolis on p_base) that replaces the independent uniform draws.")
+        0.1, "Width of the Gaussian random walk of the latent Z (bohr; Metropolis on p_base) that moves the\n"
+        "protons: with electrons always, without them for a base other than 'uniform' (else the draws are independent).")
     fixed_point_iterations: int = option(20, "Fixed-point iterations X <- Z - f(X) of the flow inversion.")
     newton_steps: int = option(3, "Newton steps polishing the inversion (exact Jacobian).")
 

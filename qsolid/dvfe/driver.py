@@ -183,7 +183,7 @@ class Run:
         trains = electrons.trains_wavefunction(config)
         make = functools.partial(
             electrons.make_step, self.problem, self.shape, self.ensemble, self.potential,
-            config.optimisation.learning_rate, config.optimisation.clip_width, config.electrons.proton_step_bohr,
+            config.optimisation.learning_rate, config.optimisation.clip_width, config.sampling.latent_step_bohr,
             inversion_of(config), base=self.base, log_partition=self.log_partition)
         self._steps = {phase: make(spec) for phase, spec in (
             (2, electrons.StepSpec(train_flow=False, train_wavefunction=trains)),

@@ -187,7 +187,7 @@ class StepSpec:
     measure: object = None
 
 
-def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, clip_width: float, proton_step_bohr: float,
+def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, clip_width: float, latent_step_bohr: float,
               inversion: flow.Inversion, spec: StepSpec, base: proton_base.Base, log_partition: float):
     """Jitted step(state, key, electron_step) -> (state, statistics): the module docstring's steps 1-4.
 
@@ -209,7 +209,7 @@ def make_step(problem, shape, ensemble, potential, flow_learning_rate: float, cl
 
     def step(state, key, electron_step):
         move_key, sample_key, update_key = jax.random.split(key, 3)
-        latent, proton_acceptance = proton_base.latent_move(base, state["latent"], move_key, proton_step_bohr, box)
+        latent, proton_acceptance = proton_base.latent_move(base, state["latent"], move_key, latent_step_bohr, box)
         positions, residual = training.protons_of(state["params"], shape, ensemble, latent, inversion)
         walkers = state["walkers"]
         nuclei = jnp.take(positions / box, walkers.group // n_twists, axis=0) % 1.0

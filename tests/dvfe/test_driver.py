@@ -197,6 +197,9 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
     bad.write_text("[system]\nn_atom = 16\n")
     assert cli.main(["dvfe", "run", str(bad)]) == 2
     assert "did you mean 'system.n_atoms'" in capsys.readouterr().err
+    bad.write_text("[electrons]\nproton_step_bohr = 0.1\n")  # the key before session 20
+    assert cli.main(["dvfe", "run", str(bad)]) == 2
+    assert "electrons.proton_step_bohr: moved to 'sampling.latent_step_bohr'" in capsys.readouterr().err
 
 
 def test_an_existing_run_is_never_overwritten(tmp_path, capsys):

@@ -15,10 +15,9 @@ def two_protons(**sections):
     """Two protons at r_s = 2, 30000 K, with 'slater' electrons: E_X known exactly for every X."""
     data = {"system": {"n_atoms": 2, "rs": 2.0, "temperature_k": 30000.0},
             "flow": {"kind": "identity"}, "base": {},
-            "electrons": {"enabled": True, "walkers_per_configuration": 4, "burn_in_sweeps": 2, "sweeps_per_step": 1,
-                          "proton_step_bohr": 100.0},
+            "electrons": {"enabled": True, "walkers_per_configuration": 4, "burn_in_sweeps": 2, "sweeps_per_step": 1},
             "network": {"ansatz": "slater"},
-            "sampling": {"batch_size": 64}, "optimisation": {"steps": 0}, "evaluation": {"steps": 64},
+            "sampling": {"batch_size": 64, "latent_step_bohr": 100.0}, "optimisation": {"steps": 0}, "evaluation": {"steps": 64},
             "output": {"checkpoint_every": 1000}}
     for name, values in sections.items():
         data[name] = dict(data[name], **values)
@@ -68,7 +67,7 @@ def test_a_coulomb_base_at_the_temperature_is_the_exact_distribution_of_slater_e
     two-particle quadrature within 3 standard errors; ln Z_base against its quadrature likewise. A quench
     of p^50 (the base's Coulomb repulsion at T / 50) ends near the bcc pair distance sqrt(3) L / 2."""
     summary = driver.run(two_protons(base={"kind": "coulomb", "ais_walkers": 128, "ais_stages": 50},
-                                     electrons={"proton_step_bohr": 1.0}), tmp_path / "run")
+                                     sampling={"latent_step_bohr": 1.0}), tmp_path / "run")
     exact = summary["quadrature"]
     assert summary["base"] == "coulomb" and summary["flow_quadrature"]["normalisation"] == pytest.approx(1.0, abs=1e-12)
     assert abs(summary["base_log_partition"] - summary["base_log_partition_quadrature"]) < 3 * summary["base_log_partition_error"]
