@@ -258,7 +258,6 @@ def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progre
         per_configuration = rundir.read_json(run_dir / "hartree_fock.json").get("per_configuration_energy_ha", [])
         for entry, energy in zip(summary.get("per_configuration", []), per_configuration):
             entry["hartree_fock_energy_per_atom_ha"] = energy / problem.system.n_nuclei
-    summary.update(finite_size_corrected(summary, problem.config, problem.system, float(lat.volume(state.lattice))))
     if runstate.is_npt(problem):
         summary.update(npt_summary(problem, state, results))
         summary.update(cell_convergence(stats))
@@ -271,7 +270,9 @@ def _run_to_completion(problem: Problem, run_dir: Path, logger, progress: Progre
 
 
 def _from_evaluation(results: dict) -> dict:
-    return {key: results[key] for key in SUMMARY_KEYS_FROM_EVALUATION if key in results}
+    """The keys of evaluation.json that summary.json repeats: the raw values and every finite-size correction."""
+    return {key: value for key, value in results.items()
+            if key in SUMMARY_KEYS_FROM_EVALUATION or key.startswith("finite_size") or "_corrected" in key}
 
 
 def _write_summary(run_dir: Path, summary: dict, logger) -> None:
@@ -286,6 +287,8 @@ def _evaluate(problem: Problem, state, steps: int, run_dir: Path, progress: Prog
     results, finished = evaluate(problem, state, steps, run_dir, progress)
     if not finished:
         return None
+    # computed with the evaluation, so that evaluation.json and an extended evaluation never carry stale corrections
+    results.update(finite_size_corrected(results, problem.config, problem.system, float(lat.volume(state.lattice))))
     rundir.atomic_write_json(run_dir / "evaluation.json", results)
     return results
 

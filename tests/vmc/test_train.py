@@ -254,6 +254,12 @@ def test_float64_adam_run_then_evaluate_and_plot_commands(tmp_path, capsys):
     assert main(["evaluate", str(run_dir), "--steps", "8"]) == 0
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
     assert evaluation["evaluation_steps"] == 8
+    # the extended evaluation's corrections follow its raw values, in evaluation.json and summary.json alike
+    extended = json.loads((run_dir / "summary.json").read_text())
+    for record in (evaluation, extended):
+        shift = record["energy_per_atom_corrected_ha"] - record["energy_per_atom_ha"]
+        assert shift == pytest.approx(record["finite_size_energy_per_atom_ha"], rel=1e-12) and shift > 0
+        assert record["energy_per_atom_ha"] == evaluation["energy_per_atom_ha"] != summary["energy_per_atom_ha"]
     assert main(["plot", str(run_dir)]) == 0
     assert (run_dir / "plots" / "training.png").stat().st_size > 10_000
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
