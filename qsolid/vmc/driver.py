@@ -43,9 +43,9 @@ SUMMARY_KEYS_FROM_EVALUATION = (
     "virial_pressure_gpa", "virial_pressure_error_gpa", "energy_isolated_ha", "energy_isolated_error_ha",
     "dipole_sq_bohr2", "kinetic_bo_ha", "kinetic_bo_error_ha", "kinetic_nonbo_ha", "kinetic_nonbo_error_ha",
     "proton_acceptance", "per_twist", "structure_factor", "structure_factor_small_k_bohr2",
-    "structure_factor_small_k_error_bohr2", "finite_size_potential_sk_ha", "finite_size_potential_sk_error_ha",
-    "configurations_file", "n_configurations", "per_configuration",
+    "structure_factor_small_k_error_bohr2", "configurations_file", "n_configurations", "per_configuration",
 )
+"""Keys of evaluation.json that summary.json repeats, besides the finite-size corrections (_from_evaluation)."""
 FACTOR_NAMES = {"electrons": "phi (electrons)", "nuclei": "chi (nuclei)"}
 """How the start-up line names the parameter parts of Psi = chi phi."""
 SHORTEST_DISTANCE_ANGSTROM = 0.5
