@@ -19,7 +19,8 @@ single move: flops = F(step) + sum_kind (moves_kind - 1) F(move_kind).
 
 Cases (float32, KFAC unless --set changes it, forward Laplacian, no pretraining; bcc hydrogen at
 r_s = 1.31 as in the seed's bcc preset):
-  bcc2-clamped, bcc16-clamped, bcc54-clamped: 2, 16, 54 atoms, clamped protons,
+  bcc2-clamped, bcc8-clamped, bcc16-clamped, bcc54-clamped: 2, 8, 16, 54 atoms (8: the 2x2x1
+      supercell of the cubic cell), clamped protons,
       3 layers of widths (64, 32), 16 determinants, no Jastrow, 5 electron
       moves per step; batch 256 (2 atoms) or 64.
   bcc2-quantum, bcc16-quantum: quantum protons, 2 layers (64, 16), nuclear
@@ -66,6 +67,7 @@ BCC = {"system.structure": "bcc", "system.rs": 1.31, "system.twists": "gamma", "
 TWIST_SET = {"grid": [4, 4, 4], "shift": True}
 CASES = {
     "bcc2-clamped": {**BCC, **CLAMPED_NETWORK, "system.supercell": [1, 1, 1], "sampling.batch_size": 256},
+    "bcc8-clamped": {**BCC, **CLAMPED_NETWORK, "system.supercell": [2, 2, 1], "sampling.batch_size": 64},
     "bcc16-clamped": {**BCC, **CLAMPED_NETWORK, "system.supercell": [2, 2, 2], "sampling.batch_size": 64},
     "bcc2-quantum": {**BCC, **QUANTUM_NETWORK, "system.supercell": [1, 1, 1], "sampling.batch_size": 64},
     "bcc16-quantum": {**BCC, **QUANTUM_NETWORK, "system.supercell": [2, 2, 2], "sampling.batch_size": 64},

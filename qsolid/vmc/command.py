@@ -15,6 +15,7 @@ def register(subparsers) -> None:
     run.add_argument("--out", help="new run directory (default: runs/run-YYYYmmdd-HHMMSS)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     run.add_argument("--steps", type=str, help="with --resume: extend a fixed-cell run to N optimisation steps (the only change a resume allows)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_distributed_arguments(run)
     run.set_defaults(func=command_run)
 
@@ -106,8 +107,11 @@ def command_run(args) -> int:
         summary = driver.run(config, run_dir, resume=bool(args.resume), steps=steps)
         return _secondary_exit(summary is None, run_dir)
     print(f"run directory: {run_dir}")
-    with ConsoleProgress() as progress:
-        summary = driver.run(config, run_dir, resume=bool(args.resume), progress=progress, steps=steps)
+    if args.no_progress:
+        summary = driver.run(config, run_dir, resume=bool(args.resume), steps=steps)
+    else:
+        with ConsoleProgress() as progress:
+            summary = driver.run(config, run_dir, resume=bool(args.resume), progress=progress, steps=steps)
     if summary is None:
         print(f"stopped; continue with: qsolid run --resume {run_dir}")
         return StopRequest.exit_status()

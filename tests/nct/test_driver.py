@@ -147,3 +147,18 @@ def test_constant_pressure_averages_cells_and_resumes(tmp_path):
     (split / "checkpoints" / "step_00000009.npz").unlink()
     driver.run(_argon_npt_config(), split, resume=True)
     assert rundir.read_stats(split / "stats.csv") == stats
+
+
+def test_a_stopped_run_resumes_from_its_directory_alone(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "c.toml"
+    import tomli_w
+
+    path.write_text(tomli_w.dumps(to_dict(_config())))
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr(runloop, "StopRequest", lambda: _StopAfter(2))
+    assert cli.main(["nct", "run", str(path), "--out", str(run_dir), "--no-progress"]) == rundir.StopRequest.exit_status()
+    assert f"continue with: qsolid nct run --resume {run_dir}" in capsys.readouterr().err
+    monkeypatch.setattr(runloop, "StopRequest", lambda: _StopAfter(10**6))
+    assert cli.main(["nct", "run", "--resume", str(run_dir), "--no-progress"]) == 0
+    assert f"summary in {run_dir}/summary.json" in capsys.readouterr().out
+    assert len(rundir.read_stats(run_dir / "stats.csv")["step"]) == 6 + 4  # training and evaluation steps, each once
