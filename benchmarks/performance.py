@@ -3,7 +3,8 @@
     python benchmarks/performance.py [--cases NAME ...] [--steps N] [--set KEY=VALUE ...]
 
 Each case runs in a fresh process: build the problem, burn in, take one step
-(compilation included: `first_step_s`), then time `--steps` more (default 10)
+(`first_step_s`: tracing, lowering and XLA's compilation included, each also
+reported on its own), then time `--steps` more (default 10)
 and report the medians of their wall and CPU seconds (process CPU time, all
 threads: the number to compare when other jobs share the machine). Also:
 compilations after the first step (must be 0), XLA's floating-point operations
@@ -15,7 +16,9 @@ FLOPs: XLA's cost analysis counts a loop body once whatever its trip count
 and skips LAPACK calls (the determinants' LU, KFAC's inverses: a few percent at
 most). The Metropolis sweeps are loops, so the count of the compiled step is
 corrected by the remaining moves of each kind, each costed as a compiled
-single move: flops = F(step) + sum_kind (moves_kind - 1) F(move_kind).
+single move: flops = F(step) + sum_kind (moves_kind - 1) F(move_kind). With
+hamiltonian.walker_chunk the local energies are a loop over chunks too: the
+remaining chunks are added, each costed as the local energies of one chunk.
 
 Cases (float32, KFAC unless --set changes it, forward Laplacian, no pretraining; bcc hydrogen at
 r_s = 1.31 as in the seed's bcc preset):
@@ -157,6 +160,21 @@ def _corrected(program_flops: float, moves: dict, move_flops: dict) -> float:
     return program_flops + sum((count - 1) * move_flops[kind] for kind, count in moves.items())
 
 
+def _remaining_chunks_flops(problem, state) -> float:
+    """With hamiltonian.walker_chunk the local energies are a loop over chunks, which XLA counts once: the
+    count of the other batch / chunk - 1 chunks' local energies."""
+    import dataclasses
+
+    from qsolid.profiling import compiled_flops
+
+    chunk, batch = problem.walker_chunk, problem.config.sampling.batch_size
+    if not chunk:
+        return 0.0
+    walkers = dataclasses.replace(state.walkers, **{field.name: getattr(state.walkers, field.name)[:chunk]
+                                                    for field in dataclasses.fields(state.walkers)})
+    return (batch // chunk - 1) * compiled_flops(problem.measure, state.params, walkers, state.lattice)
+
+
 def _step_flops(problem, state) -> float:
     import numpy as np
 
@@ -169,7 +187,8 @@ def _step_flops(problem, state) -> float:
             problem.optimisation_step, state.params, state.opt_state, state.walkers, state.step, 0,
             state.electron_step_bohr, state.nuclear_step_bohr, state.lattice,
         )
-        return _corrected(program, _moves_per_sampling(problem, problem.config.sampling.sweeps_per_step), move_flops)
+        return _corrected(program, _moves_per_sampling(problem, problem.config.sampling.sweeps_per_step), move_flops) + \
+            _remaining_chunks_flops(problem, state)
     npt_config = problem.config.npt
     cells = np.stack([state.lattice] * (2 if npt_config.reestimate_current else 1))
     program = compiled_flops(
@@ -237,12 +256,15 @@ def measure(name: str, steps: int, extra: dict | None = None) -> dict:
         "n_atoms": problem.system.n_nuclei,
         "twists": len(problem.system.twists),
         "batch": config.sampling.batch_size,
+        "walker_chunk": problem.walker_chunk,
         "devices": f"{len(jax.devices())} x {jax.devices()[0].platform}",
         "steps_timed": steps,
         "cpu_s_per_step": cpu_median,
         "wall_s_per_step": wall_median,
         "first_step_s": first_step,
         "first_step_compile_s": float(sum(first.seconds)),
+        "first_step_trace_s": first.trace_seconds,
+        "first_step_lower_s": first.lower_seconds,
         "setup_s": setup,
         "compiles_after_first_step": len(later),
         "compiled_after_first_step": sorted(set(later)),

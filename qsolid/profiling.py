@@ -9,14 +9,20 @@ import contextlib
 import jax
 
 BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"
+LOWER_EVENT = "/jax/core/compile/jaxpr_to_mlir_module_duration"
 
 
 class Compilations(list):
-    """Names of the functions compiled, in order; `seconds` holds each compilation's duration."""
+    """Names of the functions compiled, in order; `seconds` holds each compilation's duration, and
+    `trace_seconds`, `lower_seconds` the total time JAX spent tracing to jaxprs and lowering to MLIR
+    (the parts of a first call that precede XLA's compilation)."""
 
     def __init__(self):
         super().__init__()
         self.seconds = []
+        self.trace_seconds = 0.0
+        self.lower_seconds = 0.0
 
 
 @contextlib.contextmanager
@@ -28,6 +34,10 @@ def count_compilations():
         if event == BACKEND_COMPILE_EVENT:
             names.append(str(kwargs.get("fun_name", "?")))
             names.seconds.append(float(duration_secs))
+        elif event == TRACE_EVENT:
+            names.trace_seconds += float(duration_secs)
+        elif event == LOWER_EVENT:
+            names.lower_seconds += float(duration_secs)
 
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:

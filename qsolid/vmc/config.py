@@ -194,15 +194,18 @@ class HamiltonianConfig:
         "input coordinates (0: always dense; 6: the electron pair stream stays sparse). Same numbers,\n"
         "different FLOPs (benchmarks/folx_sparsity.py).",
     )
-    walker_chunk: int = option(
-        0,
+    walker_chunk: int | Literal["auto"] = option(
+        "auto",
         "Local energies of this many walkers at a time (0: the whole batch at once): memory of the\n"
-        "Laplacian bounded as the system grows. Must divide the batch and be divisible by the devices.",
+        "Laplacian bounded as the system grows, and on CPUs less time from 16 electrons up. Must divide\n"
+        "the batch and be divisible by the devices. 'auto': 16 walkers per CPU device from 16 electrons\n"
+        "up (when that divides the batch), else the whole batch (docs/performance.md, 'Walker chunks').",
     )
 
     def check(self):
         require(self.sparsity_threshold >= 0, "sparsity_threshold", f"must be >= 0, got {self.sparsity_threshold}")
-        require(self.walker_chunk >= 0, "walker_chunk", f"must be >= 0, got {self.walker_chunk}")
+        require(self.walker_chunk == "auto" or self.walker_chunk >= 0, "walker_chunk",
+                f"must be >= 0 or 'auto', got {self.walker_chunk}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,9 @@
+import json
 import shutil
 
 import numpy as np
 import pytest
+import tomli_w
 
 from qsolid import cli, rundir, runloop
 from qsolid.nct import config, driver
@@ -43,18 +45,20 @@ class _StopAfter:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("level_mixing", [False, True])
-def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch, level_mixing):
+def test_resume_reproduces_uninterrupted_run(tmp_path, monkeypatch, capsys, level_mixing):
     reference = driver.run(_config(level_mixing), tmp_path / "straight")
     assert REQUIRED_KEYS <= set(reference)
     assert reference["per"] == "system"
     assert reference["level_mixing"] is level_mixing
+    path, split = tmp_path / "c.toml", tmp_path / "split"
+    path.write_text(tomli_w.dumps(to_dict(_config(level_mixing))))
     monkeypatch.setattr(runloop, "StopRequest", lambda: _StopAfter(2))
-    assert driver.run(_config(level_mixing), tmp_path / "split") is None
+    assert cli.main(["nct", "run", str(path), "--out", str(split), "--no-progress"]) == rundir.StopRequest.exit_status()
+    assert f"continue with: qsolid nct run --resume {split}" in capsys.readouterr().err
     monkeypatch.setattr(runloop, "StopRequest", lambda: _StopAfter(10**6))
-    resumed = driver.run(_config(level_mixing), tmp_path / "split", resume=True)
-    straight_stats = rundir.read_stats(tmp_path / "straight" / "stats.csv")
-    split_stats = rundir.read_stats(tmp_path / "split" / "stats.csv")
-    assert straight_stats == split_stats
+    assert cli.main(["nct", "run", "--resume", str(split), "--no-progress"]) == 0  # the run directory alone
+    assert rundir.read_stats(tmp_path / "straight" / "stats.csv") == rundir.read_stats(split / "stats.csv")
+    resumed = json.loads((split / "summary.json").read_text())
     assert resumed["free_energy"] == reference["free_energy"]
     assert (tmp_path / "straight" / "training.png").exists()
 
@@ -148,17 +152,3 @@ def test_constant_pressure_averages_cells_and_resumes(tmp_path):
     driver.run(_argon_npt_config(), split, resume=True)
     assert rundir.read_stats(split / "stats.csv") == stats
 
-
-def test_a_stopped_run_resumes_from_its_directory_alone(tmp_path, monkeypatch, capsys):
-    path = tmp_path / "c.toml"
-    import tomli_w
-
-    path.write_text(tomli_w.dumps(to_dict(_config())))
-    run_dir = tmp_path / "run"
-    monkeypatch.setattr(runloop, "StopRequest", lambda: _StopAfter(2))
-    assert cli.main(["nct", "run", str(path), "--out", str(run_dir), "--no-progress"]) == rundir.StopRequest.exit_status()
-    assert f"continue with: qsolid nct run --resume {run_dir}" in capsys.readouterr().err
-    monkeypatch.setattr(runloop, "StopRequest", lambda: _StopAfter(10**6))
-    assert cli.main(["nct", "run", "--resume", str(run_dir), "--no-progress"]) == 0
-    assert f"summary in {run_dir}/summary.json" in capsys.readouterr().out
-    assert len(rundir.read_stats(run_dir / "stats.csv")["step"]) == 6 + 4  # training and evaluation steps, each once

@@ -3,6 +3,7 @@ computed, not their values: compared walker by walker in float64 against the den
 evaluation, with clamped and quantum nuclei."""
 
 import dataclasses
+import types
 
 import jax
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from qsolid.vmc import runstate
 from qsolid.vmc.config import load_config
 from qsolid.schema import ConfigError
-from qsolid.vmc.problem import build_problem
+from qsolid.vmc.problem import build_problem, walker_chunk
 
 TINY = {
     "precision": "float64",
@@ -43,6 +44,18 @@ def test_sparse_forward_laplacian_and_walker_chunks_give_the_dense_whole_batch_v
         values = _local_energies({"system.nuclei": nuclei, **options})
         for name, expected in reference.items():
             np.testing.assert_allclose(values[name], expected, rtol=1e-10, atol=1e-10, err_msg=f"{options}: {name}")
+
+
+def test_auto_walker_chunk_takes_16_walkers_per_cpu_device_from_16_electrons_up():
+    cpu, gpu = types.SimpleNamespace(platform="cpu"), types.SimpleNamespace(platform="gpu")
+    assert walker_chunk("auto", 64, 16, [cpu]) == 16
+    assert walker_chunk("auto", 128, 54, [cpu, cpu]) == 32  # 16 per device
+    assert walker_chunk("auto", 64, 8, [cpu]) == 0  # measured slower at 2 electrons; 8 not measured
+    assert walker_chunk("auto", 16, 16, [cpu]) == 0  # the batch is one chunk
+    assert walker_chunk("auto", 72, 16, [cpu]) == 0  # 16 does not divide it
+    assert walker_chunk("auto", 64, 16, [gpu]) == 0
+    assert walker_chunk(8, 64, 2, [gpu]) == 8  # a number is taken as given
+    assert build_problem(load_config(overrides={**TINY, "precision": "float32"})).walker_chunk == 0
 
 
 def test_walker_chunk_must_divide_the_batch():
