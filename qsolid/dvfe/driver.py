@@ -3,8 +3,10 @@
 RUN_DIR holds config.toml, qsolid.log, stats.csv (one row per step; phase 0 =
 training, 1 = evaluation, 2 = the electrons' warm-up; per-step batch means of
 F, E, S, P with their batch standard errors), checkpoints/, summary.json,
-training.png, and the proton g(r) and S(k) of the evaluation phase in
-structure.npz and g_of_r.png (qsolid.dvfe.observables). The random key of step
+training.png, the proton g(r) and S(k) of the evaluation phase in
+structure.npz and g_of_r.png (qsolid.dvfe.observables), and in samples.npz the
+batch of proton configurations X ~ p of the end of the run, for `qsolid analyze
+RUN_DIR` (qsolid.analysis.samples). The random key of step
 k is fold_in(seed, k), and the final numbers are computed from the evaluation
 rows of stats.csv (g(r) and S(k) from per-step rows kept in the checkpoint), so
 an interrupted and resumed run reports exactly what an uninterrupted one would.
@@ -36,6 +38,7 @@ from qsolid.stats import reblock
 OBSERVABLES = ("free_energy", "energy", "entropy", "pressure_gpa")
 STAT_COLUMNS = ("step", "phase") + tuple(c for name in OBSERVABLES for c in (name, f"{name}_error")) + (
     "inverse_residual_bohr", "nonpositive_jacobians", "rejected")
+SAMPLES_FILE = "samples.npz"
 SUMMARY_KEYS = {"free_energy": "free_energy_ha_per_atom", "energy": "energy_ha_per_atom",
                 "entropy": "entropy_kb_per_atom", "pressure_gpa": "pressure_gpa"}
 CLASSICAL = "classical protons, no electrons"
@@ -309,9 +312,31 @@ class Run:
         return (f"classical protons; electrons at {electrons.boundary_condition(self.config, self.problem)}, "
                 "no finite-size correction")
 
+    def final_samples(self) -> np.ndarray:
+        """(B, N, 3) fractional proton configurations X ~ p at the end of the run: the latent Markov chain's
+        walkers mapped through the flow, or, where the run draws independent batches (uniform base, no
+        electrons), one more such batch drawn with the key fold_in(seed, total steps)."""
+        ensemble, params = self.ensemble, self.state["params"]
+        if "latent" in self.state:
+            latent = jnp.asarray(self.state["latent"])
+        else:
+            key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), self.total_steps)
+            latent = training.draw(params, self.shape, ensemble, key, self.config.sampling.batch_size,
+                                   inversion_of(self.config))[1]
+        positions, _ = training.protons_of(params, self.shape, ensemble, latent, inversion_of(self.config))
+        return np.mod(np.asarray(positions, dtype=np.float64) / ensemble.box_length, 1.0)
+
+    def write_samples(self) -> None:
+        """samples.npz in the format of qsolid.analysis.samples (cubic box, protons)."""
+        fractional = self.final_samples()
+        rundir.atomic_write_npz(self.run_dir / SAMPLES_FILE, protons_frac=fractional,
+                                lattice_bohr=self.ensemble.box_length * np.eye(3),
+                                numbers=np.ones(fractional.shape[1], dtype=np.int64))
+
     def finish(self) -> dict:
         summary = self.summary()
         summary.update(self.structure.write(self.run_dir, self.state["structure"]))
+        self.write_samples()
         plots.training_curves(self.run_dir / "training.png", rundir.read_stats(self.run_dir / "stats.csv"))
         rundir.atomic_write_json(self.run_dir / "summary.json", summary)
         self.logger.info("summary: %s", json.dumps(summary))

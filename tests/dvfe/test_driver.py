@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from qsolid.analysis.samples import load_samples
 from qsolid import cli, rundir, runloop
 from qsolid.dvfe import config, driver, potentials, thermo
 from qsolid.profiling import count_compilations
@@ -42,6 +43,15 @@ def test_ideal_gas_example_through_the_cli(tmp_path, capsys):
     for name in ("config.toml", "qsolid.log", "stats.csv", "training.png"):
         assert (tmp_path / "run" / name).is_file()
     assert "entropy_kb_per_atom = 7.0287355" in capsys.readouterr().out
+    # samples.npz: the last batch of configurations, read by `qsolid analyze RUN_DIR`
+    samples = load_samples(tmp_path / "run")
+    assert samples.fractional.shape == (256, 16, 3) and np.all((samples.fractional >= 0) & (samples.fractional < 1))
+    np.testing.assert_allclose(samples.lattices_bohr, summary["box_length_bohr"] * np.eye(3))
+    assert cli.main(["analyze", str(tmp_path / "run")]) == 0
+    rdf = np.loadtxt(tmp_path / "run" / "analysis" / "rdf.csv", delimiter=",", skiprows=1)
+    outer = rdf[:, 0] > rdf[-1, 0] / 2
+    # ideal gas: g = 1; 256 x 120 pairs over the outer 50 bins, about 3 % noise per bin, so 1.5 % on the mean
+    assert abs(rdf[outer, 2].mean() - 1.0) < 0.05
 
 
 @pytest.mark.slow
@@ -98,6 +108,8 @@ def stopped_and_resumed(run_config, tmp_path, monkeypatch, polls: int):
     for column in whole:
         np.testing.assert_array_equal(parts[column], whole[column])
     assert resumed == reference
+    whole_samples, part_samples = (load_samples(tmp_path / name) for name in ("whole", "parts"))
+    np.testing.assert_array_equal(part_samples.fractional, whole_samples.fractional)
     return parts
 
 
