@@ -148,6 +148,7 @@ def test_a_monotone_flow_corrects_a_hotter_base_without_electrons(tmp_path):
     assert 0.0 <= trained["flow_quadrature"]["free_energy_ha_per_atom"] - exact < 0.5 * gap
 
 
+@pytest.mark.slow  # three short runs, 21-31 s; the quick lane keeps test_observables' resume test
 def test_resume_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
     small = two_particles(sampling={"batch_size": 8}, optimisation={"steps": 6}, evaluation={"steps": 4},
                           output={"checkpoint_every": 2})
@@ -155,6 +156,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
     assert len(parts["step"]) == 10
 
 
+@pytest.mark.slow  # three short runs, 21-31 s; the quick lane keeps test_observables' resume test
 def test_resume_on_a_latent_chain_reproduces_an_uninterrupted_run(tmp_path, monkeypatch):
     """Without electrons on a Gaussian base, with a monotone flow: the latent Z is checkpointed with the flow."""
     small = two_particles(sampling={"batch_size": 8}, optimisation={"steps": 6}, evaluation={"steps": 4},
