@@ -151,7 +151,7 @@ def build_problem(config, configurations: np.ndarray | None = None) -> Problem:
         raise ConfigError(
             f"sampling.batch_size: {config.sampling.batch_size} walkers cannot be split over {len(devices)} devices"
         )
-    chunk = walker_chunk(config.hamiltonian.walker_chunk, config.sampling.batch_size, system.n_electrons, devices)
+    chunk = memory.walker_chunk(config.hamiltonian.walker_chunk, config.sampling.batch_size, system.n_electrons, devices)
     if chunk and (config.sampling.batch_size % chunk or chunk % len(devices)):
         raise ConfigError(
             f"hamiltonian.walker_chunk: {chunk} must divide sampling.batch_size ({config.sampling.batch_size}) "
@@ -223,28 +223,6 @@ def build_problem(config, configurations: np.ndarray | None = None) -> Problem:
         walker_chunk=chunk,
         configurations=configurations,
     )
-
-
-AUTO_CHUNK_WALKERS_PER_DEVICE = 16
-AUTO_CHUNK_MIN_ELECTRONS = 16
-"""hamiltonian.walker_chunk = 'auto': chunks of AUTO_CHUNK_WALKERS_PER_DEVICE walkers per CPU device from
-AUTO_CHUNK_MIN_ELECTRONS electrons up (docs/performance.md, 'Walker chunks')."""
-
-
-def walker_chunk(option, batch_size: int, n_electrons: int, devices) -> int:
-    """The walkers per local-energy chunk (0: the whole batch) that hamiltonian.walker_chunk asks for.
-
-    'auto' chunks where it was measured to pay: on CPUs (chunks of a batch that fits in cache; not
-    measured on GPUs, which want the whole batch) with at least AUTO_CHUNK_MIN_ELECTRONS electrons
-    (at 2 electrons chunks of 16 walkers cost 16-130 % more CPU time per step, at 16 and 54 electrons
-    10-22 % less), and only when AUTO_CHUNK_WALKERS_PER_DEVICE per device divides the batch."""
-    if option != "auto":
-        return option
-    chunk = AUTO_CHUNK_WALKERS_PER_DEVICE * len(devices)
-    on_cpu = all(device.platform == "cpu" for device in devices)
-    if on_cpu and n_electrons >= AUTO_CHUNK_MIN_ELECTRONS and batch_size > chunk and batch_size % chunk == 0:
-        return chunk
-    return 0
 
 
 def _local_energies(per_walker, chunk: int, params, walkers, lattice) -> LocalEnergy:

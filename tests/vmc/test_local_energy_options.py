@@ -12,7 +12,8 @@ import pytest
 from qsolid.vmc import runstate
 from qsolid.vmc.config import load_config
 from qsolid.schema import ConfigError
-from qsolid.vmc.problem import build_problem, walker_chunk
+from qsolid.vmc.memory import walker_chunk
+from qsolid.vmc.problem import build_problem
 
 TINY = {
     "precision": "float64",

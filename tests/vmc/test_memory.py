@@ -42,3 +42,17 @@ def test_huge_batch_names_batch_size_and_says_what_fits():
     with pytest.raises(ConfigError, match=r"at most ~99\d walkers fit"):
         memory.check(config, limit_bytes=limit)
     memory.check(config, limit_bytes=limit + 1)
+
+
+def test_chunks_of_the_batch_need_the_working_set_of_one_chunk():
+    """hamiltonian.walker_chunk bounds the local energy's memory: a batch refused whole fits in chunks."""
+    whole = load_config(overrides={"system.structure": "bcc", "system.supercell": [2, 2, 2], "sampling.batch_size": 1024,
+                                   "hamiltonian.walker_chunk": 0})
+    limit = memory.estimate_bytes(whole, 16) - 1
+    with pytest.raises(ConfigError, match=r"^sampling.batch_size: 1024 walkers need at least .* \(at most ~1023 walkers fit at once"):
+        memory.check(whole, limit_bytes=limit)
+    chunked = load_config(overrides={"system.structure": "bcc", "system.supercell": [2, 2, 2], "sampling.batch_size": 1024,
+                                     "hamiltonian.walker_chunk": 64})
+    memory.check(chunked, limit_bytes=limit)
+    with pytest.raises(ConfigError, match=r"^sampling.batch_size: 1024 walkers in chunks of 64 need at least"):
+        memory.check(chunked, limit_bytes=limit // 20)
