@@ -196,6 +196,7 @@ def _step_flops(problem, state) -> float:
         state.nuclear_step_bohr, state.lattice, cells,
     )
     per_estimate = _corrected(program, _moves_per_sampling(problem, npt_config.reequilibration_sweeps), move_flops)
+    per_estimate += len(cells) * _remaining_chunks_flops(problem, state)  # the cells' local energies are vmapped
     # One annealing move: enthalpy_estimates estimates (plus one of the held cell at a stage's start
     # unless reestimate_current, which measures both cells in every estimate).
     return npt_config.enthalpy_estimates * per_estimate

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from qsolid.analysis.samples import load_samples
 from qsolid import cli, rundir, runloop
+from qsolid.analysis.samples import load_samples
 from qsolid.dvfe import config, driver, potentials, thermo
 from qsolid.profiling import count_compilations
 
