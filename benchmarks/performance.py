@@ -163,15 +163,14 @@ def _corrected(program_flops: float, moves: dict, move_flops: dict) -> float:
 def _remaining_chunks_flops(problem, state) -> float:
     """With hamiltonian.walker_chunk the local energies are a loop over chunks, which XLA counts once: the
     count of the other batch / chunk - 1 chunks' local energies."""
-    import dataclasses
+    import jax
 
     from qsolid.profiling import compiled_flops
 
     chunk, batch = problem.walker_chunk, problem.config.sampling.batch_size
     if not chunk:
         return 0.0
-    walkers = dataclasses.replace(state.walkers, **{field.name: getattr(state.walkers, field.name)[:chunk]
-                                                    for field in dataclasses.fields(state.walkers)})
+    walkers = jax.tree.map(lambda x: x[:chunk], state.walkers)  # Walkers is a registered dataclass
     return (batch // chunk - 1) * compiled_flops(problem.measure, state.params, walkers, state.lattice)
 
 

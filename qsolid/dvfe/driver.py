@@ -316,14 +316,12 @@ class Run:
         """(B, N, 3) fractional proton configurations X ~ p at the end of the run: the latent Markov chain's
         walkers mapped through the flow, or, where the run draws independent batches (uniform base, no
         electrons), one more such batch drawn with the key fold_in(seed, total steps)."""
-        ensemble, params = self.ensemble, self.state["params"]
+        ensemble, params, inversion = self.ensemble, self.state["params"], inversion_of(self.config)
         if "latent" in self.state:
-            latent = jnp.asarray(self.state["latent"])
+            positions, _ = training.protons_of(params, self.shape, ensemble, jnp.asarray(self.state["latent"]), inversion)
         else:
             key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), self.total_steps)
-            latent = training.draw(params, self.shape, ensemble, key, self.config.sampling.batch_size,
-                                   inversion_of(self.config))[1]
-        positions, _ = training.protons_of(params, self.shape, ensemble, latent, inversion_of(self.config))
+            positions, _, _ = training.draw(params, self.shape, ensemble, key, self.config.sampling.batch_size, inversion)
         return np.mod(np.asarray(positions, dtype=np.float64) / ensemble.box_length, 1.0)
 
     def write_samples(self) -> None:

@@ -31,9 +31,9 @@ class Estimate:
     per_walker_bytes: int
     walkers_bytes: int
 
-    def total_bytes(self, batch_size: int) -> int:
-        """With all batch_size walkers measured at once; walkers_bytes is already the whole batch's."""
-        return self.walkers_bytes + batch_size * self.per_walker_bytes
+    def total_bytes(self, walkers_at_once: int) -> int:
+        """The batch's walkers (walkers_bytes) and the local energy's working set of the walkers measured at once."""
+        return self.walkers_bytes + walkers_at_once * self.per_walker_bytes
 
 
 def estimate_bytes(config, n_nuclei: int, n_electrons: int | None = None) -> int:
@@ -125,7 +125,7 @@ def check(config, limit_bytes: int | None = None) -> None:
             f"system.supercell: {n_nuclei} nuclei and {n_electrons or n_nuclei} electrons need at least {_format(one_walker)} per walker for the local "
             f"energy, more than the {_format(limit)} of memory available"
         )
-    total = estimate.walkers_bytes + at_once * estimate.per_walker_bytes
+    total = estimate.total_bytes(at_once)
     if total > limit:
         fits = max(1, (limit - estimate.walkers_bytes) // estimate.per_walker_bytes)
         measured = f"{batch} walkers" if at_once == batch else f"{batch} walkers in chunks of {at_once}"
